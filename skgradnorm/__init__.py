@@ -1,0 +1,27 @@
+"""skgradnorm: language-assisted image clustering (GradNorm, ICCV 2025) as scikit-learn estimators.
+
+The estimators work on embeddings (numeric arrays) made by a CLIP model:
+
+- :class:`GradNormNounSelector` keeps the nouns of a bank that are close to the images and
+  retrieves a text counterpart for each image;
+- :class:`LanguageAssistedClusterer` clusters images joined with their text counterparts;
+- :class:`SphericalKMeans` is the spherical k-means both use (and the image-only baseline);
+- :func:`gradnorm_scores` is the scoring function itself.
+
+:mod:`skgradnorm.metrics` adds clustering accuracy and :mod:`skgradnorm.datasets` synthetic
+CLIP-like worlds with a known answer.
+"""
+
+from ._clusterer import LanguageAssistedClusterer
+from ._gradnorm import gradnorm_scores
+from ._selector import GradNormNounSelector
+from ._spherical_kmeans import SphericalKMeans
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "GradNormNounSelector",
+    "LanguageAssistedClusterer",
+    "SphericalKMeans",
+    "gradnorm_scores",
+]

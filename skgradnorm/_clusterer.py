@@ -1,0 +1,180 @@
+"""``LanguageAssistedClusterer``: spherical k-means on images joined with their retrieved text."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._selector import GradNormNounSelector
+from ._spherical_kmeans import spherical_kmeans
+from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device, torch_dtype_for
+
+
+class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
+    """Cluster images with the help of nouns: spherical k-means on ``[u ; t]``.
+
+    ``fit`` fits a noun selector (by default :class:`GradNormNounSelector`) on the image
+    embeddings ``u``, retrieves each image's text counterpart ``t`` from the selected
+    nouns, and runs spherical k-means with ``n_clusters`` clusters on the concatenation
+    ``[u ; t]`` (PAPER.md, steps 3 to 6). Training-free: nothing but k-means is fitted.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters K.
+    selector : estimator, default=None
+        The noun selector, cloned before fitting. It must have ``fit`` and
+        ``_text_counterparts`` like :class:`GradNormNounSelector` (the default, built with
+        ``random_state`` of this estimator, which needs a noun bank: pass
+        ``selector=GradNormNounSelector(noun_embeddings=...)``).
+    n_init : int, default=20
+        Restarts of the final spherical k-means (the paper: 20).
+    max_iter : int, default=300
+        Iterations per restart (the paper: 300).
+    tol : float, default=1e-4
+        Convergence tolerance on the centre shift.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the final k-means (and the default selector). An int makes results
+        reproducible.
+    device : str, torch.device or None, default=None
+        Where the final k-means runs (None: CUDA, then MPS, then CPU).
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training image.
+    cluster_centers_ : ndarray of shape (n_clusters, 2 * n_features)
+        L2-normalised centres in the concatenated space ``[u ; t]``.
+    selector_ : estimator
+        The fitted clone of ``selector``.
+    objective_ : float
+        Sum over images of the cosine to their cluster centre, in the concatenated space.
+    n_iter_ : int
+        Iterations of the best k-means restart.
+    n_features_in_ : int
+        Dimension of the image embeddings.
+
+    See Also
+    --------
+    GradNormNounSelector : the noun selection and retrieval.
+    SphericalKMeans : the image-only baseline.
+
+    Examples
+    --------
+    >>> from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
+    >>> from skgradnorm.datasets import make_planted_world
+    >>> from skgradnorm.metrics import clustering_accuracy_score
+    >>> world = make_planted_world(n_samples=300, n_classes=3, random_state=0)
+    >>> laic = LanguageAssistedClusterer(
+    ...     n_clusters=3, n_init=5,
+    ...     selector=GradNormNounSelector(world.noun_embeddings, n_centers=12, random_state=0),
+    ...     random_state=0)
+    >>> labels = laic.fit_predict(world.data)
+    >>> labels.shape
+    (300,)
+    >>> laic.cluster_centers_.shape == (3, 2 * world.data.shape[1])
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
+        "selector": [HasMethods(["fit", "_text_counterparts"]), None],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [None, str, torch.device],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        selector=None,
+        n_init=20,
+        max_iter=300,
+        tol=1e-4,
+        random_state=None,
+        device=None,
+    ):
+        self.n_clusters = n_clusters
+        self.selector = selector
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.device = device
+
+    def _joint_embedding(self, X):
+        """``[u ; t]`` for validated image embeddings (the selector normalises ``u``)."""
+        U = self.selector_._validated_images(X)
+        return np.hstack([U, self.selector_._text_counterparts(U)])
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Select nouns, retrieve text counterparts and cluster ``[u ; t]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Image embeddings.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : LanguageAssistedClusterer
+            The fitted clusterer.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        if self.n_clusters > X.shape[0]:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} is larger than n_samples={X.shape[0]}; ask "
+                f"for at most {X.shape[0]} clusters."
+            )
+        if self.selector is None:
+            selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
+        else:
+            selector = clone(self.selector)
+        self.selector_ = selector.fit(X)
+        Z = self._joint_embedding(X)
+        self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = spherical_kmeans(
+            Z / np.linalg.norm(Z, axis=1, keepdims=True),
+            self.n_clusters,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+            device=self.device,
+        )
+        return self
+
+    def predict(self, X):
+        """Assign new images to the nearest cluster centre in the ``[u ; t]`` space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Image embeddings.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each image belongs to.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        Z = self._joint_embedding(X)
+        dev = resolve_device(self.device)
+        dtype = torch_dtype_for(Z)
+        centers = as_tensor(self.cluster_centers_, dev, dtype)
+        labels = np.empty(Z.shape[0], dtype=np.int64)
+        with torch.inference_mode():
+            for sl in iter_chunks(Z.shape[0], default_chunk_size(self.n_clusters, dev)):
+                labels[sl] = (as_tensor(Z[sl], dev, dtype) @ centers.T).argmax(dim=1).cpu().numpy()
+        return labels

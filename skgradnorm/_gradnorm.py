@@ -1,0 +1,287 @@
+"""The noun-scoring math of GradNorm and of its baselines (TAC, SIC), with no I/O.
+
+Every function here takes arrays and returns arrays; the estimators in ``_selector.py``
+validate inputs and call these. All of them share one chunked pass over the nouns
+(:func:`_center_softmax_stats`) that never materialises the full (nouns x centres) matrix.
+
+Notation (see ``../shared/PAPER.md``): ``E`` (M, d) noun embeddings, ``W`` (C, d) image
+centres, ``T`` the filter temperature, ``z = W e / T`` the logits of one noun,
+``s = softmax(z)``, ``k* = argmax s`` and ``c = s[k*]`` its confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device, torch_dtype_for
+from ._validation import (
+    check_embedding_matrix,
+    check_norm_order,
+    check_positive_real,
+    check_same_dimension,
+)
+
+
+@dataclass
+class _SoftmaxStats:
+    """Per-noun summaries of ``softmax(W e / T)``, enough for every filter in this module.
+
+    With ``y_k = exp(z_k - z_max)`` (so ``y_{k*} = 1``):
+
+    - ``rest = sum_{k != k*} y_k``: then ``c = 1 / (1 + rest)`` and ``1 - c = rest / (1 + rest)``,
+      computed without the cancellation of ``1 - c`` when ``c`` is close to 1;
+    - ``rest_p = sum_{k != k*} y_k ** p`` (only when a norm order ``p`` is asked for).
+    """
+
+    assignments: np.ndarray  # (M,) int64, argmax centre
+    max_logit: np.ndarray  # (M,) z_max = max_k w_k . e / T
+    rest: np.ndarray  # (M,)
+    rest_p: np.ndarray | None  # (M,) or None
+
+
+def _center_softmax_stats(E, W, *, temperature, p=None, device=None, chunk_size=None):
+    """One chunked pass over the nouns computing :class:`_SoftmaxStats`.
+
+    ``E`` and ``W`` are validated 2-D arrays (numpy or torch). The computation runs in torch
+    on ``device`` (None: the device of a torch input, else the best available), in float64
+    when either input is float64 and float32 otherwise. Work memory is one
+    (chunk_size, C) matrix, reused for every chunk.
+    """
+    if device is None and isinstance(E, torch.Tensor):
+        device = E.device
+    dev = resolve_device(device)
+    dtype = torch_dtype_for(E, W)
+    M, C = E.shape[0], W.shape[0]
+    if chunk_size is None:
+        chunk_size = default_chunk_size(C, dev)
+    chunk_size = int(max(1, min(chunk_size, M)))
+
+    # Fold 1/T into the centres once: z = e @ (W / T).T
+    Wt = (as_tensor(W, dev, dtype) / temperature).T.contiguous()
+    assignments = torch.empty(M, dtype=torch.int64, device=dev)
+    max_logit = torch.empty(M, dtype=dtype, device=dev)
+    rest = torch.empty(M, dtype=dtype, device=dev)
+    need_rest_p = p is not None and not np.isinf(p)  # p = inf needs only `rest`
+    rest_p = torch.empty(M, dtype=dtype, device=dev) if need_rest_p else None
+    work = torch.empty((chunk_size, C), dtype=dtype, device=dev)
+
+    with torch.inference_mode():
+        for sl in iter_chunks(M, chunk_size):
+            e = as_tensor(E[sl], dev, dtype)
+            z = work[: e.shape[0]]
+            torch.mm(e, Wt, out=z)
+            zmax, k = z.max(dim=1)  # first maximal index on ties, like numpy.argmax
+            z.sub_(zmax[:, None]).exp_()  # y_k = exp(z_k - z_max), y_{k*} = 1
+            z.scatter_(1, k[:, None], 0.0)  # drop k* so that sums run over k != k*
+            assignments[sl] = k
+            max_logit[sl] = zmax
+            rest[sl] = z.sum(dim=1)
+            if need_rest_p:
+                if p == 1.0:
+                    rest_p[sl] = rest[sl]
+                else:
+                    # (sum y^p)^(1/p) by a fused reduction, raised back to p
+                    rest_p[sl] = torch.linalg.vector_norm(z, ord=p, dim=1).pow_(p)
+
+    def _np(t):
+        return None if t is None else t.cpu().numpy()
+
+    return _SoftmaxStats(_np(assignments), _np(max_logit), _np(rest), _np(rest_p))
+
+
+def _gradnorm_from_stats(stats: _SoftmaxStats, noun_norms_p: np.ndarray, p: float) -> np.ndarray:
+    """``||s - onehot(k*)||_p * ||e||_p`` from the per-noun softmax summaries."""
+    rest = stats.rest
+    if np.isinf(p):
+        # ||s - onehot||_inf = max(1 - c, max_{k != k*} s_k) = 1 - c, as 1 - c = sum_{k != k*} s_k
+        dev_norm = rest / (1.0 + rest)
+    else:
+        # ||s - onehot||_p^p = sum_{k != k*} s_k^p + (1 - c)^p = (rest_p + rest^p) / (1 + rest)^p
+        dev_norm = np.power(stats.rest_p + np.power(rest, p), 1.0 / p) / (1.0 + rest)
+    return dev_norm * noun_norms_p
+
+
+def _validate_bank_and_centers(noun_embeddings, centers):
+    if isinstance(noun_embeddings, torch.Tensor) or isinstance(centers, torch.Tensor):
+        E, W = noun_embeddings, centers
+        for a, name in ((E, "noun_embeddings"), (W, "centers")):
+            if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+                raise ValueError(f"{name} must be a non-empty 2-D array; got shape {tuple(a.shape)}.")
+            if not torch.isfinite(torch.as_tensor(a)).all():
+                raise ValueError(f"{name} contains NaN or infinity.")
+    else:
+        E = check_embedding_matrix(noun_embeddings, name="noun_embeddings")
+        W = check_embedding_matrix(centers, name="centers")
+    check_same_dimension(E, W, a_name="noun_embeddings", b_name="centers")
+    return E, W
+
+
+def _row_p_norms(E, p: float) -> np.ndarray:
+    if isinstance(E, torch.Tensor):
+        return torch.linalg.vector_norm(E, ord=p, dim=1).cpu().numpy()
+    return np.linalg.norm(E, ord=p, axis=1)
+
+
+def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None, chunk_size=None):
+    """GradNorm score of every noun and the centre it is assigned to.
+
+    For a noun embedding ``e`` with logits ``z = W e / T`` over the image centres ``W``,
+    softmax ``s``, predicted centre ``k* = argmax s`` and confidence ``c = s[k*]``, the
+    score is ``T * ||dCE(onehot(k*), softmax(W e / T)) / dW||_p``, which equals
+
+    ``((sum_k s_k^p + (1 - c)^p - c^p) * sum_j |e_j|^p) ** (1/p)``
+
+    (PAPER.md, step 4). A **small** score means a confident, "positive" noun. The
+    inputs are used as given (the estimators L2-normalise them first).
+
+    Parameters
+    ----------
+    noun_embeddings : array-like of shape (n_nouns, n_features)
+        Noun embeddings ``E``. A numpy array or a torch tensor (kept on its device).
+    centers : array-like of shape (n_centers, n_features)
+        Image centres ``W``.
+    temperature : float
+        The filter temperature ``T`` (> 0). Smaller values sharpen the softmax.
+    p : float, default=2.0
+        Order of the element-wise gradient norm, ``p >= 1`` or ``numpy.inf``.
+        With ``p = 1`` the score is ``2 (1 - c) ||e||_1`` (TAC's confidence ranking).
+    device : str or torch.device, default=None
+        Where to compute; None uses the device of a torch input, else the best available
+        (CUDA, then MPS, then CPU).
+    chunk_size : int, default=None
+        Nouns per chunk; None picks one that keeps the work matrix small.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_nouns,)
+        The GradNorm score of each noun (float64 if an input is float64, else float32).
+    assignments : ndarray of shape (n_nouns,), dtype int64
+        Index of each noun's argmax centre ``k*`` (the first one on ties).
+
+    Notes
+    -----
+    The score is computed as ``(sum_{k != k*} y_k^p + r^p)^(1/p) / (1 + r) * ||e||_p``
+    with ``y_k = exp(z_k - z_{k*})`` and ``r = sum_{k != k*} y_k``, which is the formula
+    above rearranged so that ``1 - c`` never suffers cancellation when ``c`` is near 1.
+    For extremely small temperatures the ``y_k`` underflow and scores may become 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgradnorm import gradnorm_scores
+    >>> centers = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> nouns = np.array([[1.0, 0.0], [0.7071, 0.7071]])
+    >>> scores, assignments = gradnorm_scores(nouns, centers, temperature=0.1)
+    >>> assignments
+    array([0, 0])
+    >>> bool(scores[0] < scores[1])  # the first noun is confidently close to centre 0
+    True
+    """
+    temperature = check_positive_real(temperature, name="temperature")
+    p = check_norm_order(p)
+    E, W = _validate_bank_and_centers(noun_embeddings, centers)
+    stats = _center_softmax_stats(E, W, temperature=temperature, p=p, device=device, chunk_size=chunk_size)
+    scores = _gradnorm_from_stats(stats, _row_p_norms(E, p).astype(stats.rest.dtype, copy=False), p)
+    return scores.astype(stats.rest.dtype, copy=False), stats.assignments
+
+
+def tac_scores(noun_embeddings, centers, *, device=None, chunk_size=None):
+    """TAC's filter score: ``1 - confidence`` of a softmax over raw cosine similarities.
+
+    TAC keeps, per centre, the nouns with the highest confidence ``c = max softmax(W e)``
+    (no temperature). Returned as ``1 - c`` so that, as for GradNorm, smaller is better.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_nouns,)
+    assignments : ndarray of shape (n_nouns,), dtype int64
+    """
+    E, W = _validate_bank_and_centers(noun_embeddings, centers)
+    stats = _center_softmax_stats(E, W, temperature=1.0, device=device, chunk_size=chunk_size)
+    return stats.rest / (1.0 + stats.rest), stats.assignments
+
+
+def sic_scores(noun_embeddings, centers, *, uniqueness_threshold, device=None, chunk_size=None):
+    """SIC's filter score: negative cosine to the nearest centre, after a uniqueness filter.
+
+    SIC drops the nouns whose cosine to the mean noun embedding is at least
+    ``1 - uniqueness_threshold`` (generic nouns close to everything), then keeps per centre
+    the nouns most similar to it. Dropped nouns get the score ``+inf`` (never selected);
+    the others ``-max_k cos(w_k, e)``, so that smaller is better. Inputs must have unit rows.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_nouns,)
+    assignments : ndarray of shape (n_nouns,), dtype int64
+    """
+    E, W = _validate_bank_and_centers(noun_embeddings, centers)
+    stats = _center_softmax_stats(E, W, temperature=1.0, device=device, chunk_size=chunk_size)
+    E_np = E.cpu().numpy() if isinstance(E, torch.Tensor) else E
+    mean = E_np.mean(axis=0)
+    mean_norm = np.linalg.norm(mean)
+    to_mean = E_np @ (mean / mean_norm) if mean_norm > 0 else np.zeros(E_np.shape[0], E_np.dtype)
+    scores = -stats.max_logit
+    scores[to_mean >= 1.0 - uniqueness_threshold] = np.inf
+    return scores, stats.assignments
+
+
+def select_top_k_per_center(scores, assignments, top_k):
+    """Indices of the ``top_k`` nouns with the smallest scores within each centre.
+
+    Nouns with an infinite or NaN score are never selected. Ties are broken by noun index
+    (stable order). The result is ordered by centre, then by rank within the centre.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> select_top_k_per_center(np.array([0.3, 0.1, 0.2, 0.5]), np.array([0, 0, 1, 0]), 2)
+    array([1, 0, 2])
+    """
+    scores = np.asarray(scores)
+    assignments = np.asarray(assignments)
+    # lexsort is stable: it sorts by the last key (centre), then score, then original index.
+    order = np.lexsort((scores, assignments))
+    sorted_centers = assignments[order]
+    starts = np.flatnonzero(np.r_[True, sorted_centers[1:] != sorted_centers[:-1]])
+    group_start = np.repeat(starts, np.diff(np.r_[starts, order.size]))
+    rank = np.arange(order.size) - group_start
+    keep = (rank < top_k) & np.isfinite(scores[order])
+    return order[keep]
+
+
+def text_counterparts(image_embeddings, noun_embeddings, *, temperature, device=None, chunk_size=None):
+    """Retrieve each image's text counterpart from a set of (selected) nouns.
+
+    ``t = normalize(softmax(u E^T / tau) E)`` (PAPER.md, step 5), computed in chunks of
+    images so that the (n_images, n_nouns) matrix is never materialised whole.
+
+    Parameters
+    ----------
+    image_embeddings : ndarray of shape (n_images, n_features)
+    noun_embeddings : ndarray of shape (n_nouns, n_features)
+    temperature : float
+        Retrieval temperature ``tau`` (> 0).
+
+    Returns
+    -------
+    ndarray of shape (n_images, n_features)
+        L2-normalised text counterparts, in the dtype of the computation.
+    """
+    dev = resolve_device(device)
+    dtype = torch_dtype_for(image_embeddings, noun_embeddings)
+    n, m = image_embeddings.shape[0], noun_embeddings.shape[0]
+    if chunk_size is None:
+        chunk_size = default_chunk_size(m, dev)
+    E = as_tensor(noun_embeddings, dev, dtype)
+    Et_scaled = (E / temperature).T.contiguous()
+    out = np.empty((n, E.shape[1]), dtype=np.float64 if dtype == torch.float64 else np.float32)
+    with torch.inference_mode():
+        for sl in iter_chunks(n, chunk_size):
+            u = as_tensor(image_embeddings[sl], dev, dtype)
+            weights = torch.softmax(u @ Et_scaled, dim=1)
+            t = torch.nn.functional.normalize(weights @ E, dim=1)
+            out[sl] = t.cpu().numpy()
+    return out

@@ -1,0 +1,309 @@
+"""``GradNormNounSelector``: keep the nouns close to the images, and retrieve text for images."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._gradnorm import (
+    gradnorm_scores,
+    select_top_k_per_center,
+    sic_scores,
+    tac_scores,
+    text_counterparts,
+)
+from ._spherical_kmeans import spherical_kmeans
+from ._validation import check_embedding_matrix, l2_normalize_rows
+
+STRATEGIES = ("gradnorm", "tac", "sic", "none")
+
+
+def auto_n_centers(n_samples: int) -> int:
+    """The ``n_centers="auto"`` rule: ``round(sqrt(n_samples))``, within ``[1, n_samples]``.
+
+    A scale-free compromise between the paper's settings: it gives 224 centres for the
+    50,000 training images of CIFAR-10/20 (paper: 250 and 200), 71 for 5,000 images
+    (STL-10's training split; paper: 30) and 1,131 for ImageNet-1K's 1.28M images
+    (paper: 2,000). Set ``n_centers`` explicitly to reproduce the paper.
+    """
+    return int(min(n_samples, max(1, round(np.sqrt(n_samples)))))
+
+
+class GradNormNounSelector(TransformerMixin, BaseEstimator):
+    """Select the nouns close to an image collection with GradNorm, and retrieve text for images.
+
+    ``fit`` clusters the image embeddings into ``n_centers`` fine-grained centres
+    (spherical k-means), scores every noun of the bank by the norm of the cross-entropy
+    gradient of its softmax over the centres (GradNorm: a small score means a confident,
+    positive noun), assigns each noun to its argmax centre and keeps the ``top_k`` nouns
+    with the smallest scores per centre. ``transform`` gives each image its text
+    counterpart ``t = normalize(softmax(u E_sel^T / tau) E_sel)`` over the kept nouns.
+
+    Read more in ``../shared/PAPER.md`` (steps 3 to 5) and the project's README.
+
+    Parameters
+    ----------
+    noun_embeddings : array-like of shape (n_nouns, n_features) or callable
+        Embeddings of the noun bank, made by the text tower of the same model as the
+        images (rows are L2-normalised in ``fit``). Required. Like ``KMeans(init=...)``,
+        it may be a callable ``f(X)`` that returns the bank at fit time, given the image
+        embeddings ``X`` (useful to compute or load a large bank lazily).
+    vocabulary : sequence of str of length n_nouns, default=None
+        The nouns, in the order of ``noun_embeddings``; used for ``selected_nouns_``.
+        None names them ``"noun_0"``, ``"noun_1"``, ...
+    n_centers : int or "auto", default="auto"
+        Number of image centres C (much larger than the number of clusters).
+        ``"auto"`` uses ``round(sqrt(n_samples))`` (see :func:`auto_n_centers`).
+    temperature : float, default=0.05
+        Filter temperature T of the softmax over centres (paper: 0.018 to 0.08).
+    top_k : int, default=5
+        Nouns kept per centre (paper: 5; 3 for ImageNet-1K).
+    p : float, default=2.0
+        Order of the gradient norm (``p >= 1`` or ``numpy.inf``); ``p=1`` ranks like TAC.
+    strategy : {"gradnorm", "tac", "sic", "none"}, default="gradnorm"
+        The noun filter. ``"tac"``: TAC's rule (softmax over raw cosine similarities, no
+        temperature, the most confident nouns per centre). ``"sic"``: SIC's rule (drop the
+        nouns whose cosine to the mean noun is at least ``1 - uniqueness_threshold``, then
+        the most similar nouns per centre). ``"none"``: keep every noun. For ``"tac"``,
+        ``"sic"`` and ``"none"``, ``temperature`` and ``p`` are not used.
+    retrieval_temperature : float, default=0.008
+        Temperature tau of the retrieval softmax (paper: 0.006 to 0.01).
+    uniqueness_threshold : float, default=0.2
+        SIC's gamma_u, used only by ``strategy="sic"``.
+    concatenate : bool, default=False
+        If True, ``transform`` returns ``[u ; t]`` of shape (n_samples, 2 * n_features),
+        the representation the clusterer uses; else the text counterparts ``t``.
+    n_init : int, default=3
+        Restarts of the spherical k-means that makes the centres.
+    max_iter : int, default=100
+        Iterations per restart of that k-means.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the centre k-means. Pass an int for reproducible results.
+    device : str, torch.device or None, default=None
+        Where to compute (None: CUDA, then MPS, then CPU).
+
+    Attributes
+    ----------
+    centers_ : ndarray of shape (n_centers_, n_features)
+        The L2-normalised image centres W.
+    n_centers_ : int
+        The number of centres used (resolves ``"auto"``).
+    n_iter_ : int
+        Iterations of the best restart of the centre k-means.
+    scores_ : ndarray of shape (n_nouns,)
+        Each noun's filter score (smaller is better). GradNorm's score for
+        ``"gradnorm"`` and ``"none"``; ``1 - confidence`` for ``"tac"``; minus the
+        cosine to the nearest centre for ``"sic"`` (``inf`` for nouns it drops).
+    assignments_ : ndarray of shape (n_nouns,)
+        Each noun's argmax centre.
+    selected_indices_ : ndarray of shape (n_selected,)
+        Indices of the kept nouns in the bank, ordered by centre then rank.
+    selected_nouns_ : list of str
+        The kept nouns.
+    selected_embeddings_ : ndarray of shape (n_selected, n_features)
+        Their L2-normalised embeddings.
+    n_features_in_ : int
+        Dimension of the embedding space.
+
+    See Also
+    --------
+    LanguageAssistedClusterer : clusters ``[u ; t]`` with spherical k-means.
+    gradnorm_scores : the scoring function.
+
+    Examples
+    --------
+    >>> from skgradnorm import GradNormNounSelector
+    >>> from skgradnorm.datasets import make_planted_world
+    >>> world = make_planted_world(n_samples=300, n_classes=3, random_state=0)
+    >>> selector = GradNormNounSelector(
+    ...     noun_embeddings=world.noun_embeddings, vocabulary=world.vocabulary,
+    ...     n_centers=12, top_k=2, random_state=0)
+    >>> text = selector.fit_transform(world.data)
+    >>> text.shape == world.data.shape
+    True
+    >>> len(selector.selected_nouns_) <= 12 * 2
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "noun_embeddings": ["array-like", callable, None],
+        "vocabulary": ["array-like", None],
+        "n_centers": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "top_k": [Interval(numbers.Integral, 1, None, closed="left")],
+        "p": [Interval(numbers.Real, 1, None, closed="left")],
+        "strategy": [StrOptions(set(STRATEGIES))],
+        "retrieval_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "uniqueness_threshold": [Interval(numbers.Real, 0, 2, closed="both")],
+        "concatenate": ["boolean"],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [None, str, torch.device],
+    }
+
+    def __init__(
+        self,
+        noun_embeddings=None,
+        *,
+        vocabulary=None,
+        n_centers="auto",
+        temperature=0.05,
+        top_k=5,
+        p=2.0,
+        strategy="gradnorm",
+        retrieval_temperature=0.008,
+        uniqueness_threshold=0.2,
+        concatenate=False,
+        n_init=3,
+        max_iter=100,
+        random_state=None,
+        device=None,
+    ):
+        self.noun_embeddings = noun_embeddings
+        self.vocabulary = vocabulary
+        self.n_centers = n_centers
+        self.temperature = temperature
+        self.top_k = top_k
+        self.p = p
+        self.strategy = strategy
+        self.retrieval_temperature = retrieval_temperature
+        self.uniqueness_threshold = uniqueness_threshold
+        self.concatenate = concatenate
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.device = device
+
+    # -- the noun bank -------------------------------------------------------------------
+    def _noun_bank(self, X):
+        """Validated, L2-normalised noun embeddings and their names, for images ``X``."""
+        if self.noun_embeddings is None:
+            raise ValueError(
+                "GradNormNounSelector needs a noun bank: pass noun_embeddings, an array of "
+                "shape (n_nouns, n_features) made by the text tower of the model that embedded "
+                "the images (for instance CLIPEncoder.encode_nouns(vocabulary))."
+            )
+        bank = self.noun_embeddings(X) if callable(self.noun_embeddings) else self.noun_embeddings
+        E = check_embedding_matrix(bank, name="noun_embeddings")
+        E = l2_normalize_rows(E, name="noun_embeddings")
+        if E.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features but noun_embeddings has {E.shape[1]}; images and "
+                "nouns must be embedded by the same model (one shared embedding space)."
+            )
+        if self.vocabulary is None:
+            names = [f"noun_{i}" for i in range(E.shape[0])]
+        else:
+            names = [str(v) for v in self.vocabulary]
+            if len(names) != E.shape[0]:
+                raise ValueError(
+                    f"vocabulary has {len(names)} nouns but noun_embeddings has {E.shape[0]} "
+                    "rows; they must list the same nouns in the same order."
+                )
+        return E, names
+
+    def _resolve_n_centers(self, n_samples):
+        if self.n_centers == "auto":
+            return auto_n_centers(n_samples)
+        if self.n_centers > n_samples:
+            raise ValueError(
+                f"n_centers={self.n_centers} is larger than n_samples={n_samples}; use at "
+                f"most {n_samples} centres, or n_centers='auto'."
+            )
+        return int(self.n_centers)
+
+    def _score(self, E, W):
+        if self.strategy in ("gradnorm", "none"):
+            return gradnorm_scores(E, W, temperature=self.temperature, p=self.p, device=self.device)
+        if self.strategy == "tac":
+            return tac_scores(E, W, device=self.device)
+        return sic_scores(E, W, uniqueness_threshold=self.uniqueness_threshold, device=self.device)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the image centres, score the noun bank and select the positive nouns.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Image embeddings (rows are L2-normalised here).
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : GradNormNounSelector
+            The fitted selector.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = l2_normalize_rows(X, name="X")
+        E, names = self._noun_bank(X)
+        E = E.astype(X.dtype, copy=False)
+        self.n_centers_ = self._resolve_n_centers(X.shape[0])
+        self.centers_, _, _, self.n_iter_ = spherical_kmeans(
+            X,
+            self.n_centers_,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+            device=self.device,
+        )
+        self.scores_, self.assignments_ = self._score(E, self.centers_)
+        if self.strategy == "none":
+            self.selected_indices_ = np.arange(E.shape[0])
+        else:
+            self.selected_indices_ = select_top_k_per_center(self.scores_, self.assignments_, self.top_k)
+        if self.selected_indices_.size == 0:
+            raise ValueError(
+                "No noun was selected (every noun was filtered out); with strategy='sic', "
+                "raise uniqueness_threshold."
+            )
+        self.selected_nouns_ = [names[i] for i in self.selected_indices_]
+        self.selected_embeddings_ = E[self.selected_indices_]
+        return self
+
+    def _validated_images(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return l2_normalize_rows(X, name="X")
+
+    def _text_counterparts(self, X):
+        """Text counterparts of validated, normalised image embeddings."""
+        return text_counterparts(
+            X,
+            self.selected_embeddings_.astype(X.dtype, copy=False),
+            temperature=self.retrieval_temperature,
+            device=self.device,
+        )
+
+    def transform(self, X):
+        """Retrieve the text counterpart of each image from the selected nouns.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Image embeddings.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features) or (n_samples, 2 * n_features)
+            The L2-normalised text counterparts ``t``, or ``[u ; t]`` when
+            ``concatenate=True`` (``u`` the L2-normalised images).
+        """
+        X = self._validated_images(X)
+        T = self._text_counterparts(X)
+        return np.hstack([X, T]) if self.concatenate else T
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: ``text0, ...`` (and ``image0, ...`` first if concatenated)."""
+        check_is_fitted(self)
+        d = self.n_features_in_
+        text = [f"text{i}" for i in range(d)]
+        names = ([f"image{i}" for i in range(d)] + text) if self.concatenate else text
+        return np.asarray(names, dtype=object)

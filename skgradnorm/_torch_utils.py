@@ -1,0 +1,67 @@
+"""Small torch helpers shared by the math and the estimators: devices, dtypes, chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def resolve_device(device=None) -> torch.device:
+    """Return the torch device to compute on.
+
+    ``None`` picks the best available device: CUDA, then Apple's MPS, then the CPU.
+    A string such as ``"cpu"``, ``"cuda"`` or ``"cuda:1"``, or a ``torch.device``,
+    is used as given (it is an error to ask for CUDA where there is none).
+    """
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device; use None (best available), "
+            "'cpu', 'cuda', 'cuda:N' or 'mps'."
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} asks for CUDA but torch.cuda.is_available() is False; "
+            "use device=None to pick the best available device, or device='cpu'."
+        )
+    return dev
+
+
+def torch_dtype_for(*arrays) -> torch.dtype:
+    """float64 if any input is float64, else float32 (scikit-learn's dtype convention)."""
+    for a in arrays:
+        if getattr(a, "dtype", None) in (np.float64, torch.float64):
+            return torch.float64
+    return torch.float32
+
+
+def as_tensor(array, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Move an array (numpy or torch) to ``device`` and ``dtype`` without copying when possible."""
+    if isinstance(array, torch.Tensor):
+        return array.to(device=device, dtype=dtype)
+    return torch.as_tensor(np.asarray(array), dtype=dtype, device=device)
+
+
+def default_chunk_size(n_columns: int, device: torch.device, budget_bytes: int | None = None) -> int:
+    """Rows per chunk so that a (rows, n_columns) float32 work matrix stays within a budget.
+
+    On the CPU the budget is small (8 MiB) so that the work matrix stays in cache across the
+    several element-wise passes made over it; on accelerators it is larger (256 MiB).
+    """
+    if budget_bytes is None:
+        budget_bytes = (8 << 20) if device.type == "cpu" else (256 << 20)
+    return int(max(16, min(65536, budget_bytes // (4 * max(1, n_columns)))))
+
+
+def iter_chunks(n: int, chunk_size: int):
+    """Yield ``slice`` objects covering ``range(n)`` in steps of ``chunk_size``."""
+    for start in range(0, n, chunk_size):
+        yield slice(start, min(n, start + chunk_size))

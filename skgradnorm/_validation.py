@@ -1,0 +1,75 @@
+"""Input checks shared by the functions and estimators (errors say what was wrong and what to do)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_array
+
+
+def check_embedding_matrix(array, *, name: str, allow_empty: bool = False) -> np.ndarray:
+    """Validate a 2-D float matrix of embeddings (rows are items) and return it as numpy.
+
+    Raises ``ValueError`` naming ``name`` for 1-D input, NaN or infinity, and (unless
+    ``allow_empty``) zero rows or zero columns.
+    """
+    if array is None:
+        raise ValueError(f"{name} is None; pass a 2-D array of shape (n_items, n_features).")
+    arr = np.asarray(array) if not hasattr(array, "shape") else array
+    if getattr(arr, "ndim", 2) != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_items, n_features); got an array with "
+            f"shape {tuple(arr.shape)}. Reshape a single embedding with x.reshape(1, -1)."
+        )
+    if not allow_empty and (arr.shape[0] == 0 or arr.shape[1] == 0):
+        raise ValueError(
+            f"{name} is empty (shape {tuple(arr.shape)}); it needs at least one row and one column."
+        )
+    return check_array(
+        array,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite=True,
+        ensure_min_samples=0 if allow_empty else 1,
+        ensure_min_features=0 if allow_empty else 1,
+        input_name=name,
+    )
+
+
+def l2_normalize_rows(X: np.ndarray, *, name: str) -> np.ndarray:
+    """Return a copy of ``X`` with unit-L2 rows; a zero row is an error (it has no direction)."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if zero.size:
+        raise ValueError(
+            f"{name} has {zero.size} row(s) of zero norm (first at index {zero[0]}); embeddings "
+            "are compared by direction (cosine), so every row needs a non-zero norm."
+        )
+    return X / norms
+
+
+def check_same_dimension(a: np.ndarray, b: np.ndarray, *, a_name: str, b_name: str) -> None:
+    """Raise ``ValueError`` when two embedding matrices do not live in the same space."""
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"{a_name} has {a.shape[1]} features but {b_name} has {b.shape[1]}; images and "
+            "nouns must be embedded by the same model (one shared embedding space)."
+        )
+
+
+def check_positive_real(value, *, name: str) -> float:
+    """Validate a strictly positive finite real number (temperatures, for example)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive real number; got {value!r} ({type(value).__name__}).")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
+    return float(value)
+
+
+def check_norm_order(p) -> float:
+    """Validate the order ``p`` of the gradient p-norm: a real number >= 1, or ``inf``."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p must be a real number >= 1 (or numpy.inf); got {p!r}.")
+    if np.isnan(p) or p < 1:
+        raise ValueError(f"p must be >= 1 (the gradient p-norm is a norm only for p >= 1); got {p!r}.")
+    return float(p)

@@ -1,0 +1,226 @@
+"""Synthetic CLIP-like worlds with a known answer, for tests, documentation and demos."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils import Bunch, check_random_state
+
+__all__ = ["make_planted_world"]
+
+_CLASS_NAMES = (
+    "dog", "cat", "bird", "fish", "horse", "car", "boat", "plane", "tree", "flower",
+    "house", "bridge", "chair", "guitar", "clock", "shoe", "apple", "mountain", "lamp", "train",
+    "frog", "truck", "cup", "book", "bicycle", "rabbit", "tiger", "violin", "castle", "kite",
+)  # fmt: skip
+_STYLE_NAMES = (
+    "blurry", "dark", "sketch", "close-up", "outdoor", "cartoon", "grainy", "overexposed",
+    "painting", "aerial", "monochrome", "underwater",
+)  # fmt: skip
+_GENERIC_NAMES = ("thing", "object", "photo", "picture", "image", "item", "scene", "view", "shot", "stuff")
+_VARIANT_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _unit(rng, n, d):
+    v = rng.standard_normal((n, d))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _normalize(v):
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _check_count(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def make_planted_world(
+    n_samples=600,
+    n_classes=5,
+    *,
+    n_features=128,
+    n_subclasses=3,
+    n_styles=4,
+    n_positive_nouns=20,
+    n_style_nouns=6,
+    n_blend_nouns=6,
+    n_generic_nouns=10,
+    n_random_nouns=2000,
+    image_class_strength=0.3,
+    image_subclass_strength=1.0,
+    image_style_strength=0.5,
+    image_noise=0.8,
+    text_class_strength=1.0,
+    text_subclass_strength=0.6,
+    text_noise=0.35,
+    modality_gap=1.2,
+    random_state=None,
+):
+    """Make a synthetic CLIP-like embedding space with planted classes and a noun bank.
+
+    Like :func:`sklearn.datasets.make_blobs`, but for language-assisted clustering: image
+    embeddings whose classes are hard to recover from the images alone, and a noun bank in
+    which a few nouns are truly positive (close to one class) and most are not.
+
+    The generative story, in ``n_features`` dimensions with random directions for every
+    class ``mu_c``, sub-class ``nu_cj``, style ``sigma_s`` and the two modality offsets:
+
+    - **images**: ``normalize(a mu_c + b nu_cj + g sigma_s + noise + gap_img)``, with
+      the sub-class ``j`` and the style ``s`` drawn independently of the class. The class
+      signal ``a`` is weaker than the sub-class and style signals, so images group by
+      sub-class and style (nuisances a camera adds) and k-means on images alone confuses
+      the classes.
+    - **positive nouns** (``n_positive_nouns`` per sub-class): ``normalize(A mu_c + B nu_cj
+      + noise + gap_txt)``, text being organised by meaning (``A > B``); each is close to
+      one fine-grained sub-class, as WordNet hyponyms are to image clusters.
+    - **hard negatives**: style nouns (``n_style_nouns`` per style, close to every class
+      seen in that style), blend nouns (``n_blend_nouns`` per class, halfway between
+      two classes) and generic nouns (``n_generic_nouns``, like "photo" or "thing":
+      they share the images' own offset, so they are the nearest nouns of *every* image
+      and carry no class information; plain retrieval over the whole bank picks them).
+    - **random nouns** (``n_random_nouns``): unrelated directions, most of the bank.
+
+    Parameters
+    ----------
+    n_samples : int, default=600
+        Number of images.
+    n_classes : int, default=5
+        Number of classes (at most 30 readable names; more are numbered).
+    n_features : int, default=128
+        Dimension of the embedding space.
+    n_subclasses : int, default=3
+        Fine-grained sub-classes per class.
+    n_styles : int, default=4
+        Image styles, independent of the class (0 for none).
+    n_positive_nouns : int, default=20
+        Positive nouns per sub-class.
+    n_style_nouns, n_blend_nouns : int, default=6
+        Hard-negative nouns per style and per class.
+    n_generic_nouns : int, default=10
+        Generic nouns, close to every image.
+    n_random_nouns : int, default=2000
+        Unrelated nouns.
+    image_class_strength, image_subclass_strength, image_style_strength, image_noise : float
+        Weights of the image components (noise is isotropic, of this total norm).
+    text_class_strength, text_subclass_strength, text_noise : float
+        Weights of the positive-noun components.
+    modality_gap : float, default=1.2
+        Weight of the per-modality offsets, which keep image-text cosines low
+        (about 0.2 to 0.3 for matching pairs, as with CLIP).
+    random_state : int, RandomState instance or None, default=None
+        Seed. Pass an int for reproducible output.
+
+    Returns
+    -------
+    world : :class:`~sklearn.utils.Bunch`
+        - ``data``: ndarray (n_samples, n_features), float32, L2-normalised images;
+        - ``target``: ndarray (n_samples,), the class of each image;
+        - ``target_names``: list of the class names;
+        - ``noun_embeddings``: ndarray (n_nouns, n_features), float32, L2-normalised;
+        - ``vocabulary``: list of n_nouns readable noun names;
+        - ``noun_target``: ndarray (n_nouns,), the class of each positive noun, -1 for
+          the others;
+        - ``noun_kind``: ndarray (n_nouns,) of str: "positive", "style", "blend",
+          "generic", "random";
+        - ``subclass``, ``style``: ndarrays (n_samples,), the nuisance labels of the images;
+        - ``DESCR``: a short description.
+
+    Examples
+    --------
+    >>> from skgradnorm.datasets import make_planted_world
+    >>> world = make_planted_world(n_samples=100, n_classes=3, random_state=0)
+    >>> world.data.shape, world.noun_embeddings.shape
+    ((100, 128), (2232, 128))
+    >>> world.vocabulary[0], world.target_names
+    ('dog 1a', ['dog', 'cat', 'bird'])
+    """
+    n_samples = _check_count(n_samples, "n_samples", 1)
+    n_classes = _check_count(n_classes, "n_classes", 1)
+    n_features = _check_count(n_features, "n_features", 2)
+    n_subclasses = _check_count(n_subclasses, "n_subclasses", 1)
+    n_styles = _check_count(n_styles, "n_styles", 0)
+    n_positive_nouns = _check_count(n_positive_nouns, "n_positive_nouns", 0)
+    n_style_nouns = _check_count(n_style_nouns, "n_style_nouns", 0)
+    n_blend_nouns = _check_count(n_blend_nouns, "n_blend_nouns", 0)
+    n_generic_nouns = _check_count(n_generic_nouns, "n_generic_nouns", 0)
+    n_random_nouns = _check_count(n_random_nouns, "n_random_nouns", 0)
+    rng = check_random_state(random_state)
+    d = n_features
+
+    def noise(n, scale):  # isotropic, of expected norm `scale`
+        return scale * rng.standard_normal((n, d)) / np.sqrt(d)
+
+    class_dirs = _unit(rng, n_classes, d)
+    sub_dirs = _unit(rng, n_classes * n_subclasses, d).reshape(n_classes, n_subclasses, d)
+    style_dirs = _unit(rng, max(n_styles, 1), d)
+    gap_img, gap_txt = _unit(rng, 2, d)
+
+    # Images: class, sub-class and style drawn independently; equal class sizes up to 1.
+    target = np.arange(n_samples) % n_classes
+    rng.shuffle(target)
+    subclass = rng.randint(n_subclasses, size=n_samples)
+    style = rng.randint(max(n_styles, 1), size=n_samples)
+    images = (
+        image_class_strength * class_dirs[target]
+        + image_subclass_strength * sub_dirs[target, subclass]
+        + (image_style_strength * style_dirs[style] if n_styles else 0.0)
+        + noise(n_samples, image_noise)
+        + modality_gap * gap_img
+    )
+
+    names = [_CLASS_NAMES[c] if c < len(_CLASS_NAMES) else f"class {c}" for c in range(n_classes)]
+    nouns, kinds, noun_target, vocab = [], [], [], []
+
+    def add(vectors, kind, cls, labels):
+        nouns.append(vectors)
+        kinds.extend([kind] * len(vectors))
+        noun_target.extend([cls] * len(vectors) if np.isscalar(cls) else cls)
+        vocab.extend(labels)
+
+    for c in range(n_classes):
+        for j in range(n_subclasses):
+            n = n_positive_nouns
+            vecs = (
+                text_class_strength * class_dirs[c]
+                + text_subclass_strength * sub_dirs[c, j]
+                + noise(n, text_noise)
+                + modality_gap * gap_txt
+            )
+            letters = [_VARIANT_LETTERS[r % 26] + ("" if r < 26 else str(r // 26)) for r in range(n)]
+            add(vecs, "positive", c, [f"{names[c]} {j + 1}{letter}" for letter in letters])
+    for s in range(n_styles):
+        vecs = text_class_strength * style_dirs[s] + noise(n_style_nouns, text_noise) + modality_gap * gap_txt
+        style_name = _STYLE_NAMES[s] if s < len(_STYLE_NAMES) else f"style {s}"
+        add(vecs, "style", -1, [f"{style_name} look {r + 1}" for r in range(n_style_nouns)])
+    if n_classes > 1:
+        for c in range(n_classes):
+            other = (c + 1 + rng.randint(n_classes - 1, size=n_blend_nouns)) % n_classes
+            blend = _normalize(class_dirs[c] + class_dirs[other])
+            vecs = text_class_strength * blend + noise(n_blend_nouns, text_noise) + modality_gap * gap_txt
+            add(vecs, "blend", -1, [f"{names[c]}-{names[o]} blend {r + 1}" for r, o in enumerate(other)])
+    # Generic nouns point along the images' own offset: near every image, specific to none.
+    vecs = modality_gap * gap_img + noise(n_generic_nouns, text_noise) + modality_gap * gap_txt
+    add(vecs, "generic", -1, [_GENERIC_NAMES[r % len(_GENERIC_NAMES)] + ("" if r < len(_GENERIC_NAMES) else f" {r // len(_GENERIC_NAMES) + 1}") for r in range(n_generic_nouns)])
+    vecs = text_class_strength * _unit(rng, n_random_nouns, d) + modality_gap * gap_txt
+    add(vecs, "random", -1, [f"random noun {r + 1}" for r in range(n_random_nouns)])
+
+    noun_embeddings = _normalize(np.vstack(nouns)).astype(np.float32)
+    return Bunch(
+        data=_normalize(images).astype(np.float32),
+        target=target,
+        target_names=names,
+        noun_embeddings=noun_embeddings,
+        vocabulary=vocab,
+        noun_target=np.asarray(noun_target, dtype=np.int64),
+        noun_kind=np.asarray(kinds),
+        subclass=subclass,
+        style=style,
+        DESCR=(
+            f"Planted world: {n_samples} images of {n_classes} classes x {n_subclasses} "
+            f"sub-classes x {n_styles} styles in {d} dimensions; {len(vocab)} nouns of which "
+            f"{n_classes * n_subclasses * n_positive_nouns} are positive."
+        ),
+    )
