@@ -1,0 +1,146 @@
+"""LanguageAssistedClusterer: accuracy on planted worlds, sklearn composition, errors."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import adjusted_rand_score, make_scorer
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, Normalizer
+
+from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer, SphericalKMeans
+from skgradnorm.datasets import make_planted_world
+from skgradnorm.metrics import clustering_accuracy_score
+
+
+def _laic(world, n_init=5, **selector_kwargs):
+    params = dict(n_centers=15, random_state=0)
+    params.update(selector_kwargs)
+    return LanguageAssistedClusterer(
+        n_clusters=len(world.target_names),
+        selector=GradNormNounSelector(world.noun_embeddings, **params),
+        n_init=n_init,
+        random_state=0,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_language_assistance_beats_image_only_kmeans(seed):
+    """Images of a planted world group by sub-class and style more than by class (class
+    signal 0.3 against 1.0 and 0.5), so spherical k-means on the images alone reaches
+    0.43-0.65 ACC at these seeds (chance is 0.2). The nouns GradNorm keeps are organised by
+    class, so [u ; t] reaches 0.95-1.0 (measured). The thresholds ask for at least 0.9 and
+    a margin of 0.25, far above seed noise, while the image-only ACC must stay below 0.75
+    so that the world stays hard (a change that made it easy would be caught)."""
+    world = make_planted_world(random_state=seed)
+    image_only = SphericalKMeans(5, n_init=5, random_state=0).fit_predict(world.data)
+    laic = _laic(world).fit(world.data)
+    acc_img = clustering_accuracy_score(world.target, image_only)
+    acc_laic = clustering_accuracy_score(world.target, laic.labels_)
+    assert acc_img < 0.75
+    assert acc_laic >= 0.9
+    assert acc_laic >= acc_img + 0.25
+
+
+def test_keeping_every_noun_does_not_help(planted_world):
+    """With strategy='none' every image retrieves the generic nouns nearest to all images,
+    so t carries no class information: the paper's case for filtering."""
+    w = planted_world
+    acc = lambda est: clustering_accuracy_score(w.target, est.fit(w.data).labels_)  # noqa: E731
+    assert acc(_laic(w)) >= acc(_laic(w, strategy="none")) + 0.25
+
+
+def test_fitted_attributes_and_predict(planted_world):
+    w = planted_world
+    laic = _laic(w).fit(w.data)
+    d = w.data.shape[1]
+    assert laic.cluster_centers_.shape == (5, 2 * d)
+    np.testing.assert_allclose(np.linalg.norm(laic.cluster_centers_, axis=1), 1.0, rtol=1e-5)
+    assert laic.labels_.shape == (600,) and set(laic.labels_) == set(range(5))
+    assert isinstance(laic.selector_, GradNormNounSelector) and laic.selector is not laic.selector_
+    assert not hasattr(laic.selector, "selected_indices_")  # the given selector is not fitted
+    np.testing.assert_array_equal(laic.predict(w.data), laic.labels_)
+    np.testing.assert_array_equal(laic.fit_predict(w.data), laic.labels_)
+    # predict = nearest centre of [u ; t] in cosine
+    Z = laic.selector_.set_params(concatenate=True).transform(w.data[:20])
+    np.testing.assert_array_equal(laic.predict(w.data[:20]), (Z @ laic.cluster_centers_.T).argmax(1))
+
+
+def test_predict_on_new_images_from_the_same_world():
+    w = make_planted_world(n_samples=900, random_state=3)
+    laic = _laic(w).fit(w.data[:600])
+    assert clustering_accuracy_score(w.target[600:], laic.predict(w.data[600:])) >= 0.9
+
+
+def test_same_random_state_same_labels_pickle_and_clone(planted_world):
+    w = planted_world
+    a = _laic(w).fit(w.data)
+    b = _laic(w).fit(w.data)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    restored = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(restored.predict(w.data), a.labels_)
+    c = clone(a)
+    assert not hasattr(c, "labels_")
+    np.testing.assert_array_equal(c.fit(w.data).labels_, a.labels_)
+
+
+def test_pipeline_fit_predict(planted_world):
+    w = planted_world
+    pipe = Pipeline(
+        [
+            ("scale", FunctionTransformer(lambda X: 3.0 * X)),  # any upstream step
+            ("normalize", Normalizer()),
+            ("laic", _laic(w)),
+        ]
+    )
+    labels = pipe.fit_predict(w.data)
+    assert clustering_accuracy_score(w.target, labels) >= 0.9
+    np.testing.assert_array_equal(pipe.predict(w.data), labels)
+
+
+def test_grid_search_tunes_selector_against_labels(planted_world):
+    """top_k=3000 keeps the whole bank (2,364 nouns), so the generic nouns reach every image
+    and ACC falls to the image-only level; a grid search scored by ACC must avoid it."""
+    w = planted_world
+    search = GridSearchCV(
+        _laic(w, n_init=3),
+        {"selector__temperature": [0.02, 0.05], "selector__top_k": [5, 3000]},
+        scoring=make_scorer(clustering_accuracy_score),
+        cv=KFold(3, shuffle=True, random_state=0),
+    )
+    search.fit(w.data, w.target)
+    assert search.best_params_["selector__top_k"] == 5
+    assert search.best_score_ >= 0.9
+    scores = dict(zip(map(str, search.cv_results_["params"]), search.cv_results_["mean_test_score"]))
+    bad = [s for p, s in scores.items() if "3000" in p]
+    assert max(bad) < search.best_score_ - 0.2
+    assert adjusted_rand_score(w.target, search.best_estimator_.predict(w.data)) >= 0.8
+
+
+def test_default_selector_gets_random_state_and_needs_a_bank(planted_world):
+    with pytest.raises(ValueError, match="needs a noun bank"):
+        LanguageAssistedClusterer(3).fit(planted_world.data)
+
+
+def test_bad_inputs_give_clear_errors(planted_world):
+    w = planted_world
+    laic = _laic(w)
+    with pytest.raises(ValueError, match="n_clusters=601 is larger than n_samples=600"):
+        clone(laic).set_params(n_clusters=601).fit(w.data)
+    with pytest.raises(ValueError, match="n_clusters"):
+        clone(laic).set_params(n_clusters=0).fit(w.data)
+    with pytest.raises(ValueError, match="NaN"):
+        laic.fit(np.full_like(w.data, np.nan))
+    with pytest.raises(ValueError, match="2D array"):
+        laic.fit(w.data[0])
+    with pytest.raises(ValueError, match="0 sample"):
+        laic.fit(w.data[:0])
+    with pytest.raises(ValueError, match="X has 10 features but noun_embeddings has 128"):
+        laic.fit(w.data[:, :10])
+    with pytest.raises(ValueError, match="selector"):
+        LanguageAssistedClusterer(3, selector="gradnorm").fit(w.data)
+    with pytest.raises(NotFittedError):
+        clone(laic).predict(w.data)
