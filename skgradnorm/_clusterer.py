@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._selector import GradNormNounSelector
+from ._selector import GradNormNounSelector, embed_if_images
 from ._spherical_kmeans import spherical_kmeans
 from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device, torch_dtype_for
 
@@ -27,11 +27,17 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
     ----------
     n_clusters : int, default=8
         Number of clusters K.
-    selector : estimator, default=None
-        The noun selector, cloned before fitting. It must have ``fit`` and
-        ``_text_counterparts`` like :class:`GradNormNounSelector` (the default, built with
-        ``random_state`` of this estimator, which needs a noun bank: pass
-        ``selector=GradNormNounSelector(noun_embeddings=...)``).
+    selector : GradNormNounSelector, default=None
+        The noun selector, cloned before fitting. None builds
+        ``GradNormNounSelector(encoder=encoder, vocabulary=vocabulary)`` with this
+        estimator's ``random_state`` and ``device``; it needs a noun bank, from the
+        ``encoder`` or from ``selector=GradNormNounSelector(noun_embeddings=...)``.
+    encoder : CLIPEncoder or None, default=None
+        Embeds images given as paths, PIL images or uint8 arrays, and (through the
+        selector) the noun bank. When set, it replaces the selector's encoder.
+    vocabulary : sequence of str or None, default=None
+        The nouns for the encoder to embed (None: the bundled WordNet nouns). When set, it
+        replaces the selector's vocabulary.
     n_init : int, default=20
         Restarts of the final spherical k-means (the paper: 20).
     max_iter : int, default=300
@@ -84,6 +90,8 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
         "selector": [HasMethods(["fit", "_text_counterparts"]), None],
+        "encoder": [HasMethods(["transform", "encode_nouns"]), None],
+        "vocabulary": ["array-like", None],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -96,6 +104,8 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         n_clusters=8,
         *,
         selector=None,
+        encoder=None,
+        vocabulary=None,
         n_init=20,
         max_iter=300,
         tol=1e-4,
@@ -104,6 +114,8 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
     ):
         self.n_clusters = n_clusters
         self.selector = selector
+        self.encoder = encoder
+        self.vocabulary = vocabulary
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
@@ -121,8 +133,9 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Image embeddings.
+        X : array-like of shape (n_samples, n_features), or images
+            Image embeddings, or images (paths, PIL images, uint8 arrays) when an
+            ``encoder`` is given.
         y : None
             Ignored; present for API consistency.
 
@@ -131,16 +144,19 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         self : LanguageAssistedClusterer
             The fitted clusterer.
         """
+        if self.selector is None:
+            selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
+        else:
+            selector = clone(self.selector)
+        overrides = {"encoder": self.encoder, "vocabulary": self.vocabulary}
+        selector.set_params(**{k: v for k, v in overrides.items() if v is not None})
+        X = embed_if_images(X, selector.get_params().get("encoder"))
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         if self.n_clusters > X.shape[0]:
             raise ValueError(
                 f"n_clusters={self.n_clusters} is larger than n_samples={X.shape[0]}; ask "
                 f"for at most {X.shape[0]} clusters."
             )
-        if self.selector is None:
-            selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
-        else:
-            selector = clone(self.selector)
         self.selector_ = selector.fit(X)
         Z = self._joint_embedding(X)
         self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = spherical_kmeans(
@@ -168,6 +184,7 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
             Index of the cluster each image belongs to.
         """
         check_is_fitted(self)
+        X = embed_if_images(X, self.selector_.get_params().get("encoder"))
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         Z = self._joint_embedding(X)
         dev = resolve_device(self.device)

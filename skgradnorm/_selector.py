@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gradnorm import (
@@ -21,6 +21,28 @@ from ._spherical_kmeans import spherical_kmeans
 from ._validation import check_embedding_matrix, l2_normalize_rows
 
 STRATEGIES = ("gradnorm", "tac", "sic", "none")
+
+
+def _looks_like_embeddings(X) -> bool:
+    """True for a 2-D float matrix (or a list of vectors, or a dataframe): embeddings.
+
+    Anything else (file paths, PIL images, uint8 image arrays) is taken for images.
+    """
+    if isinstance(X, np.ndarray):
+        return X.ndim == 2 and X.dtype.kind == "f"
+    if hasattr(X, "dtypes") or hasattr(X, "__dataframe__"):
+        return True
+    if isinstance(X, (list, tuple)) and len(X) > 0:
+        first = X[0]
+        return isinstance(first, (list, tuple)) or (isinstance(first, np.ndarray) and first.ndim == 1)
+    return False
+
+
+def embed_if_images(X, encoder):
+    """Embed ``X`` with ``encoder`` unless it already is a matrix of embeddings."""
+    if encoder is None or _looks_like_embeddings(X):
+        return X
+    return encoder.transform(X)
 
 
 def auto_n_centers(n_samples: int) -> int:
@@ -55,7 +77,14 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         embeddings ``X`` (useful to compute or load a large bank lazily).
     vocabulary : sequence of str of length n_nouns, default=None
         The nouns, in the order of ``noun_embeddings``; used for ``selected_nouns_``.
-        None names them ``"noun_0"``, ``"noun_1"``, ...
+        None names them ``"noun_0"``, ``"noun_1"``, ... When ``noun_embeddings`` is None
+        and an ``encoder`` is given, the nouns to embed (None: the bundled WordNet nouns,
+        :func:`skgradnorm.vocabulary.wordnet_nouns`).
+    encoder : CLIPEncoder or None, default=None
+        Embeds what is not already embedded: the noun bank (``encoder.encode_nouns(
+        vocabulary)``, cached on disk by the encoder) when ``noun_embeddings`` is None,
+        and ``X`` in ``fit`` and ``transform`` when it holds images (file paths, PIL
+        images, uint8 arrays) rather than a float matrix of embeddings.
     n_centers : int or "auto", default="auto"
         Number of image centres C (much larger than the number of clusters).
         ``"auto"`` uses ``round(sqrt(n_samples))`` (see :func:`auto_n_centers`).
@@ -133,6 +162,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "noun_embeddings": ["array-like", callable, None],
         "vocabulary": ["array-like", None],
+        "encoder": [HasMethods(["transform", "encode_nouns"]), None],
         "n_centers": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "top_k": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -152,6 +182,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         noun_embeddings=None,
         *,
         vocabulary=None,
+        encoder=None,
         n_centers="auto",
         temperature=0.05,
         top_k=5,
@@ -167,6 +198,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
     ):
         self.noun_embeddings = noun_embeddings
         self.vocabulary = vocabulary
+        self.encoder = encoder
         self.n_centers = n_centers
         self.temperature = temperature
         self.top_k = top_k
@@ -183,13 +215,24 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
     # -- the noun bank -------------------------------------------------------------------
     def _noun_bank(self, X):
         """Validated, L2-normalised noun embeddings and their names, for images ``X``."""
-        if self.noun_embeddings is None:
+        vocabulary = self.vocabulary
+        if self.noun_embeddings is not None:
+            bank = self.noun_embeddings(X) if callable(self.noun_embeddings) else self.noun_embeddings
+        elif self.encoder is not None:
+            if vocabulary is None:
+                from .vocabulary import wordnet_nouns
+
+                vocabulary = wordnet_nouns()
+            vocabulary = [str(v) for v in vocabulary]
+            if not vocabulary:
+                raise ValueError("vocabulary is empty; pass at least one noun (or None for WordNet's).")
+            bank = self.encoder.encode_nouns(vocabulary)
+        else:
             raise ValueError(
                 "GradNormNounSelector needs a noun bank: pass noun_embeddings, an array of "
                 "shape (n_nouns, n_features) made by the text tower of the model that embedded "
-                "the images (for instance CLIPEncoder.encode_nouns(vocabulary))."
+                "the images, or an encoder (CLIPEncoder) that embeds the vocabulary."
             )
-        bank = self.noun_embeddings(X) if callable(self.noun_embeddings) else self.noun_embeddings
         E = check_embedding_matrix(bank, name="noun_embeddings")
         E = l2_normalize_rows(E, name="noun_embeddings")
         if E.shape[1] != X.shape[1]:
@@ -197,10 +240,10 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
                 f"X has {X.shape[1]} features but noun_embeddings has {E.shape[1]}; images and "
                 "nouns must be embedded by the same model (one shared embedding space)."
             )
-        if self.vocabulary is None:
+        if vocabulary is None:
             names = [f"noun_{i}" for i in range(E.shape[0])]
         else:
-            names = [str(v) for v in self.vocabulary]
+            names = [str(v) for v in vocabulary]
             if len(names) != E.shape[0]:
                 raise ValueError(
                     f"vocabulary has {len(names)} nouns but noun_embeddings has {E.shape[0]} "
@@ -231,8 +274,9 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Image embeddings (rows are L2-normalised here).
+        X : array-like of shape (n_samples, n_features), or images
+            Image embeddings (rows are L2-normalised here), or images (paths, PIL images,
+            uint8 arrays) when an ``encoder`` is given.
         y : None
             Ignored; present for API consistency.
 
@@ -241,6 +285,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         self : GradNormNounSelector
             The fitted selector.
         """
+        X = embed_if_images(X, self.encoder)
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         X = l2_normalize_rows(X, name="X")
         E, names = self._noun_bank(X)
@@ -270,6 +315,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
 
     def _validated_images(self, X):
         check_is_fitted(self)
+        X = embed_if_images(X, self.encoder)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return l2_normalize_rows(X, name="X")
 
