@@ -11,8 +11,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._selector import GradNormNounSelector, embed_if_images
-from ._spherical_kmeans import spherical_kmeans
-from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device, torch_dtype_for
+from ._spherical_kmeans import nearest_centers, spherical_kmeans
 
 
 class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
@@ -186,12 +185,5 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         X = embed_if_images(X, self.selector_.get_params().get("encoder"))
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        Z = self._joint_embedding(X)
-        dev = resolve_device(self.device)
-        dtype = torch_dtype_for(Z)
-        centers = as_tensor(self.cluster_centers_, dev, dtype)
-        labels = np.empty(Z.shape[0], dtype=np.int64)
-        with torch.inference_mode():
-            for sl in iter_chunks(Z.shape[0], default_chunk_size(self.n_clusters, dev)):
-                labels[sl] = (as_tensor(Z[sl], dev, dtype) @ centers.T).argmax(dim=1).cpu().numpy()
-        return labels
+        # rows of [u ; t] all have norm sqrt(2), so the nearest centre in cosine is the argmax
+        return nearest_centers(self._joint_embedding(X), self.cluster_centers_, self.device)

@@ -24,7 +24,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device
+from ._torch_utils import (
+    as_tensor,
+    default_chunk_size,
+    iter_chunks,
+    resolve_device,
+    single_threaded_on_cpu,
+)
 from ._validation import l2_normalize_rows
 
 __all__ = ["SphericalKMeans", "spherical_kmeans"]
@@ -53,6 +59,18 @@ def _assign(X: torch.Tensor, centers: torch.Tensor, chunk_size: int):
         labels[sl] = lab
         best[sl] = sim.gather(1, lab[:, None])[:, 0]
     return labels, best
+
+
+def nearest_centers(X: np.ndarray, centers: np.ndarray, device=None) -> np.ndarray:
+    """Index of the most cosine-similar centre (rows of ``centers``) for each row of ``X``.
+
+    Rows are compared by dot product, so ``centers`` should have unit rows; ``X`` needs no
+    normalisation (a positive row scale does not change the argmax). Chunked, on ``device``.
+    """
+    dev = resolve_device(device)
+    dtype = torch.float64 if np.float64 in (X.dtype, centers.dtype) else torch.float32
+    labels, _ = _assign(as_tensor(X, dev, dtype), as_tensor(centers, dev, dtype), default_chunk_size(centers.shape[0], dev))
+    return labels.cpu().numpy()
 
 
 def _relocate_empty_clusters(X, sums, counts, labels, best, empty):
@@ -105,7 +123,8 @@ def _lloyd_iter(X: torch.Tensor, centers: torch.Tensor, chunk_size: int):
         lab = torch.argmax(sim, dim=1)
         labels[sl] = lab
         best[sl] = sim.gather(1, lab[:, None])[:, 0]
-        sums.index_add_(0, lab, X[sl])
+        with single_threaded_on_cpu(X.device):
+            sums.index_add_(0, lab, X[sl])
     counts = torch.bincount(labels, minlength=n_clusters)
     empty = counts == 0
     if bool(empty.any()):
@@ -385,9 +404,7 @@ class SphericalKMeans(
             Cluster index of every sample.
         """
         X = self._check_test_data(X)
-        Xt, Ct, dev = self._tensors(X)
-        labels, _ = _assign(Xt, Ct, default_chunk_size(Ct.shape[0], dev))
-        return labels.cpu().numpy()
+        return nearest_centers(X, self.cluster_centers_, self.device)
 
     def transform(self, X):
         """Cosine similarity of each sample to each centre.
