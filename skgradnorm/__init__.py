@@ -6,13 +6,16 @@ The estimators work on embeddings (numeric arrays) made by a CLIP model:
   retrieves a text counterpart for each image;
 - :class:`LanguageAssistedClusterer` clusters images joined with their text counterparts;
 - :class:`SphericalKMeans` is the spherical k-means both use (and the image-only baseline);
-- :func:`gradnorm_scores` is the scoring function itself.
+- :func:`gradnorm_scores` is the scoring function itself;
+- :class:`CLIPEncoder` embeds images, texts and nouns with an open_clip model (loaded
+  lazily), so that the estimators also take raw images.
 
 :mod:`skgradnorm.metrics` adds clustering accuracy and :mod:`skgradnorm.datasets` synthetic
 CLIP-like worlds with a known answer.
 """
 
 from ._clusterer import LanguageAssistedClusterer
+from ._encoder import CLIPEncoder
 from ._gradnorm import gradnorm_scores
 from ._selector import GradNormNounSelector
 from ._spherical_kmeans import SphericalKMeans
@@ -20,6 +23,7 @@ from ._spherical_kmeans import SphericalKMeans
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CLIPEncoder",
     "GradNormNounSelector",
     "LanguageAssistedClusterer",
     "SphericalKMeans",

@@ -1,0 +1,364 @@
+"""On-disk cache of noun-bank embeddings, computed in resumable, checksummed chunks.
+
+Embedding the WordNet noun bank (about 118k nouns x 7 prompt templates, some 825k prompts)
+takes hours on a CPU, so its embeddings are computed once and reused. The cache is keyed by
+everything that changes them: the model, the identity of its weights, the vocabulary, the
+templates, the precision and the versions of open_clip and torch.
+
+Layout, under ``<cache root>/noun_embeddings/<key digest>/``::
+
+    key.json             the full key, for people (the folder name is its digest)
+    chunk_00000.npy      float32 array (rows of chunk 0, d), L2-normalised rows
+    chunk_00000.json     {"sha256": ..., "shape": [...], "dtype": "float32", ...}
+    chunk_00001.npy ...
+
+The vocabulary is cut into chunks of ``DEFAULT_CHUNK_SIZE`` nouns. Each finished chunk is
+written atomically (temporary file in the same folder, fsync, ``os.replace``): first the
+array, then its sidecar with the SHA-256 of the array bytes. A chunk counts as done only
+when its sidecar exists, so a run killed halfway resumes from the chunks already written. A
+chunk whose sidecar exists but whose array is missing, unreadable, of the wrong shape or
+dtype, or whose bytes do not match the checksum, is reported with a
+:class:`CacheCorruptionWarning` and computed again; it is never used. Arrays are loaded with
+``allow_pickle=False``: nothing in the cache is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CacheCorruptionWarning",
+    "DEFAULT_CHUNK_SIZE",
+    "NounEmbeddingCache",
+    "default_cache_dir",
+    "embed_nouns_in_chunks",
+    "file_sha256",
+    "resolve_cache_dir",
+    "vocabulary_sha256",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Nouns per chunk: the unit of work that is written, checksummed and resumed.
+DEFAULT_CHUNK_SIZE = 4096
+#: Bumped whenever the layout or the way embeddings are computed changes.
+CACHE_FORMAT_VERSION = 1
+#: Environment variable that overrides the default cache folder.
+CACHE_ENV_VAR = "SKGRADNORM_CACHE"
+
+_HASH_BLOCK = 1 << 20
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+_FILE_HASHES_NAME = "file_hashes.json"
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A cached chunk was damaged (unreadable, wrong shape, bad checksum) and is recomputed."""
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def default_cache_dir() -> Path:
+    """The default cache folder: ``$SKGRADNORM_CACHE``, else ``$XDG_CACHE_HOME/skgradnorm``,
+    else ``~/.cache/skgradnorm``."""
+    env = os.environ.get(CACHE_ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "skgradnorm"
+
+
+def resolve_cache_dir(cache_dir) -> Path | None:
+    """``None`` -> :func:`default_cache_dir`, ``False`` -> ``None`` (no cache), else a Path."""
+    if cache_dir is False:
+        return None
+    if cache_dir is None:
+        return default_cache_dir()
+    if cache_dir is True:
+        raise ValueError("cache_dir=True is ambiguous; use None for the default folder or a path.")
+    return Path(os.fspath(cache_dir)).expanduser()
+
+
+# --------------------------------------------------------------------------- atomic files
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write a file by ``write(fh)`` into a temporary file beside ``path``, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _atomic_write_json(path: Path, obj) -> None:
+    data = json.dumps(obj, indent=1, sort_keys=True).encode("utf-8")
+    _atomic_write(path, lambda fh: fh.write(data))
+
+
+def _array_sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
+
+
+# --------------------------------------------------------------------------- key parts
+
+
+def vocabulary_sha256(nouns) -> str:
+    """SHA-256 identifying a vocabulary (order and exact strings matter)."""
+    h = hashlib.sha256()
+    h.update(json.dumps(list(nouns), ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
+
+
+def file_sha256(path, *, cache_root: Path | None = None) -> str:
+    """SHA-256 of a file's bytes, remembered per (path, mtime, size).
+
+    Hashing a weights file takes a second or two per GB, so the digest is kept in memory
+    and, when ``cache_root`` is given, in ``<cache_root>/file_hashes.json``; it is reused
+    while the file's path, modification time and size are unchanged.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    memo_key = (str(path), st.st_mtime_ns, st.st_size)
+    if memo_key in _FILE_HASHES:
+        return _FILE_HASHES[memo_key]
+    disk_key = f"{path}|{st.st_mtime_ns}|{st.st_size}"
+    table_path = cache_root / _FILE_HASHES_NAME if cache_root is not None else None
+    table = {}
+    if table_path is not None and table_path.is_file():
+        try:
+            table = json.loads(table_path.read_text(encoding="utf-8"))
+            if not isinstance(table, dict):
+                table = {}
+        except (OSError, ValueError):
+            table = {}
+    digest = table.get(disk_key)
+    if not (isinstance(digest, str) and len(digest) == 64):
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        if table_path is not None:
+            table[disk_key] = digest
+            try:
+                _atomic_write_json(table_path, table)
+            except OSError as exc:  # a read-only cache still works, just slower
+                logger.info("could not record the hash of %s: %s", path, exc)
+    _FILE_HASHES[memo_key] = digest
+    return digest
+
+
+def key_digest(key: dict) -> str:
+    """Stable digest of a JSON-serialisable key."""
+    data = json.dumps(key, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+class NounEmbeddingCache:
+    """Chunked, checksummed, resumable storage of one set of noun embeddings.
+
+    Parameters
+    ----------
+    root : path-like
+        The cache root (see :func:`resolve_cache_dir`).
+    key : dict
+        JSON-serialisable description of everything that changes the embeddings. The
+        chunk size is added to it.
+    chunk_size : int, default=DEFAULT_CHUNK_SIZE
+        Nouns per chunk.
+    """
+
+    def __init__(self, root, key: dict, chunk_size: int = DEFAULT_CHUNK_SIZE):
+        if int(chunk_size) < 1:
+            raise ValueError(f"chunk_size must be >= 1; got {chunk_size!r}.")
+        self.chunk_size = int(chunk_size)
+        self.key = dict(key, format=CACHE_FORMAT_VERSION, chunk_size=self.chunk_size)
+        self.digest = key_digest(self.key)
+        self.root = Path(root)
+        self.directory = self.root / "noun_embeddings" / self.digest[:32]
+
+    def _paths(self, index: int) -> tuple[Path, Path]:
+        stem = f"chunk_{index:05d}"
+        return self.directory / f"{stem}.npy", self.directory / f"{stem}.json"
+
+    def _damaged(self, index: int, why: str) -> None:
+        warnings.warn(
+            f"noun-embedding cache chunk {index} in {self.directory} is damaged ({why}); "
+            "it is ignored and computed again.",
+            CacheCorruptionWarning,
+            stacklevel=4,
+        )
+
+    def load_chunk(self, index: int, n_rows: int, dim: int | None = None) -> np.ndarray | None:
+        """The stored chunk, or ``None`` if it is not done yet or is damaged (warned)."""
+        array_path, meta_path = self._paths(index)
+        if not meta_path.exists():
+            return None  # never finished (a run killed before the sidecar was written)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            expected_sha = meta["sha256"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._damaged(index, f"unreadable checksum file: {exc}")
+            return None
+        try:
+            array = np.load(array_path, allow_pickle=False)
+        except FileNotFoundError:
+            self._damaged(index, "array file missing")
+            return None
+        except (OSError, ValueError, EOFError) as exc:
+            self._damaged(index, f"unreadable array file: {exc}")
+            return None
+        if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != n_rows:
+            self._damaged(
+                index,
+                f"expected float32 array with {n_rows} rows, found {array.dtype} {array.shape}",
+            )
+            return None
+        if dim is not None and array.shape[1] != dim:
+            self._damaged(index, f"expected {dim} columns, found {array.shape[1]}")
+            return None
+        if _array_sha256(array) != expected_sha:
+            self._damaged(index, "checksum mismatch")
+            return None
+        return array
+
+    def save_chunk(self, index: int, array: np.ndarray) -> None:
+        """Store a finished chunk atomically: the array first, then its checksum sidecar."""
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        array_path, meta_path = self._paths(index)
+        if not (self.directory / "key.json").exists():
+            _atomic_write_json(self.directory / "key.json", self.key)
+        _atomic_write(array_path, lambda fh: np.save(fh, array, allow_pickle=False))
+        _atomic_write_json(
+            meta_path,
+            {
+                "sha256": _array_sha256(array),
+                "shape": list(array.shape),
+                "dtype": "float32",
+                "chunk": index,
+                "chunk_size": self.chunk_size,
+            },
+        )
+
+
+def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbose=False):
+    """Embed ``nouns`` chunk by chunk, reusing and filling ``cache`` when given.
+
+    Parameters
+    ----------
+    nouns : list of str
+        The vocabulary.
+    compute : callable
+        ``compute(list_of_nouns, progress) -> ndarray (n, d)``: embeds one chunk and may
+        call ``progress(k)`` to report ``k`` more nouns done (for the progress bar).
+    cache : NounEmbeddingCache or None
+        Where finished chunks are read from and written to. ``None`` computes everything.
+    chunk_size : int, optional
+        Nouns per chunk; defaults to ``cache.chunk_size`` or :data:`DEFAULT_CHUNK_SIZE`.
+    verbose : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    embeddings : ndarray of shape (len(nouns), d), float32
+    """
+    from tqdm.auto import tqdm
+
+    if cache is not None:
+        chunk_size = cache.chunk_size
+    elif chunk_size is None:
+        chunk_size = DEFAULT_CHUNK_SIZE
+    n = len(nouns)
+    starts = list(range(0, n, chunk_size))
+    out = None
+    dim = None
+    pending = []
+    stored = {}
+    if cache is not None:
+        for index, start in enumerate(starts):
+            rows = min(n, start + chunk_size) - start
+            array = cache.load_chunk(index, rows, dim)
+            if array is None:
+                pending.append(index)
+            else:
+                dim = array.shape[1]
+                stored[index] = array
+        if stored:
+            logger.info(
+                "noun cache %s: %d of %d chunks found", cache.directory, len(stored), len(starts)
+            )
+    else:
+        pending = list(range(len(starts)))
+
+    def place(index, array):
+        nonlocal out, dim
+        if out is None:
+            dim = array.shape[1]
+            out = np.empty((n, dim), dtype=np.float32)
+        start = starts[index]
+        out[start : start + array.shape[0]] = array
+
+    for index, array in stored.items():
+        place(index, array)
+    done_rows = n - sum(min(n, starts[i] + chunk_size) - starts[i] for i in pending)
+    with tqdm(
+        total=n, initial=done_rows, unit="noun", desc="Embedding nouns", disable=not verbose
+    ) as bar:
+        for index in pending:
+            start = starts[index]
+            chunk = nouns[start : start + chunk_size]
+            reported = 0
+
+            def progress(k, _limit=len(chunk)):
+                nonlocal reported
+                k = max(0, min(int(k), _limit - reported))
+                if k:
+                    reported += k
+                    bar.update(k)
+
+            array = np.asarray(compute(chunk, progress), dtype=np.float32)
+            if array.ndim != 2 or array.shape[0] != len(chunk):
+                raise RuntimeError(
+                    f"compute returned shape {array.shape} for {len(chunk)} nouns"
+                )  # pragma: no cover - internal contract
+            if cache is not None:
+                cache.save_chunk(index, array)
+            place(index, array)
+            bar.update(len(chunk) - reported)
+    return out
