@@ -23,3 +23,10 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# make docs - install the "docs" extra into the same .venv and build the documentation
+# site (offline; warnings are errors) into docs/_build/html.
+.PHONY: docs
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[docs]"
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

@@ -118,7 +118,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    centers_ : ndarray of shape (n_centers_, n_features)
+    centers_ : ndarray of shape (`n_centers_`, n_features)
         The L2-normalised image centres W.
     n_centers_ : int
         The number of centres used (resolves ``"auto"``).

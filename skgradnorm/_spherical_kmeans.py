@@ -300,7 +300,7 @@ class SphericalKMeans(
         Number of Lloyd iterations of the best restart.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :term:`fit`, when ``X`` has string feature names.
 
     See Also
