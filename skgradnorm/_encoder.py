@@ -754,6 +754,18 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
     >>> (U @ E.T).argmax(axis=1)  # doctest: +SKIP
     array([0, 1])
 
+    The same calls run offline on the architecture with random weights (``pretrained=None``,
+    meaningful for shapes and speed only; pass a local weights file for real embeddings):
+
+    >>> import numpy as np
+    >>> enc = CLIPEncoder("ViT-B-32", pretrained=None, device="cpu", cache_dir=False)
+    >>> images = np.zeros((2, 64, 64, 3), dtype=np.uint8)  # an N x H x W x C uint8 batch
+    >>> U = enc.transform(images)
+    >>> U.shape, U.dtype
+    ((2, 512), dtype('float32'))
+    >>> enc.encode_nouns(["cat", "dog", "car"]).shape
+    (3, 512)
+
     Without network, pass local weights instead of a tag:
 
     >>> enc = CLIPEncoder("ViT-B-32", pretrained="/models/open_clip_model.safetensors")
