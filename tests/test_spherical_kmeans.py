@@ -5,12 +5,21 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skgradnorm._spherical_kmeans import SphericalKMeans, _lloyd_iter, spherical_kmeans
+import skgradnorm._spherical_kmeans as skm
+from skgradnorm._spherical_kmeans import (
+    SphericalKMeans,
+    _assign,
+    _default_init_size,
+    _kmeans_plusplus,
+    _lloyd_iter,
+    _spherical_kmeans_single,
+    spherical_kmeans,
+)
 
 
 def _unit(A):
@@ -166,6 +175,250 @@ def test_verbose_prints_each_restart(capsys):
     spherical_kmeans(X, 2, n_init=3, random_state=0, device="cpu", verbose=True)
     out = capsys.readouterr().out
     assert out.count("objective=") == 3
+
+
+# --------------------------------------------------------------------------- k-means++
+
+
+def _numpy_kmeans_plusplus(X, k, rs, n_local_trials):
+    """Plain float64 greedy k-means++ (Arthur & Vassilvitskii, local trials), for unit rows.
+
+    Takes its random draws from ``rs`` in the order scikit-learn's ``kmeans_plusplus`` does:
+    one ``choice`` for the first centre, then ``n_local_trials`` uniforms per centre.
+    """
+    n = X.shape[0]
+    first = rs.choice(n, p=np.full(n, 1.0 / n))
+    chosen = [first]
+    closest = np.maximum(2.0 - 2.0 * X @ X[first], 0.0)  # squared distance, unit rows
+    for _ in range(1, k):
+        draws = rs.uniform(size=n_local_trials) * closest.sum()
+        cand = np.minimum(np.searchsorted(np.cumsum(closest), draws), n - 1)
+        dist = np.minimum(closest, np.maximum(2.0 - 2.0 * X @ X[cand].T, 0.0).T)  # (trials, n)
+        best = int(np.argmin(dist.sum(axis=1)))
+        closest = dist[best]
+        chosen.append(cand[best])
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize("n_local_trials", [1, 3, None])
+@pytest.mark.parametrize("chunk_size", [7, 8192])
+def test_kmeans_plusplus_replays_the_reference_draws(n_local_trials, chunk_size):
+    X = _overlapping(n=700, d=12, seed=6)
+    k = 25
+    trials = 2 + int(np.log(k)) if n_local_trials is None else n_local_trials
+    ref = _numpy_kmeans_plusplus(X, k, np.random.RandomState(3), trials)
+    centers, idx = _kmeans_plusplus(
+        torch.as_tensor(X), k, np.random.RandomState(3), n_local_trials=n_local_trials,
+        chunk_size=chunk_size,
+    )  # fmt: skip
+    np.testing.assert_array_equal(idx, ref)
+    np.testing.assert_array_equal(centers.numpy(), X[ref])
+    # and scikit-learn's own k-means++ makes the same choices from the same generator
+    _, sk_idx = kmeans_plusplus(
+        X, k, x_squared_norms=np.ones(len(X)), random_state=np.random.RandomState(3),
+        n_local_trials=n_local_trials,
+    )  # fmt: skip
+    np.testing.assert_array_equal(idx, sk_idx)
+
+
+def test_kmeans_plusplus_float32_and_generator_state():
+    X = _overlapping(n=400, d=8, seed=7).astype(np.float32)
+    rs_a, rs_b = np.random.RandomState(11), np.random.RandomState(11)
+    centers, idx = _kmeans_plusplus(torch.as_tensor(X), 12, rs_a)
+    assert centers.dtype == torch.float32 and len(set(idx.tolist())) == 12
+    _, sk_idx = kmeans_plusplus(X, 12, x_squared_norms=np.ones(400, np.float32), random_state=rs_b)
+    np.testing.assert_array_equal(idx, sk_idx)
+    # both consumed the same number of draws: the generators are left in the same state
+    assert rs_a.randint(10**9) == rs_b.randint(10**9)
+
+
+def test_kmeans_plusplus_spreads_seeds_over_separated_clusters():
+    X, y = _separated(n=400, d=16, k=8, noise=0.02, seed=8)
+    _, idx = _kmeans_plusplus(torch.as_tensor(X), 8, np.random.RandomState(0))
+    assert sorted(y[idx].tolist()) == list(range(8))  # one seed per true cluster
+
+
+# --------------------------------------------------------------------------- subsamples
+
+
+def test_default_init_size():
+    assert _default_init_size(500, 5) == 500  # small data: seed on every sample
+    assert _default_init_size(50_000, 100) == 16_384
+    assert _default_init_size(1_280_000, 2_000) == 32_000
+
+
+def test_init_size_seeds_on_a_subsample_then_iterates_on_all_rows():
+    X = _overlapping(n=900, d=10, seed=9)
+    k, m = 12, 200
+    centers, labels, objective, n_iter = spherical_kmeans(
+        X, k, n_init=1, max_iter=5, tol=0.0, init_size=m, random_state=4, device="cpu"
+    )
+    # the same steps by hand: restart seed, subsample, k-means++ on it, Lloyd on all rows
+    seed = np.random.RandomState(4).randint(np.iinfo(np.int32).max, size=1)[0]
+    run_rng = np.random.RandomState(seed)
+    rows = np.sort(run_rng.choice(900, size=m, replace=False))
+    ref_idx = _numpy_kmeans_plusplus(X[rows], k, run_rng, 2 + int(np.log(k)))
+    ref = _spherical_kmeans_single(
+        torch.as_tensor(X), torch.as_tensor(X[rows][ref_idx]), max_iter=5, tol=0.0, chunk_size=64
+    )
+    np.testing.assert_allclose(centers, ref[0].numpy(), atol=1e-12)
+    np.testing.assert_array_equal(labels, ref[1].numpy())
+    assert objective == pytest.approx(ref[2], rel=1e-12) and n_iter == ref[3]
+    # init_size >= n_samples is seeding on all rows, which is also the default at this size
+    a = spherical_kmeans(X, k, n_init=2, init_size=900, random_state=4, device="cpu")
+    b = spherical_kmeans(X, k, n_init=2, init_size=10**6, random_state=4, device="cpu")
+    c = spherical_kmeans(X, k, n_init=2, random_state=4, device="cpu")
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[0], c[0])
+
+
+def test_max_samples_fits_on_a_subsample_and_labels_every_row():
+    X = _overlapping(n=1500, d=12, seed=10)
+    k, m = 15, 400
+    centers, labels, objective, _ = spherical_kmeans(
+        X, k, n_init=2, max_samples=m, random_state=5, device="cpu"
+    )
+    # every row is labelled by its most similar centre, and the objective covers every row
+    assert labels.shape == (1500,)
+    sim = X @ centers.T
+    np.testing.assert_array_equal(labels, sim.argmax(axis=1))
+    assert objective == pytest.approx(sim.max(axis=1).sum(), rel=1e-12)
+    # the centres are those of a fit on the subsample drawn after the restart seeds
+    rng = np.random.RandomState(5)
+    rng.randint(np.iinfo(np.int32).max, size=2)  # the two restart seeds
+    rows = np.sort(rng.choice(1500, size=m, replace=False))
+    sub_centers, _, _, _ = spherical_kmeans(
+        X[rows], k, n_init=2, random_state=np.random.RandomState(5), device="cpu"
+    )
+    np.testing.assert_allclose(centers, sub_centers, atol=1e-12)
+    # max_samples >= n_samples is the plain fit
+    a = spherical_kmeans(X, k, n_init=2, max_samples=1500, random_state=5, device="cpu")
+    b = spherical_kmeans(X, k, n_init=2, random_state=5, device="cpu")
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[2] == b[2]
+
+
+def test_subsampled_fits_recover_separated_clusters():
+    X, y = _separated(n=3000, d=16, k=6, noise=0.05, seed=11)
+    for kwargs in ({"max_samples": 300}, {"init_size": 60}, {"max_samples": 500, "init_size": 100}):
+        _, labels, _, _ = spherical_kmeans(X, 6, n_init=3, random_state=0, device="cpu", **kwargs)
+        assert adjusted_rand_score(y, labels) == 1.0, kwargs
+
+
+def test_subsample_on_hard_data_is_close_to_the_full_fit():
+    # Uniform directions (no cluster structure) are the hard case for subsampling: the
+    # centres fitted on half the rows lose ~1.7% of the objective over all rows, on a
+    # quarter ~3%; random centres lose ~8%. Seeding on a subsample costs nothing here.
+    X = _overlapping(n=4000, d=16, seed=12)
+    full = spherical_kmeans(X, 20, n_init=2, max_iter=50, random_state=0, device="cpu")[2]
+    sub = spherical_kmeans(X, 20, n_init=2, max_iter=50, max_samples=2000, random_state=0,
+                           device="cpu")[2]  # fmt: skip
+    seeded = spherical_kmeans(X, 20, n_init=2, max_iter=50, init_size=160, random_state=0,
+                              device="cpu")[2]  # fmt: skip
+    assert 0.975 * full <= sub <= full
+    assert seeded >= QUALITY * full
+
+
+@pytest.mark.parametrize("name", ["init_size", "max_samples"])
+def test_subsample_sizes_are_checked(name):
+    X = _overlapping(n=50, d=4)
+    with pytest.raises(ValueError, match=rf"{name}=3 is smaller than n_clusters=5"):
+        spherical_kmeans(X, 5, device="cpu", **{name: 3})
+    with pytest.raises(TypeError, match=name):
+        spherical_kmeans(X, 5, device="cpu", **{name: 10.5})
+    with pytest.raises(ValueError, match=rf"{name}=3 is smaller than n_clusters=5"):
+        SphericalKMeans(n_clusters=5, device="cpu", **{name: 3}).fit(X)
+
+
+def test_estimator_passes_subsample_parameters():
+    X = _overlapping(n=800, d=8, seed=13)
+    km = SphericalKMeans(n_clusters=6, n_init=2, max_samples=300, init_size=100, random_state=0,
+                         device="cpu").fit(X)  # fmt: skip
+    ref = spherical_kmeans(X, 6, n_init=2, max_samples=300, init_size=100, random_state=0,
+                           device="cpu")  # fmt: skip
+    np.testing.assert_allclose(km.cluster_centers_, ref[0], atol=1e-12)  # fit renormalises X
+    np.testing.assert_array_equal(km.labels_, ref[1])
+    assert km.objective_ == pytest.approx(ref[2], rel=1e-12)
+    assert km.get_params()["max_samples"] == 300 and km.get_params()["init_size"] == 100
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def test_faiss_search_matches_the_torch_assignment():
+    faiss = pytest.importorskip("faiss")  # noqa: F841
+    X = _overlapping(n=1000, d=24, seed=14).astype(np.float32)
+    C = _overlapping(n=40, d=24, seed=15).astype(np.float32)
+    labels, best = skm._faiss_search(torch.as_tensor(X), torch.as_tensor(C))
+    ref_labels, ref_best = _assign(torch.as_tensor(X), torch.as_tensor(C), chunk_size=64)
+    assert labels.dtype == torch.int64 and best.dtype == torch.float32
+    np.testing.assert_array_equal(labels.numpy(), ref_labels.numpy())
+    np.testing.assert_allclose(best.numpy(), ref_best.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(labels.numpy(), (X @ C.T).argmax(axis=1))
+
+
+def test_faiss_backend_matches_torch_backend_on_separated_data():
+    pytest.importorskip("faiss")
+    X, y = _separated(n=600, d=16, k=6, seed=16)
+    X = X.astype(np.float32)
+    ref = spherical_kmeans(X, 6, n_init=3, random_state=0, device="cpu", backend="torch")
+    got = spherical_kmeans(X, 6, n_init=3, random_state=0, device="cpu", backend="faiss")
+    assert adjusted_rand_score(ref[1], got[1]) == 1.0
+    assert adjusted_rand_score(y, got[1]) == 1.0
+    np.testing.assert_allclose(got[0], ref[0], atol=1e-6)
+    assert got[0].dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got[0], axis=1), 1.0, atol=1e-6)
+
+
+def test_faiss_backend_matches_torch_backend_on_hard_data():
+    pytest.importorskip("faiss")
+    X = _overlapping(n=2000, d=32, seed=17).astype(np.float32)
+    kwargs = dict(n_init=2, max_iter=100, random_state=0, device="cpu", max_samples=1500)
+    ref = spherical_kmeans(X, 20, backend="torch", **kwargs)
+    got = spherical_kmeans(X, 20, backend="faiss", **kwargs)
+    # same seeds, same algorithm: equal up to float32 rounding of near-ties
+    assert got[2] == pytest.approx(ref[2], rel=0.01)
+    centers, labels, objective, _ = got
+    sim = X.astype(np.float64) @ centers.astype(np.float64).T
+    np.testing.assert_array_equal(labels, sim.argmax(axis=1))
+    assert objective == pytest.approx(sim.max(axis=1).sum(), rel=1e-6)
+
+
+def test_auto_backend_uses_faiss_only_for_float32_on_cpu(monkeypatch):
+    pytest.importorskip("faiss")
+    calls = []
+
+    def spy(X, centers):
+        calls.append(X.dtype)
+        return _assign(X, centers, chunk_size=64)
+
+    monkeypatch.setattr(skm, "_faiss_search", spy)
+    X = _overlapping(n=300, d=8, seed=18)
+    spherical_kmeans(X, 4, n_init=1, random_state=0, device="cpu")  # float64: torch
+    assert calls == []
+    spherical_kmeans(X.astype(np.float32), 4, n_init=1, random_state=0, device="cpu")
+    assert calls and set(calls) == {torch.float32}
+    calls.clear()
+    spherical_kmeans(X.astype(np.float32), 4, n_init=1, random_state=0, device="cpu",
+                     backend="torch")  # fmt: skip
+    assert calls == []
+
+
+def test_backend_errors(monkeypatch):
+    X = _overlapping(n=50, d=4, seed=19)
+    with pytest.raises(ValueError, match="backend='numpy' is not one of"):
+        spherical_kmeans(X, 2, device="cpu", backend="numpy")
+    with pytest.raises(ValueError, match="backend"):
+        SphericalKMeans(n_clusters=2, device="cpu", backend="numpy").fit(X)
+    if skm._faiss_available():
+        with pytest.raises(ValueError, match="float32 only; got device='cpu' and dtype=float64"):
+            spherical_kmeans(X, 2, device="cpu", backend="faiss")
+    monkeypatch.setattr(skm, "_faiss_available", lambda: False)
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        spherical_kmeans(X.astype(np.float32), 2, device="cpu", backend="faiss")
+    # auto falls back to torch when faiss is missing
+    centers, _, _, _ = spherical_kmeans(X.astype(np.float32), 2, device="cpu", random_state=0)
+    assert np.isfinite(centers).all()
 
 
 # --------------------------------------------------------------------------- estimator
