@@ -357,6 +357,17 @@ def test_faiss_search_matches_the_torch_assignment():
     np.testing.assert_array_equal(labels.numpy(), (X @ C.T).argmax(axis=1))
 
 
+def test_lloyd_step_with_faiss_search_matches_numpy_reference():
+    pytest.importorskip("faiss")
+    X = _overlapping(n=203, d=8, seed=2).astype(np.float32)
+    C0 = X[[0, 50, 100, 150]].copy()
+    new, labels = _lloyd_iter(torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7,
+                              search=skm._faiss_search)  # fmt: skip
+    ref_new, ref_labels = _numpy_lloyd_step(X.astype(np.float64), C0.astype(np.float64))
+    np.testing.assert_array_equal(labels.numpy(), ref_labels)
+    np.testing.assert_allclose(new.numpy(), ref_new, atol=1e-6)
+
+
 def test_faiss_backend_matches_torch_backend_on_separated_data():
     pytest.importorskip("faiss")
     X, y = _separated(n=600, d=16, k=6, seed=16)
