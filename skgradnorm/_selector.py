@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gradnorm import (
@@ -73,8 +74,9 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
     noun_embeddings : array-like of shape (n_nouns, n_features) or callable
         Embeddings of the noun bank, made by the text tower of the same model as the
         images (rows are L2-normalised in ``fit``). Required. Like ``KMeans(init=...)``,
-        it may be a callable ``f(X)`` that returns the bank at fit time, given the image
-        embeddings ``X`` (useful to compute or load a large bank lazily).
+        it may be a callable ``f(X)`` that returns the bank at fit time, given the
+        L2-normalised image embeddings ``X`` the centres are fitted on (useful to compute or
+        load a large bank lazily).
     vocabulary : sequence of str of length n_nouns, default=None
         The nouns, in the order of ``noun_embeddings``; used for ``selected_nouns_``.
         None names them ``"noun_0"``, ``"noun_1"``, ... When ``noun_embeddings`` is None
@@ -111,6 +113,15 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         Restarts of the spherical k-means that makes the centres.
     max_iter : int, default=100
         Iterations per restart of that k-means.
+    max_samples : int or None, default=None
+        Fit the centres on a random subsample of this many images (drawn with
+        ``random_state``) instead of on all of them; None uses every image. This is the
+        way to keep the centre step short, and its memory small, on very large
+        collections: at ImageNet-1K's 1.28M images into 2,000 centres, 10 Lloyd
+        iterations on all images took 209 s on 2 CPU cores, and on 262,144 of them 64 s
+        for an objective (over all images) 0.27% lower (``benchmarks/RESULTS.md``). Only
+        the subsample is copied and normalised; the images outside it are not used for the
+        centres. ``n_centers="auto"`` still counts all images.
     random_state : int, RandomState instance or None, default=None
         Seeds the centre k-means. Pass an int for reproducible results.
     device : str, torch.device or None, default=None
@@ -173,6 +184,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         "concatenate": ["boolean"],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_samples": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "device": [None, str, torch.device],
     }
@@ -193,6 +205,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         concatenate=False,
         n_init=3,
         max_iter=100,
+        max_samples=None,
         random_state=None,
         device=None,
     ):
@@ -209,6 +222,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         self.concatenate = concatenate
         self.n_init = n_init
         self.max_iter = max_iter
+        self.max_samples = max_samples
         self.random_state = random_state
         self.device = device
 
@@ -261,6 +275,19 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
             )
         return int(self.n_centers)
 
+    def _fit_rows(self, n_samples):
+        """Sorted indices of the images the centres are fitted on (None: all of them)."""
+        if self.max_samples is None or self.max_samples >= n_samples:
+            return None
+        if self.max_samples < self.n_centers_:
+            raise ValueError(
+                f"max_samples={self.max_samples} is smaller than n_centers={self.n_centers_}; "
+                f"every centre needs at least one image: use max_samples >= {self.n_centers_} "
+                "or None (all images)."
+            )
+        rng = check_random_state(self.random_state)
+        return np.sort(rng.choice(n_samples, size=self.max_samples, replace=False))
+
     def _score(self, E, W):
         if self.strategy in ("gradnorm", "none"):
             return gradnorm_scores(E, W, temperature=self.temperature, p=self.p, device=self.device)
@@ -287,18 +314,19 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         """
         X = embed_if_images(X, self.encoder)
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        X = l2_normalize_rows(X, name="X")
-        E, names = self._noun_bank(X)
-        E = E.astype(X.dtype, copy=False)
         self.n_centers_ = self._resolve_n_centers(X.shape[0])
+        X_fit = l2_normalize_rows(X, name="X", rows=self._fit_rows(X.shape[0]))
+        E, names = self._noun_bank(X_fit)
+        E = E.astype(X.dtype, copy=False)
         self.centers_, _, _, self.n_iter_ = spherical_kmeans(
-            X,
+            X_fit,
             self.n_centers_,
             n_init=self.n_init,
             max_iter=self.max_iter,
             random_state=self.random_state,
             device=self.device,
         )
+        del X_fit
         self.scores_, self.assignments_ = self._score(E, self.centers_)
         if self.strategy == "none":
             self.selected_indices_ = np.arange(E.shape[0])

@@ -181,3 +181,22 @@ def test_bad_arrays_are_rejected_with_their_name():
         gradnorm_scores(np.ones(4), good, temperature=0.1)
     with pytest.raises(ValueError, match="noun_embeddings is empty"):
         gradnorm_scores(np.ones((0, 4)), good, temperature=0.1)
+
+
+def test_l2_normalize_rows_matches_numpy_and_checks_every_row():
+    from skgradnorm._validation import l2_normalize_rows
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        X = rng.standard_normal((300, 17)).astype(dtype)
+        expected = X / np.linalg.norm(X, axis=1, keepdims=True)
+        out = l2_normalize_rows(X, name="X")
+        assert out.dtype == dtype and not np.shares_memory(out, X)
+        np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)
+        rows = np.array([3, 5, 299])
+        X_before = X.copy()
+        np.testing.assert_allclose(l2_normalize_rows(X, name="X", rows=rows), expected[rows], rtol=1e-6)
+        np.testing.assert_array_equal(X, X_before)  # the input is never modified
+    X[7] = 0
+    with pytest.raises(ValueError, match="X has 1 row.*zero norm.*index 7"):
+        l2_normalize_rows(X, name="X", rows=np.array([0, 1]))
