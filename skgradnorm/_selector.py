@@ -19,7 +19,7 @@ from ._gradnorm import (
     text_counterparts,
 )
 from ._spherical_kmeans import spherical_kmeans
-from ._validation import check_embedding_matrix, l2_normalize_rows
+from ._validation import check_embedding_matrix, l2_normalize_rows, nonzero_row_norms
 
 STRATEGIES = ("gradnorm", "tac", "sic", "none")
 
@@ -228,7 +228,12 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
 
     # -- the noun bank -------------------------------------------------------------------
     def _noun_bank(self, X):
-        """Validated, L2-normalised noun embeddings and their names, for images ``X``."""
+        """The validated noun bank (not yet normalised), its row norms and its names.
+
+        Every check is made here, before the centre k-means, so that a bad bank fails fast;
+        the normalised copy is made after the k-means (see ``fit``), which keeps the peak
+        memory of ``fit`` lower on large collections.
+        """
         vocabulary = self.vocabulary
         if self.noun_embeddings is not None:
             bank = self.noun_embeddings(X) if callable(self.noun_embeddings) else self.noun_embeddings
@@ -248,7 +253,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
                 "the images, or an encoder (CLIPEncoder) that embeds the vocabulary."
             )
         E = check_embedding_matrix(bank, name="noun_embeddings")
-        E = l2_normalize_rows(E, name="noun_embeddings")
+        norms = nonzero_row_norms(E, name="noun_embeddings")
         if E.shape[1] != X.shape[1]:
             raise ValueError(
                 f"X has {X.shape[1]} features but noun_embeddings has {E.shape[1]}; images and "
@@ -263,7 +268,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
                     f"vocabulary has {len(names)} nouns but noun_embeddings has {E.shape[0]} "
                     "rows; they must list the same nouns in the same order."
                 )
-        return E, names
+        return E, norms, names
 
     def _resolve_n_centers(self, n_samples):
         if self.n_centers == "auto":
@@ -316,8 +321,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self.n_centers_ = self._resolve_n_centers(X.shape[0])
         X_fit = l2_normalize_rows(X, name="X", rows=self._fit_rows(X.shape[0]))
-        E, names = self._noun_bank(X_fit)
-        E = E.astype(X.dtype, copy=False)
+        bank, bank_norms, names = self._noun_bank(X_fit)
         self.centers_, _, _, self.n_iter_ = spherical_kmeans(
             X_fit,
             self.n_centers_,
@@ -327,6 +331,8 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
             device=self.device,
         )
         del X_fit
+        E = l2_normalize_rows(bank, name="noun_embeddings", dtype=X.dtype, norms=bank_norms)
+        del bank
         self.scores_, self.assignments_ = self._score(E, self.centers_)
         if self.strategy == "none":
             self.selected_indices_ = np.arange(E.shape[0])

@@ -37,14 +37,12 @@ def check_embedding_matrix(array, *, name: str, allow_empty: bool = False) -> np
     )
 
 
-def l2_normalize_rows(X: np.ndarray, *, name: str, rows=None) -> np.ndarray:
-    """Return a copy of ``X`` (or of ``X[rows]``) with unit-L2 rows; a zero row is an error.
+def nonzero_row_norms(X: np.ndarray, *, name: str) -> np.ndarray:
+    """L2 norm of every row of ``X``; a zero row is an error (a zero vector has no direction).
 
-    A zero vector has no direction, so every row of ``X`` is checked, also when only
-    ``rows`` (indices) are normalised. The norms come from scikit-learn's ``row_norms``
-    (an ``einsum``), so the only array as large as ``X`` made here is the result: at
-    ImageNet-1K scale (1.28M x 512 float32, 2.6 GB) ``np.linalg.norm`` would first square
-    a full temporary copy.
+    The norms come from scikit-learn's ``row_norms`` (an ``einsum``), which makes no
+    temporary as large as ``X``: at ImageNet-1K scale (1.28M x 512 float32, 2.6 GB)
+    ``np.linalg.norm`` would first square a full copy.
     """
     norms = row_norms(X)
     zero = np.flatnonzero(norms == 0)
@@ -53,10 +51,20 @@ def l2_normalize_rows(X: np.ndarray, *, name: str, rows=None) -> np.ndarray:
             f"{name} has {zero.size} row(s) of zero norm (first at index {zero[0]}); embeddings "
             "are compared by direction (cosine), so every row needs a non-zero norm."
         )
-    if rows is None:
-        return X / norms[:, None]
-    out = X[rows]
-    out /= norms[rows, None]
+    return norms
+
+
+def l2_normalize_rows(X: np.ndarray, *, name: str, rows=None, dtype=None, norms=None) -> np.ndarray:
+    """Return a copy of ``X`` (or of ``X[rows]``) with unit-L2 rows, in ``dtype``.
+
+    Every row of ``X`` is checked for a zero norm (see :func:`nonzero_row_norms`), also
+    when only ``rows`` (indices) are normalised; pass ``norms`` to reuse that check. The
+    only array made here as large as the selected rows is the result.
+    """
+    if norms is None:
+        norms = nonzero_row_norms(X, name=name)
+    out = np.array(X if rows is None else X[rows], dtype=dtype or X.dtype, copy=True)
+    out /= (norms if rows is None else norms[rows])[:, None]
     return out
 
 

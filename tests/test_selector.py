@@ -219,3 +219,20 @@ def test_max_samples_errors(planted_world):
     X = np.vstack([w.data, np.zeros((1, w.data.shape[1]))])
     with pytest.raises(ValueError, match="1 row.*zero norm.*index 600"):
         _selector(w, max_samples=20).fit(X)
+
+
+def test_bad_noun_bank_fails_before_the_centre_kmeans(planted_world, monkeypatch):
+    """The bank is checked before the (possibly long) centre step, not after it."""
+    import skgradnorm._selector as selector_module
+
+    def no_kmeans(*args, **kwargs):
+        raise AssertionError("the centre k-means ran before the noun bank was checked")
+
+    monkeypatch.setattr(selector_module, "spherical_kmeans", no_kmeans)
+    w = planted_world
+    E = w.noun_embeddings.copy()
+    E[3] = 0
+    with pytest.raises(ValueError, match="noun_embeddings has 1 row.*zero norm.*index 3"):
+        GradNormNounSelector(E, n_centers=N_CENTERS).fit(w.data)
+    with pytest.raises(ValueError, match="X has 64 features but noun_embeddings has 128"):
+        GradNormNounSelector(w.noun_embeddings, n_centers=N_CENTERS).fit(w.data[:, :64])
