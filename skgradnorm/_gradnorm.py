@@ -275,13 +275,25 @@ def text_counterparts(image_embeddings, noun_embeddings, *, temperature, device=
     n, m = image_embeddings.shape[0], noun_embeddings.shape[0]
     if chunk_size is None:
         chunk_size = default_chunk_size(m, dev)
+    chunk_size = int(max(1, min(chunk_size, max(n, 1))))
     E = as_tensor(noun_embeddings, dev, dtype)
     Et_scaled = (E / temperature).T.contiguous()
     out = np.empty((n, E.shape[1]), dtype=np.float64 if dtype == torch.float64 else np.float32)
+    # On the CPU, the results are written straight into `out`, through a tensor view of it.
+    out_t = torch.from_numpy(out) if dev.type == "cpu" else None
+    work = torch.empty((chunk_size, m), dtype=dtype, device=dev)
     with torch.inference_mode():
         for sl in iter_chunks(n, chunk_size):
             u = as_tensor(image_embeddings[sl], dev, dtype)
-            weights = torch.softmax(u @ Et_scaled, dim=1)
-            t = torch.nn.functional.normalize(weights @ E, dim=1)
-            out[sl] = t.cpu().numpy()
+            s = work[: u.shape[0]]
+            torch.mm(u, Et_scaled, out=s)
+            # softmax(s) @ E = (exp(s - max) @ E) / sum(exp(s - max)): the division by the
+            # row sum is a positive scale, which the final normalisation removes anyway.
+            s.sub_(s.max(dim=1, keepdim=True).values).exp_()
+            t = s @ E
+            t.div_(torch.linalg.vector_norm(t, dim=1, keepdim=True))
+            if out_t is not None:
+                out_t[sl] = t
+            else:
+                out[sl] = t.cpu().numpy()
     return out

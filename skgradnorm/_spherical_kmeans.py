@@ -533,6 +533,9 @@ class SphericalKMeans(
         uses faiss when it is installed, the device is the CPU and ``X`` is float32.
         Seeding and centre updates are the package's own either way, so both give the same
         clustering up to float32 rounding. See :func:`spherical_kmeans`.
+    verbose : int, default=0
+        Verbosity mode, as in :class:`sklearn.cluster.KMeans`: a positive value prints the
+        objective and the number of iterations of every restart.
 
     Attributes
     ----------
@@ -582,6 +585,7 @@ class SphericalKMeans(
         "init_size": [None, Interval(Integral, 1, None, closed="left")],
         "max_samples": [None, Interval(Integral, 1, None, closed="left")],
         "backend": [StrOptions(set(_BACKENDS))],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -596,6 +600,7 @@ class SphericalKMeans(
         init_size=None,
         max_samples=None,
         backend="auto",
+        verbose=0,
     ):
         self.n_clusters = n_clusters
         self.n_init = n_init
@@ -606,6 +611,7 @@ class SphericalKMeans(
         self.init_size = init_size
         self.max_samples = max_samples
         self.backend = backend
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -637,6 +643,7 @@ class SphericalKMeans(
             init_size=self.init_size,
             max_samples=self.max_samples,
             backend=self.backend,
+            verbose=bool(self.verbose),
         )
         self.cluster_centers_ = centers
         self.labels_ = labels

@@ -175,6 +175,11 @@ def test_verbose_prints_each_restart(capsys):
     spherical_kmeans(X, 2, n_init=3, random_state=0, device="cpu", verbose=True)
     out = capsys.readouterr().out
     assert out.count("objective=") == 3
+    km = SphericalKMeans(2, n_init=2, random_state=0, device="cpu", verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert out.count("objective=") == 2 and f"{km.objective_:.6f}" in out
+    SphericalKMeans(2, n_init=2, random_state=0, device="cpu").fit(X)
+    assert capsys.readouterr().out == ""
 
 
 # --------------------------------------------------------------------------- k-means++
