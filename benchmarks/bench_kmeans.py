@@ -297,6 +297,7 @@ def _worker(args):
     centers = run()
     seconds = time.perf_counter() - t0
     peak_extra = max(0, _peak_rss() - before)
+    info["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # lifetime peak
     if kind == "package":
         info["seeding"] = seeding[0]
     np.save(args.out, np.asarray(centers, dtype=np.float32))
@@ -311,6 +312,86 @@ def _default_impls(scale, subsample):
         return ["package", "package[backend=torch]", "faiss", "sklearn"]
     return ["package", "package[backend=torch]", "package[init_size=all]",
             "package[init_size=4096]", "faiss", "faiss[init=kmeans++]", "sklearn"]  # fmt: skip
+
+
+def measure(scale, impls, *, repeats=1, threads=None, seed=0, max_iter=None, n_init=None,
+            verbose=True):  # fmt: skip
+    """Run ``impls`` at ``scale`` (interleaved rounds); per-implementation results and objectives."""
+    threads = threads or os.cpu_count()
+    n, d, k, n_true, default_iter, default_init = SCALES[scale]
+    max_iter = max_iter or default_iter
+    n_init = n_init or default_init
+    from skgradnorm._spherical_kmeans import _default_init_size
+
+    init_size = _default_init_size(n, k)
+    t0 = time.perf_counter()
+    X = make_data(n, d, n_true, seed=seed)
+    if verbose:
+        print(f"data: {n} x {d} float32 unit rows, {n_true} true clusters "
+              f"({time.perf_counter() - t0:.0f} s to make)")  # fmt: skip
+        print(f"k={k}, max_iter={max_iter}, n_init={n_init}, tol=0, {threads} threads, "
+              f"seed={seed}, package default init_size={init_size}, "
+              f"{repeats} interleaved round(s)")  # fmt: skip
+    runs = {name: [] for name in impls}
+    objectives = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "X.npy")
+        np.save(data, X)
+        for r in range(repeats):
+            for name in impls:
+                out = os.path.join(tmp, "centers.npy")
+                cmd = [sys.executable, __file__, "--worker", name, "--data", data, "--out", out,
+                       f"--k={k}", f"--max-iter={max_iter}", f"--n-init={n_init}",
+                       f"--threads={threads}", f"--seed={seed}",
+                       f"--sklearn-init-size={init_size}"]  # fmt: skip
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    print(f"{name} failed:\n{proc.stderr[-3000:]}", flush=True)
+                    continue
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                if name not in objectives:
+                    objectives[name] = objective(X, np.load(out))
+                runs[name].append(res)
+                if verbose:
+                    print(f"  round {r + 1}: {name}: {res['seconds']:.1f} s", flush=True)
+    meta = dict(n=n, d=d, k=k, max_iter=max_iter, n_init=n_init, data_bytes=X.nbytes)
+    return runs, objectives, meta
+
+
+#: What ``benchmarks/run.py`` runs: (scale, implementations) per suite scale.
+SUITE = {
+    "small": [("small", ["package", "faiss", "sklearn", "package[max_samples=16384]"])],
+    "imagenet": [
+        ("a", ["package", "faiss", "sklearn"]),
+        ("b", ["package", "faiss", "sklearn", "package[max_samples=262144]", "faiss[default]"]),
+    ],
+}
+
+
+def run_suite(scale, threads):
+    """The k-means rows of ``benchmarks/run.py`` (one round each)."""
+    from _common import Row, mib
+
+    rows = []
+    for kscale, impls in SUITE[scale]:
+        runs, objectives, m = measure(kscale, impls, threads=threads)
+        ref = impls[0]
+        size = (f"{m['n']:,} x {m['d']:,} -> {m['k']:,}, {m['max_iter']} iterations, "
+                f"{m['n_init']} restart(s)")  # fmt: skip
+        step = "spherical k-means" + (" (centre step)" if kscale == "b" else "")
+        for name in impls:
+            if not runs[name]:
+                continue
+            res = runs[name][0]
+            rel = (objectives[name] / objectives[ref] - 1) * 100
+            note = (f"objective/row {objectives[name] / m['n']:.5f}" if name == ref
+                    else f"objective {rel:+.2f}%")  # fmt: skip
+            note += f"; {res.get('n_iter', '?')} iterations"
+            rows.append(Row(step, size, name, res["seconds"],
+                            mib(res.get("peak", float("nan"))), mib(res["peak_extra_bytes"]),
+                            None if name == ref else res["seconds"] / runs[ref][0]["seconds"],
+                            note))  # fmt: skip
+    return rows
 
 
 def main():
@@ -331,44 +412,10 @@ def main():
     args = parser.parse_args()
     if args.worker:
         return _worker(args)
-
-    n, d, k, n_true, max_iter, n_init = SCALES[args.scale]
-    max_iter = args.max_iter or max_iter
-    n_init = args.n_init or n_init
-    from skgradnorm._spherical_kmeans import _default_init_size
-
-    init_size = _default_init_size(n, k)
     impls = args.impls.split(",") if args.impls else _default_impls(args.scale, args.subsample)
-
-    t0 = time.perf_counter()
-    X = make_data(n, d, n_true, seed=args.seed)
-    print(f"data: {n} x {d} float32 unit rows, {n_true} true clusters "
-          f"({time.perf_counter() - t0:.0f} s to make)")  # fmt: skip
-    print(f"k={k}, max_iter={max_iter}, n_init={n_init}, tol=0, {args.threads} threads, "
-          f"seed={args.seed}, package default init_size={init_size}, "
-          f"{args.repeats} interleaved round(s)")  # fmt: skip
-    runs = {name: [] for name in impls}
-    objectives = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, "X.npy")
-        np.save(data, X)
-        for r in range(args.repeats):
-            for name in impls:
-                out = os.path.join(tmp, "centers.npy")
-                cmd = [sys.executable, __file__, "--worker", name, "--data", data, "--out", out,
-                       f"--k={k}", f"--max-iter={max_iter}", f"--n-init={n_init}",
-                       f"--threads={args.threads}", f"--seed={args.seed}",
-                       f"--sklearn-init-size={init_size}"]  # fmt: skip
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    print(f"{name} failed:\n{proc.stderr[-3000:]}", flush=True)
-                    continue
-                res = json.loads(proc.stdout.strip().splitlines()[-1])
-                if name not in objectives:
-                    objectives[name] = objective(X, np.load(out))
-                runs[name].append(res)
-                print(f"  round {r + 1}: {name}: {res['seconds']:.1f} s", flush=True)
-    _print_table(impls, runs, objectives, n)
+    runs, objectives, meta = measure(args.scale, impls, repeats=args.repeats, threads=args.threads,
+                                     seed=args.seed, max_iter=args.max_iter, n_init=args.n_init)
+    _print_table(impls, runs, objectives, meta["n"])
 
 
 def _print_table(impls, runs, objectives, n):

@@ -74,7 +74,49 @@ def _worker(args):
     seconds = time.perf_counter() - t0
     peak_extra = max(0, _max_rss_bytes() - before)
     np.save(args.out, np.sort(selected))
-    print(json.dumps({"seconds": seconds, "peak_extra_bytes": peak_extra, "n_selected": int(selected.size)}))
+    print(json.dumps({"seconds": seconds, "peak_extra_bytes": peak_extra, "peak": _max_rss_bytes(),
+                      "n_selected": int(selected.size)}))  # fmt: skip
+
+
+def measure(args):
+    """Run both implementations, each in its own process; their results and selections."""
+    results, selections = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("fast", "reference"):
+            out = os.path.join(tmp, f"{name}.npy")
+            cmd = [sys.executable, __file__, "--worker", name, "--out", out] + [
+                f"--centers={args.centers}", f"--nouns={args.nouns}", f"--dim={args.dim}",
+                f"--temperature={args.temperature}", f"--top-k={args.top_k}", f"--threads={args.threads}",
+            ]  # fmt: skip
+            proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            selections[name] = np.load(out)
+    return results, selections
+
+
+#: What ``benchmarks/run.py`` runs: the ImageNet-1K sizes, or a tenth of the nouns.
+SUITE = {"small": dict(nouns=11_780), "imagenet": dict(nouns=117_798)}
+
+
+def run_suite(scale, threads):
+    """The scoring rows of ``benchmarks/run.py``."""
+    from _common import Row, mib
+
+    args = argparse.Namespace(centers=2000, dim=512, temperature=0.02, top_k=3, threads=threads,
+                              **SUITE[scale])  # fmt: skip
+    results, selections = measure(args)
+    same = np.array_equal(selections["fast"], selections["reference"])
+    size = f"{args.centers:,} centres x {args.nouns:,} nouns x d={args.dim}, top_k={args.top_k}"
+    fast = results["fast"]["seconds"]
+    rows = []
+    for name, impl in (("fast", "package"), ("reference", "per-centre float64 numpy loop")):
+        r = results[name]
+        note = (f"{r['n_selected']:,} nouns; " + ("identical selections" if same else
+                "selections differ") if name == "fast" else "reference")  # fmt: skip
+        rows.append(Row("GradNorm scoring + selection", size, impl, r["seconds"], mib(r["peak"]),
+                        mib(r["peak_extra_bytes"]), None if name == "fast" else r["seconds"] / fast,
+                        note))  # fmt: skip
+    return rows
 
 
 def main():
@@ -91,17 +133,7 @@ def main():
     if args.worker:
         return _worker(args)
 
-    results, selections = {}, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("fast", "reference"):
-            out = os.path.join(tmp, f"{name}.npy")
-            cmd = [sys.executable, __file__, "--worker", name, "--out", out] + [
-                f"--centers={args.centers}", f"--nouns={args.nouns}", f"--dim={args.dim}",
-                f"--temperature={args.temperature}", f"--top-k={args.top_k}", f"--threads={args.threads}",
-            ]  # fmt: skip
-            proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-            selections[name] = np.load(out)
+    results, selections = measure(args)
     identical = np.array_equal(selections["fast"], selections["reference"])
     fast, ref = results["fast"], results["reference"]
     print(

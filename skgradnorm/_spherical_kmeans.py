@@ -49,14 +49,19 @@ def _check_n_clusters(n_clusters: int, n_samples: int) -> None:
         )
 
 
-def _assign(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=None):
+def _assign(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=None, on_chunk=None):
     """Labels (argmax cosine) and best cosine of every row of ``X``, chunk by chunk.
 
     The (n_samples, n_clusters) similarity matrix is never held whole in memory. With
-    ``search`` (see :func:`_faiss_search`), the pass is delegated to it.
+    ``search`` (see :func:`_faiss_search`), the pass is delegated to it. ``on_chunk(sl,
+    labels)`` is called for every block of rows ``sl`` once labelled (for the whole range
+    at once with ``search``), so that a caller can use the rows while they are in cache.
     """
     if search is not None:
-        return search(X, centers)
+        labels, best = search(X, centers)
+        if on_chunk is not None:
+            on_chunk(slice(0, X.shape[0]), labels)
+        return labels, best
     n = X.shape[0]
     labels = torch.empty(n, dtype=torch.int64, device=X.device)
     best = torch.empty(n, dtype=X.dtype, device=X.device)
@@ -67,6 +72,8 @@ def _assign(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=None
         torch.mm(X[sl], centers_t, out=block)
         # one pass for the values and the indices; the first maximum on ties, like numpy
         torch.max(block, dim=1, out=(best[sl], labels[sl]))
+        if on_chunk is not None:
+            on_chunk(sl, labels[sl])
     return labels, best
 
 
@@ -190,23 +197,13 @@ def _lloyd_iter(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=
     cluster non-empty), from which ``new_centers`` are computed.
     """
     n_clusters = centers.shape[0]
-    n = X.shape[0]
     sums = torch.zeros_like(centers)
-    if search is not None:
-        labels, best = search(X, centers)
+
+    def add_to_sums(sl, labels_sl):  # the centre sums, in the same pass over the rows
         with single_threaded_on_cpu(X.device):
-            sums.index_add_(0, labels, X)
-    else:
-        labels = torch.empty(n, dtype=torch.int64, device=X.device)
-        best = torch.empty(n, dtype=X.dtype, device=X.device)
-        centers_t = centers.T
-        sim = _sim_buffer(X, centers, chunk_size)
-        for sl in iter_chunks(n, chunk_size):
-            block = sim[: sl.stop - sl.start]
-            torch.mm(X[sl], centers_t, out=block)
-            torch.max(block, dim=1, out=(best[sl], labels[sl]))
-            with single_threaded_on_cpu(X.device):
-                sums.index_add_(0, labels[sl], X[sl])
+            sums.index_add_(0, labels_sl, X[sl])
+
+    labels, best = _assign(X, centers, chunk_size, search, on_chunk=add_to_sums)
     counts = torch.bincount(labels, minlength=n_clusters)
     empty = counts == 0
     if bool(empty.any()):
