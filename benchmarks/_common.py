@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import resource
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -43,37 +42,37 @@ class Row:
         return asdict(self)
 
 
-def _status_kib(text, name):
-    return int(re.search(rf"{name}:\s+(\d+)", text).group(1))
+def _status_kib(name):
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"{name}:\s+(\d+)", f.read()).group(1))
+
+
+# The peak resident set size is read from /proc/self/status (VmHWM), which belongs to this
+# process's own address space. ``getrusage``'s ``ru_maxrss`` is not used: Linux carries it
+# over ``execve``, so a child started by a large parent (``subprocess`` forks it from the
+# parent) reports the parent's peak as its own.
+_HIGHEST_BEFORE_RESET = [0]
 
 
 def reset_peak_rss() -> int:
     """Current resident set size in bytes, after resetting the peak (Linux ``clear_refs``).
 
-    Where the reset is not allowed, the lifetime peak is returned instead, so that "extra"
-    figures are then lower bounds.
+    The peak before the reset is kept for :func:`lifetime_peak_rss`.
     """
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        with open("/proc/self/status") as f:
-            return _status_kib(f.read(), "VmRSS") * 1024
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    _HIGHEST_BEFORE_RESET[0] = max(_HIGHEST_BEFORE_RESET[0], _status_kib("VmHWM") * 1024)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_kib("VmRSS") * 1024
 
 
 def peak_rss() -> int:
     """Peak resident set size in bytes since the last :func:`reset_peak_rss` (or start)."""
-    try:
-        with open("/proc/self/status") as f:
-            return _status_kib(f.read(), "VmHWM") * 1024
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return _status_kib("VmHWM") * 1024
 
 
 def lifetime_peak_rss() -> int:
-    """Peak resident set size in bytes over the whole life of the process (not reset)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak resident set size in bytes over the whole life of the process."""
+    return max(_HIGHEST_BEFORE_RESET[0], peak_rss())
 
 
 def limit_threads(threads: int) -> None:

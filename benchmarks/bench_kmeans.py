@@ -69,13 +69,13 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from _common import lifetime_peak_rss, peak_rss, reset_peak_rss
 
 SCALES = {
     # name: (n_samples, n_features, n_clusters, n_true_clusters, max_iter, n_init)
@@ -118,28 +118,6 @@ def objective(X, centers, chunk=16384):
     for s in range(0, X.shape[0], chunk):
         total += float((Xt[s : s + chunk] @ C.T).max(dim=1).values.sum(dtype=torch.float64))
     return total
-
-
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        return int(re.search(rf"{field}:\s+(\d+)", f.read()).group(1))
-
-
-def _reset_peak_rss():
-    """Resident set size now, after resetting the peak (Linux ``clear_refs``); bytes."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return _status_kib("VmRSS") * 1024
-    except OSError:  # not Linux, or not allowed: fall back to the lifetime peak
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _peak_rss():
-    try:
-        return _status_kib("VmHWM") * 1024
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _parse_impl(name):
@@ -292,12 +270,12 @@ def _worker(args):
     else:
         raise ValueError(f"unknown implementation {args.worker!r}")
 
-    before = _reset_peak_rss()
+    before = reset_peak_rss()
     t0 = time.perf_counter()
     centers = run()
     seconds = time.perf_counter() - t0
-    peak_extra = max(0, _peak_rss() - before)
-    info["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # lifetime peak
+    peak_extra = max(0, peak_rss() - before)
+    info["peak"] = lifetime_peak_rss()
     if kind == "package":
         info["seeding"] = seeding[0]
     np.save(args.out, np.asarray(centers, dtype=np.float32))

@@ -25,13 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from _common import lifetime_peak_rss, peak_rss, reset_peak_rss
 
 
 def _inputs(n_centers, n_nouns, dim, seed=0):
@@ -41,10 +41,6 @@ def _inputs(n_centers, n_nouns, dim, seed=0):
     W = rng.standard_normal((n_centers, dim), dtype=np.float32)
     W /= np.linalg.norm(W, axis=1, keepdims=True)
     return E, W
-
-
-def _max_rss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def _worker(args):
@@ -68,13 +64,13 @@ def _worker(args):
             scores, assign = reference_gradnorm_scores(E, W, temperature=args.temperature)
             return reference_select_top_k_per_center(scores, assign, args.top_k)
 
-    before = _max_rss_bytes()
+    before = reset_peak_rss()
     t0 = time.perf_counter()
     selected = run()
     seconds = time.perf_counter() - t0
-    peak_extra = max(0, _max_rss_bytes() - before)
+    peak_extra = max(0, peak_rss() - before)
     np.save(args.out, np.sort(selected))
-    print(json.dumps({"seconds": seconds, "peak_extra_bytes": peak_extra, "peak": _max_rss_bytes(),
+    print(json.dumps({"seconds": seconds, "peak_extra_bytes": peak_extra, "peak": lifetime_peak_rss(),
                       "n_selected": int(selected.size)}))  # fmt: skip
 
 

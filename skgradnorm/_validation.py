@@ -63,7 +63,10 @@ def l2_normalize_rows(X: np.ndarray, *, name: str, rows=None, dtype=None, norms=
     """
     if norms is None:
         norms = nonzero_row_norms(X, name=name)
-    out = np.array(X if rows is None else X[rows], dtype=dtype or X.dtype, copy=True)
+    if rows is None:
+        out = np.array(X, dtype=dtype or X.dtype, copy=True)
+    else:  # fancy indexing already copies
+        out = X[rows].astype(dtype or X.dtype, copy=False)
     out /= (norms if rows is None else norms[rows])[:, None]
     return out
 
