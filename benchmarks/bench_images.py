@@ -383,7 +383,7 @@ def run_suite(scale: str, threads: int, *, n_images=None, size=None, eager_max=E
     row("package", ref, "package", what(n),
         f"model load {ref['load_s']:.1f} s excluded; peak extra grows "
         f"{growth:+.1f} MiB per 1,000 images from {small['n']:,} to {n:,} images "
-        f"(output: 2 x 2.0 MiB per 1,000)", ratio=False)  # fmt: skip
+        f"(output: 2.0 MiB per 1,000)", ratio=False)  # fmt: skip
     row("package@small", small, "package (N/10)", what(small["n"]),
         f"same embeddings as on N (max diff {diffs['package@small']:.1e})")
     rows.append(Row(

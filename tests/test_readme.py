@@ -1,4 +1,9 @@
-"""The README's Python examples run as written (so the README stays true)."""
+"""The README's Python examples run as written (so the README stays true).
+
+Blocks fenced as ``python`` run here. A block fenced as ``py`` is an excerpt of code that
+runs elsewhere, and the README says where (the ImageNet-scale pipeline, run by
+``benchmarks/bench_pipeline.py``).
+"""
 
 import re
 from pathlib import Path
