@@ -2,8 +2,8 @@
 
 Reproduce (from the repository root, after ``make test`` or ``make demo`` built ``.venv``)::
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/run.py --scale small      # ~5 minutes, 2 cores
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/run.py --scale imagenet   # ~1 hour, 2 cores
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/run.py --scale small      # ~2-3 minutes, 2 cores
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/run.py --scale imagenet   # ~40 minutes, 2 cores
 
 ``--only kmeans,scoring,pipeline,images`` runs some of the steps; ``--json FILE`` also
 writes the rows as JSON; ``--threads`` (default: every core) is given to torch, BLAS and
