@@ -179,6 +179,23 @@ def _state_hash(model):
     return digest.hexdigest()[:16]
 
 
+def _measure(encode, paths, out) -> dict:
+    """Time ``encode(paths)`` (wall and CPU) and its peak memory; save its output to ``out``."""
+    rss0 = reset_peak_rss()
+    t0, c0 = time.perf_counter(), time.process_time()
+    U = encode(paths)
+    seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    extra = peak_rss() - rss0
+    np.save(out, U)
+    return {
+        "seconds": seconds,
+        "cpu_s": cpu_s,
+        "rss_before_mib": mib(rss0),
+        "peak_mib": mib(lifetime_peak_rss()),
+        "extra_mib": mib(extra),
+    }
+
+
 def _worker_package(args, paths):
     import torch
 
@@ -216,21 +233,11 @@ def _worker_package(args, paths):
     decode_s = time.perf_counter() - t0
     del loader
 
-    rss0 = reset_peak_rss()
-    t0, c0 = time.perf_counter(), time.process_time()
-    U = enc.transform(paths)
-    seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    extra = peak_rss() - rss0
-    np.save(args.out, U)
     return {
-        "seconds": seconds,
+        **_measure(enc.transform, paths, args.out),
         "load_s": load_s,
-        "cpu_s": cpu_s,
         "check_s": check_s,
         "decode_s": decode_s,
-        "rss_before_mib": mib(rss0),
-        "peak_mib": mib(lifetime_peak_rss()),
-        "extra_mib": mib(extra),
         # DataLoader worker processes (num_workers > 0), reaped at the end of the loop.
         "worker_peak_mib": mib(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024),
         "weights": _state_hash(bundle.model),
@@ -261,19 +268,9 @@ def _worker_eager(args, paths):
         return (features / features.norm(dim=-1, keepdim=True)).numpy()
 
     encode(paths[:WARMUP])  # warm-up
-    rss0 = reset_peak_rss()
-    t0, c0 = time.perf_counter(), time.process_time()
-    U = encode(paths)
-    seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    extra = peak_rss() - rss0
-    np.save(args.out, U)
     return {
-        "seconds": seconds,
-        "cpu_s": cpu_s,
+        **_measure(encode, paths, args.out),
         "load_s": load_s,
-        "rss_before_mib": mib(rss0),
-        "peak_mib": mib(lifetime_peak_rss()),
-        "extra_mib": mib(extra),
         "weights": _state_hash(model),
         "threads": torch.get_num_threads(),
     }
