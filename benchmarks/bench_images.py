@@ -376,25 +376,26 @@ def run_suite(scale: str, threads: int, *, n_images=None, size=None, eager_max=E
         ))  # fmt: skip
 
     small = res["package@small"]
-    growth = (ref["extra_mib"] - small["extra_mib"]) / (n - small["n"]) * 1000
+    if n > small["n"]:
+        growth = (ref["extra_mib"] - small["extra_mib"]) / (n - small["n"]) * 1000
+        growth_note = (f"peak extra grows {growth:+.1f} MiB per 1,000 images from "
+                       f"{small['n']:,} to {n:,} images (output: 2.0 MiB per 1,000)")  # fmt: skip
+    else:  # N is at most two batches: N/10 is N itself, there is no growth to measure
+        growth_note = "no growth measured (N/10 is N at this size)"
     row("package", ref, "package", what(n),
-        f"model load {ref['load_s']:.1f} s excluded; peak extra grows "
-        f"{growth:+.1f} MiB per 1,000 images from {small['n']:,} to {n:,} images "
-        f"(output: 2.0 MiB per 1,000)", ratio=False)  # fmt: skip
+        f"model load {ref['load_s']:.1f} s excluded; {growth_note}", ratio=False)
     row("package@small", small, "package (N/10)", what(small["n"]),
         f"same embeddings as on N (max diff {diffs['package@small']:.1e})")
-    rows.append(Row(
-        step=STEP, size=what(n), impl="of which _check_image_files", seconds=ref["check_s"],
-        ratio=ref["check_s"] / ref["seconds"],
-        note=f"{n / ref['check_s']:,.0f} files/s (PIL verify pass, part of transform)",
-        extra={"files_per_s": n / ref["check_s"], "n_images": n},
-    ))  # fmt: skip
-    rows.append(Row(
-        step=STEP, size=what(n), impl="of which decode + preprocess", seconds=ref["decode_s"],
-        ratio=ref["decode_s"] / ref["seconds"],
-        note=f"{n / ref['decode_s']:,.0f} img/s (the DataLoader alone, no model)",
-        extra={"images_per_s": n / ref["decode_s"], "n_images": n},
-    ))  # fmt: skip
+    parts = (("of which _check_image_files", "check_s", "files_per_s", "files/s",
+              "PIL verify pass, part of transform"),
+             ("of which decode + preprocess", "decode_s", "images_per_s", "img/s",
+              "the DataLoader alone, no model"))  # fmt: skip
+    for impl, key, rate_key, unit, what_it_is in parts:
+        rows.append(Row(
+            step=STEP, size=what(n), impl=impl, seconds=ref[key], ratio=ref[key] / ref["seconds"],
+            note=f"{n / ref[key]:,.0f} {unit} ({what_it_is})",
+            extra={rate_key: n / ref[key], "n_images": n},
+        ))  # fmt: skip
     for impl in impls:
         if impl == "package":
             continue

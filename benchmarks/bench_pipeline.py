@@ -197,11 +197,17 @@ def _pipeline_worker(args, cfg):
 
 
 # ------------------------------------------------------------------------------- parent
-def run_suite(scale: str, threads: int, *, data_dir=None, final_n_init=None) -> list[Row]:
-    """Both measurements at ``scale``; one row per implementation or pipeline stage."""
+def _config(scale, final_n_init=None):
+    """The sizes and settings at ``scale``: one cluster per synthetic class."""
     cfg = dict(SIZES[scale], n_clusters=SIZES[scale]["n_classes"])
     if final_n_init:
         cfg["final_n_init"] = final_n_init
+    return cfg
+
+
+def run_suite(scale: str, threads: int, *, data_dir=None, final_n_init=None) -> list[Row]:
+    """Both measurements at ``scale``; one row per implementation or pipeline stage."""
+    cfg = _config(scale, final_n_init)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = data_dir or tmp
@@ -271,9 +277,7 @@ def main():
     args = parser.parse_args()
     if args.worker:
         limit_threads(args.threads)
-        cfg = dict(SIZES[args.scale], n_clusters=SIZES[args.scale]["n_classes"])
-        if args.final_n_init:
-            cfg["final_n_init"] = args.final_n_init
+        cfg = _config(args.scale, args.final_n_init)
         return (_pipeline_worker if args.worker == "pipeline" else _retrieval_worker)(args, cfg)
     rows = run_suite(args.scale, args.threads, data_dir=args.data, final_n_init=args.final_n_init)
     print(format_table(rows))

@@ -107,8 +107,10 @@ def run_suite(scale, threads):
     rows = []
     for name, impl in (("fast", "package"), ("reference", "per-centre float64 numpy loop")):
         r = results[name]
-        note = (f"{r['n_selected']:,} nouns; " + ("identical selections" if same else
-                "selections differ") if name == "fast" else "reference")  # fmt: skip
+        if name == "fast":
+            note = f"{r['n_selected']:,} nouns; " + ("identical selections" if same else "selections differ")
+        else:
+            note = "reference"
         rows.append(Row("GradNorm scoring + selection", size, impl, r["seconds"], mib(r["peak"]),
                         mib(r["peak_extra_bytes"]), None if name == "fast" else r["seconds"] / fast,
                         note))  # fmt: skip

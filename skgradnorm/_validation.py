@@ -65,9 +65,10 @@ def l2_normalize_rows(X: np.ndarray, *, name: str, rows=None, dtype=None, norms=
         norms = nonzero_row_norms(X, name=name)
     if rows is None:
         out = np.array(X, dtype=dtype or X.dtype, copy=True)
-    else:  # fancy indexing already copies
-        out = X[rows].astype(dtype or X.dtype, copy=False)
-    out /= (norms if rows is None else norms[rows])[:, None]
+    else:
+        out = X[rows].astype(dtype or X.dtype, copy=False)  # fancy indexing already copies
+        norms = norms[rows]
+    out /= norms[:, None]
     return out
 
 
