@@ -109,15 +109,33 @@ def mib(n_bytes) -> float:
 
 def format_table(rows: list[Row]) -> str:
     """The rows as one Markdown table."""
-    head = ("step", "size", "implementation", "time (s)", "peak RSS (MiB)",
-            "extra (MiB)", "time ratio", "quality")  # fmt: skip
+    head = (
+        "step",
+        "size",
+        "implementation",
+        "time (s)",
+        "peak RSS (MiB)",
+        "extra (MiB)",
+        "time ratio",
+        "quality",
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        ratio = "1.00 (ref.)" if r.ratio is None and _is_reference(r, rows) else (
-            "" if r.ratio is None else f"{r.ratio:.2f}"
+        ratio = (
+            "1.00 (ref.)"
+            if r.ratio is None and _is_reference(r, rows)
+            else ("" if r.ratio is None else f"{r.ratio:.2f}")
         )
-        cells = (r.step, r.size, r.impl, f"{r.seconds:.2f}", _num(r.peak_mib),
-                 _num(r.extra_mib), ratio, r.note)  # fmt: skip
+        cells = (
+            r.step,
+            r.size,
+            r.impl,
+            f"{r.seconds:.2f}",
+            _num(r.peak_mib),
+            _num(r.extra_mib),
+            ratio,
+            r.note,
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -157,10 +157,20 @@ def main(argv=None):
     }
     rows = [
         ("open_clip encode_text (77 tokens)", n_base, seconds["plain"], rate["plain"], ""),
-        ("noun path (encode_nouns)", len(prompts), seconds["noun"], rate["noun"],
-         f"{rate['noun'] / rate['plain']:.1f}x"),
-        ("encode_texts (any texts)", len(prompts), seconds["texts"], rate["texts"],
-         f"{rate['texts'] / rate['plain']:.1f}x"),
+        (
+            "noun path (encode_nouns)",
+            len(prompts),
+            seconds["noun"],
+            rate["noun"],
+            f"{rate['noun'] / rate['plain']:.1f}x",
+        ),
+        (
+            "encode_texts (any texts)",
+            len(prompts),
+            seconds["texts"],
+            rate["texts"],
+            f"{rate['texts'] / rate['plain']:.1f}x",
+        ),
         ("transform (224 px images)", args.images, img_s, args.images / img_s, ""),
     ]
     print()

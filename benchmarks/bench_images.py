@@ -98,9 +98,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
 import _common  # noqa: E402
+import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
     Row,
     lifetime_peak_rss,
@@ -296,8 +295,16 @@ def _child(impl, folder, n, threads, out):
     return _common.run_child(__file__, [*args, "--out", out])
 
 
-def run_suite(scale: str, threads: int, *, n_images=None, size=None, eager_max=EAGER_MAX,
-              impls=DEFAULT_IMPLS, repeats=1) -> list[Row]:
+def run_suite(
+    scale: str,
+    threads: int,
+    *,
+    n_images=None,
+    size=None,
+    eager_max=EAGER_MAX,
+    impls=DEFAULT_IMPLS,
+    repeats=1,
+) -> list[Row]:
     """Run every implementation in its own child process; one :class:`Row` each.
 
     With ``repeats`` > 1 the children run in interleaved rounds; each row keeps its fastest
@@ -347,8 +354,12 @@ def run_suite(scale: str, threads: int, *, n_images=None, size=None, eager_max=E
                     r["peak_mib"] = max(r["peak_mib"], old["peak_mib"])
                     r["extra_mib"] = max(r["extra_mib"], old["extra_mib"])
                     if old["seconds"] <= r["seconds"]:
-                        r = dict(old, seconds_all=r["seconds_all"], peak_mib=r["peak_mib"],
-                                 extra_mib=r["extra_mib"])  # fmt: skip
+                        r = dict(
+                            old,
+                            seconds_all=r["seconds_all"],
+                            peak_mib=r["peak_mib"],
+                            extra_mib=r["extra_mib"],
+                        )
                 else:
                     r["seconds_all"] = [r["seconds"]]
                 res[impl] = r
@@ -366,36 +377,80 @@ def run_suite(scale: str, threads: int, *, n_images=None, size=None, eager_max=E
     def row(impl, r, name, size_text, note, ratio=True):
         rate = r["n"] / r["seconds"]
         extra = {k: v for k, v in r.items() if k not in ("seconds", "peak_mib", "extra_mib")}
-        extra.update(images_per_s=rate, n_images=r["n"], image_size=size, threads=threads,
-                     max_abs_diff_vs_package=diffs.get(impl))  # fmt: skip
-        rows.append(Row(
-            step=STEP, size=size_text, impl=name, seconds=r["seconds"], peak_mib=r["peak_mib"],
-            extra_mib=r["extra_mib"], ratio=(r["seconds"] / r["n"]) / per_image if ratio else None,
-            note=f"{rate:.1f} img/s ({r['cpu_s'] / r['seconds']:.1f} cores busy)"
-            + (f"; {note}" if note else ""), extra=extra,
-        ))  # fmt: skip
+        extra.update(
+            images_per_s=rate,
+            n_images=r["n"],
+            image_size=size,
+            threads=threads,
+            max_abs_diff_vs_package=diffs.get(impl),
+        )
+        rows.append(
+            Row(
+                step=STEP,
+                size=size_text,
+                impl=name,
+                seconds=r["seconds"],
+                peak_mib=r["peak_mib"],
+                extra_mib=r["extra_mib"],
+                ratio=(r["seconds"] / r["n"]) / per_image if ratio else None,
+                note=f"{rate:.1f} img/s ({r['cpu_s'] / r['seconds']:.1f} cores busy)"
+                + (f"; {note}" if note else ""),
+                extra=extra,
+            )
+        )
 
     small = res["package@small"]
     if n > small["n"]:
         growth = (ref["extra_mib"] - small["extra_mib"]) / (n - small["n"]) * 1000
-        growth_note = (f"peak extra grows {growth:+.1f} MiB per 1,000 images from "
-                       f"{small['n']:,} to {n:,} images (output: 2.0 MiB per 1,000)")  # fmt: skip
+        growth_note = (
+            f"peak extra grows {growth:+.1f} MiB per 1,000 images from "
+            f"{small['n']:,} to {n:,} images (output: 2.0 MiB per 1,000)"
+        )
     else:  # N is at most two batches: N/10 is N itself, there is no growth to measure
         growth_note = "no growth measured (N/10 is N at this size)"
-    row("package", ref, "package", what(n),
-        f"model load {ref['load_s']:.1f} s excluded; {growth_note}", ratio=False)
-    row("package@small", small, "package (N/10)", what(small["n"]),
-        f"same embeddings as on N (max diff {diffs['package@small']:.1e})")
-    parts = (("of which _check_image_files", "check_s", "files_per_s", "files/s",
-              "PIL verify pass, part of transform"),
-             ("of which decode + preprocess", "decode_s", "images_per_s", "img/s",
-              "the DataLoader alone, no model"))  # fmt: skip
+    row(
+        "package",
+        ref,
+        "package",
+        what(n),
+        f"model load {ref['load_s']:.1f} s excluded; {growth_note}",
+        ratio=False,
+    )
+    row(
+        "package@small",
+        small,
+        "package (N/10)",
+        what(small["n"]),
+        f"same embeddings as on N (max diff {diffs['package@small']:.1e})",
+    )
+    parts = (
+        (
+            "of which _check_image_files",
+            "check_s",
+            "files_per_s",
+            "files/s",
+            "PIL verify pass, part of transform",
+        ),
+        (
+            "of which decode + preprocess",
+            "decode_s",
+            "images_per_s",
+            "img/s",
+            "the DataLoader alone, no model",
+        ),
+    )
     for impl, key, rate_key, unit, what_it_is in parts:
-        rows.append(Row(
-            step=STEP, size=what(n), impl=impl, seconds=ref[key], ratio=ref[key] / ref["seconds"],
-            note=f"{n / ref[key]:,.0f} {unit} ({what_it_is})",
-            extra={rate_key: n / ref[key], "n_images": n},
-        ))  # fmt: skip
+        rows.append(
+            Row(
+                step=STEP,
+                size=what(n),
+                impl=impl,
+                seconds=ref[key],
+                ratio=ref[key] / ref["seconds"],
+                note=f"{n / ref[key]:,.0f} {unit} ({what_it_is})",
+                extra={rate_key: n / ref[key], "n_images": n},
+            )
+        )
     for impl in impls:
         if impl == "package":
             continue
@@ -437,8 +492,15 @@ def main(argv=None):
     if args.worker:
         return _worker(args)
     impls = [s.strip() for s in args.impls.split(",") if s.strip()]
-    rows = run_suite(args.scale, args.threads, n_images=args.n_images, size=args.size,
-                     eager_max=args.eager_max, impls=impls, repeats=args.repeats)  # fmt: skip
+    rows = run_suite(
+        args.scale,
+        args.threads,
+        n_images=args.n_images,
+        size=args.size,
+        eager_max=args.eager_max,
+        impls=impls,
+        repeats=args.repeats,
+    )
     print(_common.format_table(rows))
 
 

@@ -179,9 +179,15 @@ def _worker(args):
 
         def run():
             centers, labels, obj, n_iter = skm.spherical_kmeans(
-                X, k, n_init=n_init, max_iter=max_iter, tol=tol, random_state=seed,
-                device="cpu", **kwargs,
-            )  # fmt: skip
+                X,
+                k,
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+                random_state=seed,
+                device="cpu",
+                **kwargs,
+            )
             info["n_iter"] = n_iter
             return centers
 
@@ -262,8 +268,15 @@ def _worker(args):
                     info["seeding"] = info.get("seeding", 0.0) + time.perf_counter() - t0
 
         def run():
-            km = TimedKMeans(k, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
-                             algorithm="lloyd", random_state=seed).fit(X)  # fmt: skip
+            km = TimedKMeans(
+                k,
+                init=init,
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+                algorithm="lloyd",
+                random_state=seed,
+            ).fit(X)
             info["n_iter"] = int(km.n_iter_)
             return km.cluster_centers_
 
@@ -288,13 +301,21 @@ def _default_impls(scale, subsample):
         return [f"package[max_samples={m}]" for m in sizes] + ["faiss", "faiss[default]"]
     if scale == "b":
         return ["package", "package[backend=torch]", "faiss", "sklearn"]
-    return ["package", "package[backend=torch]", "package[init_size=all]",
-            "package[init_size=4096]", "faiss", "faiss[init=kmeans++]", "sklearn"]  # fmt: skip
+    return [
+        "package",
+        "package[backend=torch]",
+        "package[init_size=all]",
+        "package[init_size=4096]",
+        "faiss",
+        "faiss[init=kmeans++]",
+        "sklearn",
+    ]
 
 
-def measure(scale, impls, *, repeats=1, threads=None, seed=0, max_iter=None, n_init=None,
-            verbose=True):  # fmt: skip
-    """Run ``impls`` at ``scale`` (interleaved rounds); per-implementation results and objectives."""
+def measure(
+    scale, impls, *, repeats=1, threads=None, seed=0, max_iter=None, n_init=None, verbose=True
+):
+    """Run ``impls`` at ``scale`` in interleaved rounds; results and objectives per impl."""
     threads = threads or os.cpu_count()
     n, d, k, n_true, default_iter, default_init = SCALES[scale]
     max_iter = max_iter or default_iter
@@ -305,11 +326,15 @@ def measure(scale, impls, *, repeats=1, threads=None, seed=0, max_iter=None, n_i
     t0 = time.perf_counter()
     X = make_data(n, d, n_true, seed=seed)
     if verbose:
-        print(f"data: {n} x {d} float32 unit rows, {n_true} true clusters "
-              f"({time.perf_counter() - t0:.0f} s to make)")  # fmt: skip
-        print(f"k={k}, max_iter={max_iter}, n_init={n_init}, tol=0, {threads} threads, "
-              f"seed={seed}, package default init_size={init_size}, "
-              f"{repeats} interleaved round(s)")  # fmt: skip
+        print(
+            f"data: {n} x {d} float32 unit rows, {n_true} true clusters "
+            f"({time.perf_counter() - t0:.0f} s to make)"
+        )
+        print(
+            f"k={k}, max_iter={max_iter}, n_init={n_init}, tol=0, {threads} threads, "
+            f"seed={seed}, package default init_size={init_size}, "
+            f"{repeats} interleaved round(s)"
+        )
     runs = {name: [] for name in impls}
     objectives = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -318,10 +343,22 @@ def measure(scale, impls, *, repeats=1, threads=None, seed=0, max_iter=None, n_i
         for r in range(repeats):
             for name in impls:
                 out = os.path.join(tmp, "centers.npy")
-                cmd = [sys.executable, __file__, "--worker", name, "--data", data, "--out", out,
-                       f"--k={k}", f"--max-iter={max_iter}", f"--n-init={n_init}",
-                       f"--threads={threads}", f"--seed={seed}",
-                       f"--sklearn-init-size={init_size}"]  # fmt: skip
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    name,
+                    "--data",
+                    data,
+                    "--out",
+                    out,
+                    f"--k={k}",
+                    f"--max-iter={max_iter}",
+                    f"--n-init={n_init}",
+                    f"--threads={threads}",
+                    f"--seed={seed}",
+                    f"--sklearn-init-size={init_size}",
+                ]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
                     print(f"{name} failed:\n{proc.stderr[-3000:]}", flush=True)
@@ -354,21 +391,34 @@ def run_suite(scale, threads):
     for kscale, impls in SUITE[scale]:
         runs, objectives, m = measure(kscale, impls, threads=threads)
         ref = impls[0]
-        size = (f"{m['n']:,} x {m['d']:,} -> {m['k']:,}, {m['max_iter']} iterations, "
-                f"{m['n_init']} restart(s)")  # fmt: skip
+        size = (
+            f"{m['n']:,} x {m['d']:,} -> {m['k']:,}, {m['max_iter']} iterations, "
+            f"{m['n_init']} restart(s)"
+        )
         step = "spherical k-means" + (" (centre step)" if kscale == "b" else "")
         for name in impls:
             if not runs[name]:
                 continue
             res = runs[name][0]
             rel = (objectives[name] / objectives[ref] - 1) * 100
-            note = (f"objective/row {objectives[name] / m['n']:.5f}" if name == ref
-                    else f"objective {rel:+.2f}%")  # fmt: skip
+            note = (
+                f"objective/row {objectives[name] / m['n']:.5f}"
+                if name == ref
+                else f"objective {rel:+.2f}%"
+            )
             note += f"; {res.get('n_iter', '?')} iterations"
-            rows.append(Row(step, size, name, res["seconds"],
-                            mib(res.get("peak", float("nan"))), mib(res["peak_extra_bytes"]),
-                            None if name == ref else res["seconds"] / runs[ref][0]["seconds"],
-                            note))  # fmt: skip
+            rows.append(
+                Row(
+                    step,
+                    size,
+                    name,
+                    res["seconds"],
+                    mib(res.get("peak", float("nan"))),
+                    mib(res["peak_extra_bytes"]),
+                    None if name == ref else res["seconds"] / runs[ref][0]["seconds"],
+                    note,
+                )
+            )
     return rows
 
 
@@ -391,19 +441,30 @@ def main():
     if args.worker:
         return _worker(args)
     impls = args.impls.split(",") if args.impls else _default_impls(args.scale, args.subsample)
-    runs, objectives, meta = measure(args.scale, impls, repeats=args.repeats, threads=args.threads,
-                                     seed=args.seed, max_iter=args.max_iter, n_init=args.n_init)
+    runs, objectives, meta = measure(
+        args.scale,
+        impls,
+        repeats=args.repeats,
+        threads=args.threads,
+        seed=args.seed,
+        max_iter=args.max_iter,
+        n_init=args.n_init,
+    )
     _print_table(impls, runs, objectives, meta["n"])
 
 
 def _print_table(impls, runs, objectives, n):
     ref = impls[0]
     print()
-    print(f"{'implementation':<28} {'seeding':>8} {'total':>8} {'(min)':>8} {'ratio':>6} "
-          f"{'n_iter':>6} {'s/pass':>6} {'objective/row':>13} {'obj. ratio':>10} "
-          f"{'peak extra':>10}")  # fmt: skip
-    print(f"{'':<28} {'(s)':>8} {'(s)':>8} {'(s)':>8} {'':>6} {'':>6} {'(s)':>6} {'':>13} "
-          f"{'':>10} {'(MiB)':>10}")  # fmt: skip
+    print(
+        f"{'implementation':<28} {'seeding':>8} {'total':>8} {'(min)':>8} {'ratio':>6} "
+        f"{'n_iter':>6} {'s/pass':>6} {'objective/row':>13} {'obj. ratio':>10} "
+        f"{'peak extra':>10}"
+    )
+    print(
+        f"{'':<28} {'(s)':>8} {'(s)':>8} {'(s)':>8} {'':>6} {'':>6} {'(s)':>6} {'':>13} "
+        f"{'':>10} {'(MiB)':>10}"
+    )
     for name in impls:
         rs = runs[name]
         if not rs:
@@ -411,15 +472,17 @@ def _print_table(impls, runs, objectives, n):
             continue
         secs = [x["seconds"] for x in rs]
         seed_s = float(np.median([x.get("seeding", float("nan")) for x in rs]))
-        ratios = [x["seconds"] / y["seconds"] for x, y in zip(rs, runs[ref])]
+        ratios = [x["seconds"] / y["seconds"] for x, y in zip(rs, runs[ref], strict=False)]
         ratio = float(np.median(ratios)) if ratios else float("nan")
         peak = max(x["peak_extra_bytes"] for x in rs) / 2**20
         obj_ratio = objectives[name] / objectives[ref] if ref in objectives else float("nan")
         n_iter = rs[0].get("n_iter", 0)
         per_pass = min((x["seconds"] - x.get("seeding", 0.0)) / (x["n_iter"] + 1) for x in rs)
-        print(f"{name:<28} {seed_s:>8.2f} {np.median(secs):>8.2f} {min(secs):>8.2f} "
-              f"{ratio:>6.2f} {n_iter:>6} {per_pass:>6.2f} {objectives[name] / n:>13.6f} "
-              f"{obj_ratio:>10.5f} {peak:>10.0f}")  # fmt: skip
+        print(
+            f"{name:<28} {seed_s:>8.2f} {np.median(secs):>8.2f} {min(secs):>8.2f} "
+            f"{ratio:>6.2f} {n_iter:>6} {per_pass:>6.2f} {objectives[name] / n:>13.6f} "
+            f"{obj_ratio:>10.5f} {peak:>10.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -71,14 +71,35 @@ from _common import (  # noqa: E402
 )
 
 SIZES = {
-    "small": dict(n_train=100_000, n_test=10_000, dim=512, n_classes=100, n_nouns=20_000,
-                  n_centers=300, max_samples=40_000, top_k=3, temperature=0.02,
-                  retrieval_temperature=0.006, center_max_iter=100, final_n_init=3),
-    "imagenet": dict(n_train=1_280_000, n_test=50_000, dim=512, n_classes=1_000,
-                     n_nouns=117_798, n_centers=2_000, max_samples=262_144, top_k=3,
-                     temperature=0.02, retrieval_temperature=0.006, center_max_iter=100,
-                     final_n_init=3),
-}  # fmt: skip
+    "small": dict(
+        n_train=100_000,
+        n_test=10_000,
+        dim=512,
+        n_classes=100,
+        n_nouns=20_000,
+        n_centers=300,
+        max_samples=40_000,
+        top_k=3,
+        temperature=0.02,
+        retrieval_temperature=0.006,
+        center_max_iter=100,
+        final_n_init=3,
+    ),
+    "imagenet": dict(
+        n_train=1_280_000,
+        n_test=50_000,
+        dim=512,
+        n_classes=1_000,
+        n_nouns=117_798,
+        n_centers=2_000,
+        max_samples=262_144,
+        top_k=3,
+        temperature=0.02,
+        retrieval_temperature=0.006,
+        center_max_iter=100,
+        final_n_init=3,
+    ),
+}
 
 
 def _unit(A):
@@ -86,8 +107,7 @@ def _unit(A):
     return A
 
 
-def make_world(n_train, n_test, dim, n_classes, n_nouns, seed=0, nouns_per_class=5,
-               chunk=65536):  # fmt: skip
+def make_world(n_train, n_test, dim, n_classes, n_nouns, seed=0, nouns_per_class=5, chunk=65536):
     """Training images, test images with their classes, and a noun bank (see module doc)."""
     rng = np.random.default_rng(seed)
     mu = _unit(rng.standard_normal((1, dim), dtype=np.float32))[0]
@@ -109,7 +129,9 @@ def make_world(n_train, n_test, dim, n_classes, n_nouns, seed=0, nouns_per_class
     X_train, _ = images(n_train)
     X_test, y_test = images(n_test)
     n_pos = min(n_nouns, nouns_per_class * n_classes)
-    pos = C[np.arange(n_pos) % n_classes] + 0.5 * scale * rng.standard_normal((n_pos, dim), dtype=np.float32)
+    pos = C[np.arange(n_pos) % n_classes] + 0.5 * scale * rng.standard_normal(
+        (n_pos, dim), dtype=np.float32
+    )
     rest = rng.standard_normal((n_nouns - n_pos, dim), dtype=np.float32)
     nouns = _unit(np.vstack([pos, rest]).astype(np.float32))
     nouns = nouns[rng.permutation(n_nouns)]
@@ -165,35 +187,61 @@ def _pipeline_worker(args, cfg):
         before = reset_peak_rss()
         t0 = time.perf_counter()
         yield
-        stages[name] = {"seconds": time.perf_counter() - t0, "peak": peak_rss(),
-                        "extra": peak_rss() - before}  # fmt: skip
+        stages[name] = {
+            "seconds": time.perf_counter() - t0,
+            "peak": peak_rss(),
+            "extra": peak_rss() - before,
+        }
 
     selector = GradNormNounSelector(
-        bank, n_centers=cfg["n_centers"], temperature=cfg["temperature"], top_k=cfg["top_k"],
-        retrieval_temperature=cfg["retrieval_temperature"], concatenate=True, n_init=1,
-        max_iter=cfg["center_max_iter"], max_samples=cfg["max_samples"], random_state=0,
+        bank,
+        n_centers=cfg["n_centers"],
+        temperature=cfg["temperature"],
+        top_k=cfg["top_k"],
+        retrieval_temperature=cfg["retrieval_temperature"],
+        concatenate=True,
+        n_init=1,
+        max_iter=cfg["center_max_iter"],
+        max_samples=cfg["max_samples"],
+        random_state=0,
         device="cpu",
-    )  # fmt: skip
+    )
     t_all = time.perf_counter()
     with stage("fit selector (centres, scoring, selection)"):
         selector.fit(U_train)
     with stage("transform test images (retrieval, [u ; t])"):
         Z = selector.transform(U_test)
     final = SphericalKMeans(
-        cfg["n_clusters"], n_init=cfg["final_n_init"], max_iter=300, tol=1e-4, random_state=0,
-        device="cpu", verbose=1,  # verbose: to read each restart's objective
-    )  # fmt: skip
+        cfg["n_clusters"],
+        n_init=cfg["final_n_init"],
+        max_iter=300,
+        tol=1e-4,
+        random_state=0,
+        device="cpu",
+        verbose=1,  # verbose: to read each restart's objective
+    )
     log = io.StringIO()
     with stage("final spherical k-means"), contextlib.redirect_stdout(log):
         labels = final.fit_predict(Z)
     total = time.perf_counter() - t_all
-    restarts = [(float(o), int(i)) for o, i in re.findall(r"objective=([-\d.e]+) after (\d+)", log.getvalue())]
-    report({
-        "seconds": total, "peak": lifetime_peak_rss(), "extra": lifetime_peak_rss() - load0,
-        "inputs": inputs, "stages": stages, "restarts": restarts,
-        "n_selected": len(selector.selected_indices_), "centre_iters": int(selector.n_iter_),
-        "acc": float(clustering_accuracy_score(y_test, labels)), "n_test": len(y_test),
-    })  # fmt: skip
+    restarts = [
+        (float(o), int(i))
+        for o, i in re.findall(r"objective=([-\d.e]+) after (\d+)", log.getvalue())
+    ]
+    report(
+        {
+            "seconds": total,
+            "peak": lifetime_peak_rss(),
+            "extra": lifetime_peak_rss() - load0,
+            "inputs": inputs,
+            "stages": stages,
+            "restarts": restarts,
+            "n_selected": len(selector.selected_indices_),
+            "centre_iters": int(selector.n_iter_),
+            "acc": float(clustering_accuracy_score(y_test, labels)),
+            "n_test": len(y_test),
+        }
+    )
 
 
 # ------------------------------------------------------------------------------- parent
@@ -213,45 +261,87 @@ def run_suite(scale: str, threads: int, *, data_dir=None, final_n_init=None) -> 
         data = data_dir or tmp
         t0 = time.perf_counter()
         if not os.path.exists(os.path.join(data, "nouns.npy")):
-            parts = make_world(cfg["n_train"], cfg["n_test"], cfg["dim"], cfg["n_classes"], cfg["n_nouns"])
-            for name, a in zip(("X_train", "X_test", "y_test", "nouns"), parts):
+            parts = make_world(
+                cfg["n_train"], cfg["n_test"], cfg["dim"], cfg["n_classes"], cfg["n_nouns"]
+            )
+            for name, a in zip(("X_train", "X_test", "y_test", "nouns"), parts, strict=False):
                 np.save(os.path.join(data, f"{name}.npy"), a)
             del parts
         print(f"pipeline data ready ({time.perf_counter() - t0:.0f} s)", flush=True)
-        common = ["--data", data, "--scale", scale, f"--threads={threads}",
-                  f"--final-n-init={cfg['final_n_init']}"]  # fmt: skip
+        common = [
+            "--data",
+            data,
+            "--scale",
+            scale,
+            f"--threads={threads}",
+            f"--final-n-init={cfg['final_n_init']}",
+        ]
 
         n_sel = cfg["n_centers"] * cfg["top_k"]
         size = f"{cfg['n_test']:,} images x {n_sel:,} nouns, d={cfg['dim']}"
         res, outs = {}, {}
         for impl in ("package", "numpy full matrix"):
             out = os.path.join(tmp, f"T_{impl.split()[0]}.npy")
-            res[impl] = run_child(__file__, ["--worker", f"retrieval:{impl.split()[0]}", "--out", out, *common])
+            res[impl] = run_child(
+                __file__, ["--worker", f"retrieval:{impl.split()[0]}", "--out", out, *common]
+            )
             outs[impl] = np.load(out)
             print(f"  retrieval, {impl}: {res[impl]['seconds']:.1f} s", flush=True)
         diff = float(np.abs(outs["package"] - outs["numpy full matrix"]).max())
         ref = res["package"]["seconds"]
         for impl, r in res.items():
-            rows.append(Row("retrieval", size, impl, r["seconds"], mib(r["peak"]), mib(r["extra"]),
-                            None if impl == "package" else r["seconds"] / ref,
-                            f"max abs diff {diff:.1e}" if impl == "package" else "reference"))  # fmt: skip
+            rows.append(
+                Row(
+                    "retrieval",
+                    size,
+                    impl,
+                    r["seconds"],
+                    mib(r["peak"]),
+                    mib(r["extra"]),
+                    None if impl == "package" else r["seconds"] / ref,
+                    f"max abs diff {diff:.1e}" if impl == "package" else "reference",
+                )
+            )
 
         r = run_child(__file__, ["--worker", "pipeline", "--out", os.path.join(tmp, "x"), *common])
         print(f"  pipeline: {r['seconds']:.1f} s", flush=True)
-    size = (f"{cfg['n_train']:,} train ({cfg['max_samples']:,} for the centres) -> {cfg['n_centers']:,} "
-            f"centres; {cfg['n_nouns']:,} nouns; {r['n_test']:,} test -> {cfg['n_clusters']:,} clusters")  # fmt: skip
+    size = (
+        f"{cfg['n_train']:,} train ({cfg['max_samples']:,} for the centres) "
+        f"-> {cfg['n_centers']:,} "
+        f"centres; {cfg['n_nouns']:,} nouns; {r['n_test']:,} test -> {cfg['n_clusters']:,} clusters"
+    )
     notes = {
-        "fit selector (centres, scoring, selection)":
-            f"{r['centre_iters']} centre iterations; {r['n_selected']:,} nouns kept",
+        "fit selector (centres, scoring, selection)": (
+            f"{r['centre_iters']} centre iterations; {r['n_selected']:,} nouns kept"
+        ),
         "transform test images (retrieval, [u ; t])": "",
         "final spherical k-means": _restart_note(r["restarts"]),
-    }  # fmt: skip
+    }
     for name, st in r["stages"].items():
-        rows.append(Row("pipeline: " + name, "", "package", st["seconds"], mib(st["peak"]),
-                        mib(st["extra"]), None, notes[name]))  # fmt: skip
-    rows.append(Row("pipeline: whole, embeddings to labels", size, "package", r["seconds"],
-                    mib(r["peak"]), mib(r["extra"]), None,
-                    f"inputs held: {mib(r['inputs']):,.0f} MiB; ACC {r['acc']:.3f} (synthetic classes)"))  # fmt: skip
+        rows.append(
+            Row(
+                "pipeline: " + name,
+                "",
+                "package",
+                st["seconds"],
+                mib(st["peak"]),
+                mib(st["extra"]),
+                None,
+                notes[name],
+            )
+        )
+    rows.append(
+        Row(
+            "pipeline: whole, embeddings to labels",
+            size,
+            "package",
+            r["seconds"],
+            mib(r["peak"]),
+            mib(r["extra"]),
+            None,
+            f"inputs held: {mib(r['inputs']):,.0f} MiB; ACC {r['acc']:.3f} (synthetic classes)",
+        )
+    )
     return rows
 
 
@@ -261,16 +351,22 @@ def _restart_note(restarts):
     objs = [o for o, _ in restarts]
     iters = ", ".join(str(i) for _, i in restarts)
     gain = (max(objs) - objs[0]) / abs(objs[0]) * 100
-    return (f"{len(restarts)} restarts, iterations {iters} (tol 1e-4 of 300); best restart "
-            f"+{gain:.3f}% objective over the first")
+    return (
+        f"{len(restarts)} restarts, iterations {iters} (tol 1e-4 of 300); best restart "
+        f"+{gain:.3f}% objective over the first"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SIZES), default="small")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--final-n-init", dest="final_n_init", type=int,
-                        help="restarts of the final k-means (default 3)")
+    parser.add_argument(
+        "--final-n-init",
+        dest="final_n_init",
+        type=int,
+        help="restarts of the final k-means (default 3)",
+    )
     parser.add_argument("--data", help="directory to keep the generated data in (reused)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

@@ -58,7 +58,10 @@ def _worker(args):
             scores, assign = gradnorm_scores(E, W, temperature=args.temperature)
             return select_top_k_per_center(scores, assign, args.top_k)
     else:
-        from skgradnorm._reference import reference_gradnorm_scores, reference_select_top_k_per_center
+        from skgradnorm._reference import (
+            reference_gradnorm_scores,
+            reference_select_top_k_per_center,
+        )
 
         def run():
             scores, assign = reference_gradnorm_scores(E, W, temperature=args.temperature)
@@ -70,8 +73,16 @@ def _worker(args):
     seconds = time.perf_counter() - t0
     peak_extra = max(0, peak_rss() - before)
     np.save(args.out, np.sort(selected))
-    print(json.dumps({"seconds": seconds, "peak_extra_bytes": peak_extra, "peak": lifetime_peak_rss(),
-                      "n_selected": int(selected.size)}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_extra_bytes": peak_extra,
+                "peak": lifetime_peak_rss(),
+                "n_selected": int(selected.size),
+            }
+        )
+    )
 
 
 def measure(args):
@@ -81,9 +92,13 @@ def measure(args):
         for name in ("fast", "reference"):
             out = os.path.join(tmp, f"{name}.npy")
             cmd = [sys.executable, __file__, "--worker", name, "--out", out] + [
-                f"--centers={args.centers}", f"--nouns={args.nouns}", f"--dim={args.dim}",
-                f"--temperature={args.temperature}", f"--top-k={args.top_k}", f"--threads={args.threads}",
-            ]  # fmt: skip
+                f"--centers={args.centers}",
+                f"--nouns={args.nouns}",
+                f"--dim={args.dim}",
+                f"--temperature={args.temperature}",
+                f"--top-k={args.top_k}",
+                f"--threads={args.threads}",
+            ]
             proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
             results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
             selections[name] = np.load(out)
@@ -98,8 +113,9 @@ def run_suite(scale, threads):
     """The scoring rows of ``benchmarks/run.py``."""
     from _common import Row, mib
 
-    args = argparse.Namespace(centers=2000, dim=512, temperature=0.02, top_k=3, threads=threads,
-                              **SUITE[scale])  # fmt: skip
+    args = argparse.Namespace(
+        centers=2000, dim=512, temperature=0.02, top_k=3, threads=threads, **SUITE[scale]
+    )
     results, selections = measure(args)
     same = np.array_equal(selections["fast"], selections["reference"])
     size = f"{args.centers:,} centres x {args.nouns:,} nouns x d={args.dim}, top_k={args.top_k}"
@@ -108,12 +124,23 @@ def run_suite(scale, threads):
     for name, impl in (("fast", "package"), ("reference", "per-centre float64 numpy loop")):
         r = results[name]
         if name == "fast":
-            note = f"{r['n_selected']:,} nouns; " + ("identical selections" if same else "selections differ")
+            note = f"{r['n_selected']:,} nouns; " + (
+                "identical selections" if same else "selections differ"
+            )
         else:
             note = "reference"
-        rows.append(Row("GradNorm scoring + selection", size, impl, r["seconds"], mib(r["peak"]),
-                        mib(r["peak_extra_bytes"]), None if name == "fast" else r["seconds"] / fast,
-                        note))  # fmt: skip
+        rows.append(
+            Row(
+                "GradNorm scoring + selection",
+                size,
+                impl,
+                r["seconds"],
+                mib(r["peak"]),
+                mib(r["peak_extra_bytes"]),
+                None if name == "fast" else r["seconds"] / fast,
+                note,
+            )
+        )
     return rows
 
 
@@ -135,12 +162,16 @@ def main():
     identical = np.array_equal(selections["fast"], selections["reference"])
     fast, ref = results["fast"], results["reference"]
     print(
-        f"GradNorm scoring + selection: {args.centers} centres x {args.nouns} nouns x d={args.dim}, "
+        f"GradNorm scoring + selection: {args.centers} centres x {args.nouns} nouns "
+        f"x d={args.dim}, "
         f"T={args.temperature}, top_k={args.top_k}, {args.threads} threads"
     )
     print(f"{'implementation':<12} {'time (s)':>9} {'peak extra (MiB)':>17} {'selected':>9}")
     for name, r in results.items():
-        print(f"{name:<12} {r['seconds']:>9.2f} {r['peak_extra_bytes'] / 2**20:>17.0f} {r['n_selected']:>9}")
+        print(
+            f"{name:<12} {r['seconds']:>9.2f} {r['peak_extra_bytes'] / 2**20:>17.0f} "
+            f"{r['n_selected']:>9}"
+        )
     print(f"speed-up (reference / fast): {ref['seconds'] / fast['seconds']:.1f}x")
     print(f"identical selections: {identical}")
     if not identical:

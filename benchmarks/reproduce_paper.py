@@ -119,29 +119,132 @@ FINAL_KMEANS = {"n_init": 20, "max_iter": 300, "random_state": 0}
 #: CIFAR-100's fine label names, in label order (its meta file's ``fine_label_names``,
 #: which is also ``torchvision.datasets.CIFAR100(...).classes``).
 CIFAR100_FINE_NAMES = (
-    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
-    "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
-    "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch",
-    "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest",
-    "fox", "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower",
-    "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain",
-    "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear",
-    "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine", "possum", "rabbit",
-    "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk",
-    "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar", "sunflower",
-    "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor", "train",
-    "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
-)  # fmt: skip
+    "apple",
+    "aquarium_fish",
+    "baby",
+    "bear",
+    "beaver",
+    "bed",
+    "bee",
+    "beetle",
+    "bicycle",
+    "bottle",
+    "bowl",
+    "boy",
+    "bridge",
+    "bus",
+    "butterfly",
+    "camel",
+    "can",
+    "castle",
+    "caterpillar",
+    "cattle",
+    "chair",
+    "chimpanzee",
+    "clock",
+    "cloud",
+    "cockroach",
+    "couch",
+    "crab",
+    "crocodile",
+    "cup",
+    "dinosaur",
+    "dolphin",
+    "elephant",
+    "flatfish",
+    "forest",
+    "fox",
+    "girl",
+    "hamster",
+    "house",
+    "kangaroo",
+    "keyboard",
+    "lamp",
+    "lawn_mower",
+    "leopard",
+    "lion",
+    "lizard",
+    "lobster",
+    "man",
+    "maple_tree",
+    "motorcycle",
+    "mountain",
+    "mouse",
+    "mushroom",
+    "oak_tree",
+    "orange",
+    "orchid",
+    "otter",
+    "palm_tree",
+    "pear",
+    "pickup_truck",
+    "pine_tree",
+    "plain",
+    "plate",
+    "poppy",
+    "porcupine",
+    "possum",
+    "rabbit",
+    "raccoon",
+    "ray",
+    "road",
+    "rocket",
+    "rose",
+    "sea",
+    "seal",
+    "shark",
+    "shrew",
+    "skunk",
+    "skyscraper",
+    "snail",
+    "snake",
+    "spider",
+    "squirrel",
+    "streetcar",
+    "sunflower",
+    "sweet_pepper",
+    "table",
+    "tank",
+    "telephone",
+    "television",
+    "tiger",
+    "tractor",
+    "train",
+    "trout",
+    "tulip",
+    "turtle",
+    "wardrobe",
+    "whale",
+    "willow_tree",
+    "wolf",
+    "woman",
+    "worm",
+)
 
 #: CIFAR-100's 20 superclass names, in coarse-label order (the meta file's
 #: ``coarse_label_names``).
 CIFAR100_COARSE_NAMES = (
-    "aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables",
-    "household_electrical_devices", "household_furniture", "insects", "large_carnivores",
-    "large_man-made_outdoor_things", "large_natural_outdoor_scenes",
-    "large_omnivores_and_herbivores", "medium_mammals", "non-insect_invertebrates", "people",
-    "reptiles", "small_mammals", "trees", "vehicles_1", "vehicles_2",
-)  # fmt: skip
+    "aquatic_mammals",
+    "fish",
+    "flowers",
+    "food_containers",
+    "fruit_and_vegetables",
+    "household_electrical_devices",
+    "household_furniture",
+    "insects",
+    "large_carnivores",
+    "large_man-made_outdoor_things",
+    "large_natural_outdoor_scenes",
+    "large_omnivores_and_herbivores",
+    "medium_mammals",
+    "non-insect_invertebrates",
+    "people",
+    "reptiles",
+    "small_mammals",
+    "trees",
+    "vehicles_1",
+    "vehicles_2",
+)
 
 #: Fine label -> coarse label (superclass) of CIFAR-100: entry ``i`` is the superclass of
 #: fine class ``i``. This is the dataset's own ``coarse_labels`` (the python version's
@@ -150,17 +253,107 @@ CIFAR100_COARSE_NAMES = (
 #: "CIFAR-20" (e.g. SCAN's ``_cifar100_to_cifar20``, and TAC's evaluation). Each of the
 #: 20 superclasses has exactly 5 fine classes (checked by :func:`check_cifar20_mapping`).
 CIFAR100_FINE_TO_COARSE = (
-    4, 1, 14, 8, 0, 6, 7, 7, 18, 3,
-    3, 14, 9, 18, 7, 11, 3, 9, 7, 11,
-    6, 11, 5, 10, 7, 6, 13, 15, 3, 15,
-    0, 11, 1, 10, 12, 14, 16, 9, 11, 5,
-    5, 19, 8, 8, 15, 13, 14, 17, 18, 10,
-    16, 4, 17, 4, 2, 0, 17, 4, 18, 17,
-    10, 3, 2, 12, 12, 16, 12, 1, 9, 19,
-    2, 10, 0, 1, 16, 12, 9, 13, 15, 13,
-    16, 19, 2, 4, 6, 19, 5, 5, 8, 19,
-    18, 1, 2, 15, 6, 0, 17, 8, 14, 13,
-)  # fmt: skip
+    4,
+    1,
+    14,
+    8,
+    0,
+    6,
+    7,
+    7,
+    18,
+    3,
+    3,
+    14,
+    9,
+    18,
+    7,
+    11,
+    3,
+    9,
+    7,
+    11,
+    6,
+    11,
+    5,
+    10,
+    7,
+    6,
+    13,
+    15,
+    3,
+    15,
+    0,
+    11,
+    1,
+    10,
+    12,
+    14,
+    16,
+    9,
+    11,
+    5,
+    5,
+    19,
+    8,
+    8,
+    15,
+    13,
+    14,
+    17,
+    18,
+    10,
+    16,
+    4,
+    17,
+    4,
+    2,
+    0,
+    17,
+    4,
+    18,
+    17,
+    10,
+    3,
+    2,
+    12,
+    12,
+    16,
+    12,
+    1,
+    9,
+    19,
+    2,
+    10,
+    0,
+    1,
+    16,
+    12,
+    9,
+    13,
+    15,
+    13,
+    16,
+    19,
+    2,
+    4,
+    6,
+    19,
+    5,
+    5,
+    8,
+    19,
+    18,
+    1,
+    2,
+    15,
+    6,
+    0,
+    17,
+    8,
+    14,
+    13,
+)
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 _EMBED_CHUNK = 4096  # images handed to encoder.transform at a time (bounds memory)
@@ -353,15 +546,10 @@ def embed_images(encoder, images, chunk_size=_EMBED_CHUNK) -> np.ndarray:
 
 def score(y_true, y_pred) -> dict:
     """ACC, NMI and ARI (fractions in [0, 1] for ACC and NMI; ARI may be negative)."""
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from skgradnorm.metrics import clustering_metrics
 
-    from skgradnorm.metrics import clustering_accuracy_score
-
-    return {
-        "acc": float(clustering_accuracy_score(y_true, y_pred)),
-        "nmi": float(normalized_mutual_info_score(y_true, y_pred)),
-        "ari": float(adjusted_rand_score(y_true, y_pred)),
-    }
+    m = clustering_metrics(y_true, y_pred)
+    return {"acc": m["ACC"], "nmi": m["NMI"], "ari": m["ARI"]}
 
 
 def cluster_dataset(U_train, U_test, y_test, E, nouns, settings, device=None) -> list:
@@ -453,30 +641,61 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = p.add_argument_group("data")
-    data.add_argument("--datasets", type=_parse_datasets, default=",".join(PAPER_SETTINGS),
-                      metavar="LIST", help="paper datasets to run, comma separated")
-    data.add_argument("--image-folder", type=Path, default=None, metavar="DIR",
-                      help="run on DIR/train/<class>/* and DIR/test/<class>/* instead of "
-                      "--datasets")
-    data.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                      help="torchvision dataset root; None: $SKGRADNORM_DATA, else "
-                      "~/.cache/skgradnorm/datasets")
-    data.add_argument("--no-download", action="store_true",
-                      help="do not let torchvision download missing datasets")
-    data.add_argument("--vocabulary", type=Path, default=None, metavar="FILE",
-                      help="noun bank file, one noun a line; None: the bundled WordNet nouns")
+    data.add_argument(
+        "--datasets",
+        type=_parse_datasets,
+        default=",".join(PAPER_SETTINGS),
+        metavar="LIST",
+        help="paper datasets to run, comma separated",
+    )
+    data.add_argument(
+        "--image-folder",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run on DIR/train/<class>/* and DIR/test/<class>/* instead of --datasets",
+    )
+    data.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="torchvision dataset root; None: $SKGRADNORM_DATA, else ~/.cache/skgradnorm/datasets",
+    )
+    data.add_argument(
+        "--no-download",
+        action="store_true",
+        help="do not let torchvision download missing datasets",
+    )
+    data.add_argument(
+        "--vocabulary",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="noun bank file, one noun a line; None: the bundled WordNet nouns",
+    )
     model = p.add_argument_group("model")
     model.add_argument("--model", default="ViT-B-32", help="open_clip architecture")
-    model.add_argument("--pretrained", default="openai",
-                       help="open_clip pretrained tag, or a local weights file / folder")
+    model.add_argument(
+        "--pretrained",
+        default="openai",
+        help="open_clip pretrained tag, or a local weights file / folder",
+    )
     model.add_argument("--device", default=None, help="cuda, cpu, mps; None: the best available")
-    model.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None,
-                       help="model precision; None: fp16 on CUDA, else fp32")
+    model.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "bf16"],
+        default=None,
+        help="model precision; None: fp16 on CUDA, else fp32",
+    )
     model.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     model.add_argument("--num-workers", type=int, default=0, help="image preprocessing workers")
-    model.add_argument("--cache-dir", default=None, metavar="DIR",
-                       help="noun-embedding cache folder; None: $SKGRADNORM_CACHE, else "
-                       "~/.cache/skgradnorm")
+    model.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="noun-embedding cache folder; None: $SKGRADNORM_CACHE, else ~/.cache/skgradnorm",
+    )
     method = p.add_argument_group(
         "method",
         "Override the paper's settings (None: the paper's). With --image-folder, None "
@@ -488,8 +707,13 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--temperature", type=float, default=None, help="T, filter temperature")
     method.add_argument("--top-k", type=int, default=None, help="nouns kept per centre")
     method.add_argument("--retrieval-temperature", type=float, default=None, help="tau")
-    p.add_argument("--out", type=Path, default=None, metavar="FILE",
-                   help="also write the results (scores, settings, labels) as JSON here")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the results (scores, settings, labels) as JSON here",
+    )
     p.add_argument("--verbose", action="store_true", help="progress bars while embedding")
     return p
 

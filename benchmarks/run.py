@@ -51,8 +51,14 @@ STEPS = ("kmeans", "scoring", "pipeline", "images")
 def _module(step):
     import importlib
 
-    return importlib.import_module({"kmeans": "bench_kmeans", "scoring": "bench_scoring",
-                                    "pipeline": "bench_pipeline", "images": "bench_images"}[step])  # fmt: skip
+    return importlib.import_module(
+        {
+            "kmeans": "bench_kmeans",
+            "scoring": "bench_scoring",
+            "pipeline": "bench_pipeline",
+            "images": "bench_images",
+        }[step]
+    )
 
 
 def machine_description() -> str:
@@ -78,9 +84,11 @@ def machine_description() -> str:
         faiss_v = faiss.__version__
     except ImportError:
         faiss_v = "not installed"
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {gpu}; Python "
-            f"{platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}, "
-            f"scikit-learn {sklearn.__version__}, faiss {faiss_v}")  # fmt: skip
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {gpu}; Python "
+        f"{platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}, "
+        f"scikit-learn {sklearn.__version__}, faiss {faiss_v}"
+    )
 
 
 def main(argv=None):
@@ -110,9 +118,18 @@ def main(argv=None):
     print("\nwall time per step (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"date": started.isoformat(), "scale": args.scale, "threads": args.threads,
-                       "machine": machine_description(), "wall_s": timings,
-                       "rows": [r.as_dict() for r in rows]}, f, indent=1)  # fmt: skip
+            json.dump(
+                {
+                    "date": started.isoformat(),
+                    "scale": args.scale,
+                    "threads": args.threads,
+                    "machine": machine_description(),
+                    "wall_s": timings,
+                    "rows": [r.as_dict() for r in rows],
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

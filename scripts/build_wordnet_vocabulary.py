@@ -79,7 +79,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if not args.index.is_file():
-        raise SystemExit(f"{args.index} not found; install it with: apt-get install -y wordnet-base")
+        raise SystemExit(
+            f"{args.index} not found; install it with: apt-get install -y wordnet-base"
+        )
     lemmas, n_lines = read_noun_lemmas(args.index)
     if len(lemmas) != n_lines:
         print(f"note: {n_lines - len(lemmas)} lemma lines merged as duplicates", file=sys.stderr)

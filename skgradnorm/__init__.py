@@ -19,8 +19,7 @@ from ._encoder import CLIPEncoder
 from ._gradnorm import gradnorm_scores
 from ._selector import GradNormNounSelector
 from ._spherical_kmeans import SphericalKMeans
-
-__version__ = "0.1.0.dev0"
+from ._version import __version__ as __version__
 
 __all__ = [
     "CLIPEncoder",

@@ -237,7 +237,7 @@ class _TextTower:
         own = steps[None, :] <= steps[:, None]  # (S, S)
         own_last = (steps[None, :] <= rel_pool[:, None])[:, None, None, :]  # (B, 1, 1, S)
         if n_past:
-            past_ok = (torch.arange(n_past, device=x.device)[None, :] < starts[:, None])
+            past_ok = torch.arange(n_past, device=x.device)[None, :] < starts[:, None]
             past_ok = past_ok[:, None, None, :]  # (B, 1, 1, P)
             n, s = x.shape[0], steps.shape[0]
             allowed = torch.cat(
@@ -621,7 +621,7 @@ def _resolve_source(model_name: str, pretrained, known_tags=()):
     name; otherwise existing files and folders are local weights.
     """
     if model_name.startswith(_LOCAL_DIR):
-        folder = Path(model_name[len(_LOCAL_DIR):]).expanduser()
+        folder = Path(model_name[len(_LOCAL_DIR) :]).expanduser()
         return f"{_LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
     if model_name.startswith(_HF_HUB):
         return model_name, None, "hf-hub", model_name
@@ -636,7 +636,7 @@ def _resolve_source(model_name: str, pretrained, known_tags=()):
     if pretrained in known_tags:
         return model_name, pretrained, "tag", pretrained
     if pretrained.startswith(_LOCAL_DIR):
-        folder = Path(pretrained[len(_LOCAL_DIR):]).expanduser()
+        folder = Path(pretrained[len(_LOCAL_DIR) :]).expanduser()
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"pretrained={pretrained!r}: folder {str(folder)!r} does not exist; it must hold "
@@ -668,7 +668,8 @@ def _weights_advice(model_name: str, pretrained, open_clip) -> str:
         "open_clip fetches tagged weights from the Hugging Face Hub (or the original URLs), "
         "which needs network access (and HF_HUB_OFFLINE unset) unless they are already in its "
         "cache. Without network, copy the weights to this machine and pass them locally: "
-        f"CLIPEncoder(model_name={model_name!r}, pretrained='/path/to/open_clip_model.safetensors') "
+        f"CLIPEncoder(model_name={model_name!r}, "
+        "pretrained='/path/to/open_clip_model.safetensors') "
         "(a .safetensors, .bin or .pt state dict of this architecture), or "
         "pretrained='local-dir:/path/to/folder' (a folder holding open_clip_config.json and "
         f"open_clip_model.safetensors).{known}"
@@ -964,11 +965,14 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             )
         templates = list(templates)
         if not templates:
-            raise ValueError("templates is empty; give at least one template such as 'a photo of a {}.'.")
+            raise ValueError(
+                "templates is empty; give at least one template such as 'a photo of a {}.'."
+            )
         for t in templates:
             if not isinstance(t, str) or t.count("{}") != 1:
                 raise ValueError(
-                    f"each template must be a string with exactly one '{{}}' for the noun; got {t!r}."
+                    "each template must be a string with exactly one '{}' for the noun; "
+                    f"got {t!r}."
                 )
             try:
                 t.format("noun")
@@ -1030,7 +1034,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             if kind in ("tag", "hf-hub"):
                 raise PretrainedWeightsError(
                     f"Could not load pretrained={pretrained!r} for model_name={model_name!r} "
-                    f"({type(exc).__name__}: {exc}). " + _weights_advice(model_name, pretrained, open_clip)
+                    f"({type(exc).__name__}: {exc}). "
+                    + _weights_advice(model_name, pretrained, open_clip)
                 ) from exc
             raise
         model.eval()
@@ -1082,9 +1087,12 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             images = images.to(bundle.device, dtype=bundle.image_dtype, non_blocking=True)
             return model.encode_image(images).float().cpu()
 
-        with torch.inference_mode(), tqdm(
-            total=len(items), unit="img", desc="Embedding images", disable=not self.verbose
-        ) as bar:
+        with (
+            torch.inference_mode(),
+            tqdm(
+                total=len(items), unit="img", desc="Embedding images", disable=not self.verbose
+            ) as bar,
+        ):
             for indices, batch, bad in loader:
                 failures.extend(bad)
                 if batch is not None and not failures:
@@ -1127,9 +1135,10 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
 
         out = np.empty((n, bundle.embed_dim), dtype=np.float32)
         state = {"batch_size": self.text_batch_size}
-        with torch.inference_mode(), tqdm(
-            total=n, unit="text", desc="Embedding texts", disable=not progress
-        ) as bar:
+        with (
+            torch.inference_mode(),
+            tqdm(total=n, unit="text", desc="Embedding texts", disable=not progress) as bar,
+        ):
 
             def tick(k):
                 bar.update(k)
@@ -1182,12 +1191,16 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         items = _TokenBatch(tokens[order], pool_idx[order], piece_ids[order])
 
         def run(batch):
-            return tower.forward(
-                batch.tokens.to(device, non_blocking=True),
-                batch.pool_idx.to(device, non_blocking=True),
-                prefix,
-                batch.piece_ids.to(device, non_blocking=True),
-            ).float().cpu()
+            return (
+                tower.forward(
+                    batch.tokens.to(device, non_blocking=True),
+                    batch.pool_idx.to(device, non_blocking=True),
+                    prefix,
+                    batch.piece_ids.to(device, non_blocking=True),
+                )
+                .float()
+                .cpu()
+            )
 
         parts = []
         for lo, hi in _plan_batches(lengths[order].tolist(), self.text_batch_size):
@@ -1269,7 +1282,9 @@ def _check_strings(values, name):
     try:
         values = list(values)
     except TypeError:
-        raise TypeError(f"{name} must be a sequence of strings; got {type(values).__name__}.") from None
+        raise TypeError(
+            f"{name} must be a sequence of strings; got {type(values).__name__}."
+        ) from None
     if not values:
         raise ValueError(f"{name} is empty; pass at least one string.")
     for i, v in enumerate(values):

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device, torch_dtype_for
+from ._torch_utils import (
+    as_tensor,
+    default_chunk_size,
+    iter_chunks,
+    resolve_device,
+    torch_dtype_for,
+)
 from ._validation import (
     check_embedding_matrix,
     check_norm_order,
@@ -109,7 +115,9 @@ def _validate_bank_and_centers(noun_embeddings, centers):
         E, W = noun_embeddings, centers
         for a, name in ((E, "noun_embeddings"), (W, "centers")):
             if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-                raise ValueError(f"{name} must be a non-empty 2-D array; got shape {tuple(a.shape)}.")
+                raise ValueError(
+                    f"{name} must be a non-empty 2-D array; got shape {tuple(a.shape)}."
+                )
             if not torch.isfinite(torch.as_tensor(a)).all():
                 raise ValueError(f"{name} contains NaN or infinity.")
     else:
@@ -183,7 +191,9 @@ def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None
     temperature = check_positive_real(temperature, name="temperature")
     p = check_norm_order(p)
     E, W = _validate_bank_and_centers(noun_embeddings, centers)
-    stats = _center_softmax_stats(E, W, temperature=temperature, p=p, device=device, chunk_size=chunk_size)
+    stats = _center_softmax_stats(
+        E, W, temperature=temperature, p=p, device=device, chunk_size=chunk_size
+    )
     scores = _gradnorm_from_stats(stats, _row_p_norms(E, p).astype(stats.rest.dtype, copy=False), p)
     return scores.astype(stats.rest.dtype, copy=False), stats.assignments
 
@@ -252,7 +262,9 @@ def select_top_k_per_center(scores, assignments, top_k):
     return order[keep]
 
 
-def text_counterparts(image_embeddings, noun_embeddings, *, temperature, device=None, chunk_size=None):
+def text_counterparts(
+    image_embeddings, noun_embeddings, *, temperature, device=None, chunk_size=None
+):
     """Retrieve each image's text counterpart from a set of (selected) nouns.
 
     ``t = normalize(softmax(u E^T / tau) E)`` (PAPER.md, step 5), computed in chunks of

@@ -344,8 +344,9 @@ def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbos
             start = starts[index]
             chunk = nouns[start : start + chunk_size]
             reported = 0
+            limit = len(chunk)
 
-            def progress(k, _limit=len(chunk)):
+            def progress(k, _limit=limit):
                 nonlocal reported
                 k = max(0, min(int(k), _limit - reported))
                 if k:

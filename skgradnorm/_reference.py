@@ -27,7 +27,9 @@ def reference_gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0):
     s /= s.sum(axis=0)
     c = s[assignments, np.arange(M)]
     if np.isinf(p):
-        dev = np.maximum(1.0 - c, np.where(np.arange(C)[:, None] == assignments, 0.0, s).max(axis=0))
+        dev = np.maximum(
+            1.0 - c, np.where(np.arange(C)[:, None] == assignments, 0.0, s).max(axis=0)
+        )
         return dev * np.abs(E).max(axis=1), assignments
     sum_sp = np.zeros(M)
     for k in range(C):

@@ -5,7 +5,7 @@ Plain functions, usable without the command line:
 - :func:`summarize_clusters` describes each cluster of a fitted
   :class:`~skgradnorm.LanguageAssistedClusterer`: its size, the selected nouns nearest to
   its mean text counterpart and its most central members;
-- :func:`clustering_metrics` computes ACC, NMI and ARI against known classes;
+- :func:`skgradnorm.metrics.clustering_metrics` computes ACC, NMI and ARI against known classes;
 - :func:`render_report_html` renders one self-contained HTML page (thumbnails embedded as
   ``data:`` URIs, inline CSS, no scripts, nothing fetched from the network);
 - :func:`write_outputs` writes ``assignments.csv``, ``selected_nouns.csv``,
@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import clustering_metrics
+
 __all__ = [
     "OUTPUT_FILES",
-    "clustering_metrics",
     "existing_outputs",
     "image_thumbnail",
     "render_report_html",
@@ -141,35 +142,6 @@ def summarize_clusters(clusterer, embeddings, *, n_nouns=5, n_examples=12, text_
             }
         )
     return clusters
-
-
-def clustering_metrics(y_true, y_pred) -> dict:
-    """ACC, NMI and ARI of cluster labels ``y_pred`` against classes ``y_true``.
-
-    Returns
-    -------
-    metrics : dict
-        ``{"ACC": float, "NMI": float, "ARI": float, "n_samples": int, "n_classes": int}``.
-
-    Examples
-    --------
-    >>> m = clustering_metrics(["a", "a", "b", "b"], [1, 1, 0, 0])
-    >>> m["ACC"], m["NMI"], m["ARI"], m["n_classes"]
-    (1.0, 1.0, 1.0, 2)
-    """
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-
-    from .metrics import clustering_accuracy_score
-
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    return {
-        "ACC": float(clustering_accuracy_score(y_true, y_pred)),
-        "NMI": float(normalized_mutual_info_score(y_true, y_pred)),
-        "ARI": float(adjusted_rand_score(y_true, y_pred)),
-        "n_samples": int(y_true.size),
-        "n_classes": int(np.unique(y_true).size),
-    }
 
 
 # --------------------------------------------------------------------------- thumbnails
@@ -429,7 +401,7 @@ def write_outputs(
       {"cluster", "size", "nouns", "noun_cosines", "examples"}, ...], **info}`` (examples
       are paths, most central first);
     - ``report.html``: see :func:`render_report_html`;
-    - ``metrics.json`` (with ``true_labels``): see :func:`clustering_metrics`.
+    - ``metrics.json`` (with ``true_labels``): see :func:`skgradnorm.metrics.clustering_metrics`.
 
     Parameters
     ----------
@@ -476,7 +448,7 @@ def write_outputs(
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["path", "cluster"])
-    writer.writerows(zip(paths, labels.tolist()))
+    writer.writerows(zip(paths, labels.tolist(), strict=False))
     files["assignments.csv"] = out_dir / "assignments.csv"
     _write_text(files["assignments.csv"], buf.getvalue())
 
@@ -484,7 +456,7 @@ def write_outputs(
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["noun", "center", "score"])
-    for name, i in zip(selector.selected_nouns_, selector.selected_indices_):
+    for name, i in zip(selector.selected_nouns_, selector.selected_indices_, strict=False):
         writer.writerow([name, int(selector.assignments_[i]), f"{float(selector.scores_[i]):.6g}"])
     files["selected_nouns.csv"] = out_dir / "selected_nouns.csv"
     _write_text(files["selected_nouns.csv"], buf.getvalue())

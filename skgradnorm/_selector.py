@@ -40,7 +40,9 @@ def _looks_like_embeddings(X) -> bool:
         return True
     if isinstance(X, (list, tuple)) and len(X) > 0:
         first = X[0]
-        return isinstance(first, (list, tuple)) or (isinstance(first, np.ndarray) and first.ndim == 1)
+        return isinstance(first, (list, tuple)) or (
+            isinstance(first, np.ndarray) and first.ndim == 1
+        )
     return False
 
 
@@ -241,7 +243,9 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         """
         vocabulary = self.vocabulary
         if self.noun_embeddings is not None:
-            bank = self.noun_embeddings(X) if callable(self.noun_embeddings) else self.noun_embeddings
+            bank = (
+                self.noun_embeddings(X) if callable(self.noun_embeddings) else self.noun_embeddings
+            )
         elif self.encoder is not None:
             if vocabulary is None:
                 from .vocabulary import wordnet_nouns
@@ -249,7 +253,9 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
                 vocabulary = wordnet_nouns()
             vocabulary = [str(v) for v in vocabulary]
             if not vocabulary:
-                raise ValueError("vocabulary is empty; pass at least one noun (or None for WordNet's).")
+                raise ValueError(
+                    "vocabulary is empty; pass at least one noun (or None for WordNet's)."
+                )
             bank = self.encoder.encode_nouns(vocabulary)
         else:
             raise ValueError(
@@ -337,7 +343,9 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         if self.strategy == "none":
             self.selected_indices_ = np.arange(E.shape[0])
         else:
-            self.selected_indices_ = select_top_k_per_center(self.scores_, self.assignments_, self.top_k)
+            self.selected_indices_ = select_top_k_per_center(
+                self.scores_, self.assignments_, self.top_k
+            )
         if self.selected_indices_.size == 0:
             raise ValueError(
                 "No noun was selected (every noun was filtered out); with strategy='sic', "
@@ -381,7 +389,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         return np.hstack([X, T]) if self.concatenate else T
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output features: ``text0, ...`` (and ``image0, ...`` first if concatenated)."""
+        """Output feature names: ``text0, ...`` (after ``image0, ...`` when concatenated)."""
         check_is_fitted(self)
         d = self.n_features_in_
         text = [f"text{i}" for i in range(d)]

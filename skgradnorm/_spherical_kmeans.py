@@ -223,7 +223,7 @@ def _spherical_kmeans_single(X, centers, *, max_iter, tol, chunk_size, search=No
     """Lloyd iterations from ``centers`` until convergence; returns centres, labels, obj, n_iter."""
     labels_old = None
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
         new_centers, labels = _lloyd_iter(X, centers, chunk_size, search)
         shift = float(((new_centers - centers) ** 2).sum())
         centers = new_centers
@@ -242,8 +242,14 @@ def _spherical_kmeans_single(X, centers, *, max_iter, tol, chunk_size, search=No
 _SEEDING_CHUNK = 8192
 
 
-def _kmeans_plusplus(X: torch.Tensor, n_clusters: int, random_state, *, n_local_trials=None,
-                     chunk_size=_SEEDING_CHUNK):
+def _kmeans_plusplus(
+    X: torch.Tensor,
+    n_clusters: int,
+    random_state,
+    *,
+    n_local_trials=None,
+    chunk_size=_SEEDING_CHUNK,
+):
     """Greedy k-means++ seeding of the unit rows of ``X``, in torch, on ``X``'s device.
 
     The algorithm and the random draws are those of :func:`sklearn.cluster.kmeans_plusplus`

@@ -52,7 +52,9 @@ def as_tensor(array, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return torch.as_tensor(np.asarray(array), dtype=dtype, device=device)
 
 
-def default_chunk_size(n_columns: int, device: torch.device, budget_bytes: int | None = None) -> int:
+def default_chunk_size(
+    n_columns: int, device: torch.device, budget_bytes: int | None = None
+) -> int:
     """Rows per chunk so that a (rows, n_columns) float32 work matrix stays within a budget.
 
     On the CPU the budget is small (8 MiB) so that the work matrix stays in cache across the

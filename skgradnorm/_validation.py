@@ -1,4 +1,4 @@
-"""Input checks shared by the functions and estimators (errors say what was wrong and what to do)."""
+"""Input checks shared by functions and estimators (errors say what was wrong and what to do)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,9 @@ def check_same_dimension(a: np.ndarray, b: np.ndarray, *, a_name: str, b_name: s
 def check_positive_real(value, *, name: str) -> float:
     """Validate a strictly positive finite real number (temperatures, for example)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive real number; got {value!r} ({type(value).__name__}).")
+        raise TypeError(
+            f"{name} must be a positive real number; got {value!r} ({type(value).__name__})."
+        )
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
     return float(value)
@@ -95,5 +97,7 @@ def check_norm_order(p) -> float:
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"p must be a real number >= 1 (or numpy.inf); got {p!r}.")
     if np.isnan(p) or p < 1:
-        raise ValueError(f"p must be >= 1 (the gradient p-norm is a norm only for p >= 1); got {p!r}.")
+        raise ValueError(
+            f"p must be >= 1 (the gradient p-norm is a norm only for p >= 1); got {p!r}."
+        )
     return float(p)

@@ -10,15 +10,63 @@ from sklearn.utils import Bunch, check_random_state
 __all__ = ["make_planted_world"]
 
 _CLASS_NAMES = (
-    "dog", "cat", "bird", "fish", "horse", "car", "boat", "plane", "tree", "flower",
-    "house", "bridge", "chair", "guitar", "clock", "shoe", "apple", "mountain", "lamp", "train",
-    "frog", "truck", "cup", "book", "bicycle", "rabbit", "tiger", "violin", "castle", "kite",
-)  # fmt: skip
+    "dog",
+    "cat",
+    "bird",
+    "fish",
+    "horse",
+    "car",
+    "boat",
+    "plane",
+    "tree",
+    "flower",
+    "house",
+    "bridge",
+    "chair",
+    "guitar",
+    "clock",
+    "shoe",
+    "apple",
+    "mountain",
+    "lamp",
+    "train",
+    "frog",
+    "truck",
+    "cup",
+    "book",
+    "bicycle",
+    "rabbit",
+    "tiger",
+    "violin",
+    "castle",
+    "kite",
+)
 _STYLE_NAMES = (
-    "blurry", "dark", "sketch", "close-up", "outdoor", "cartoon", "grainy", "overexposed",
-    "painting", "aerial", "monochrome", "underwater",
-)  # fmt: skip
-_GENERIC_NAMES = ("thing", "object", "photo", "picture", "image", "item", "scene", "view", "shot", "stuff")
+    "blurry",
+    "dark",
+    "sketch",
+    "close-up",
+    "outdoor",
+    "cartoon",
+    "grainy",
+    "overexposed",
+    "painting",
+    "aerial",
+    "monochrome",
+    "underwater",
+)
+_GENERIC_NAMES = (
+    "thing",
+    "object",
+    "photo",
+    "picture",
+    "image",
+    "item",
+    "scene",
+    "view",
+    "shot",
+    "stuff",
+)
 _VARIANT_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -189,21 +237,45 @@ def make_planted_world(
                 + noise(n, text_noise)
                 + modality_gap * gap_txt
             )
-            letters = [_VARIANT_LETTERS[r % 26] + ("" if r < 26 else str(r // 26)) for r in range(n)]
+            letters = [
+                _VARIANT_LETTERS[r % 26] + ("" if r < 26 else str(r // 26)) for r in range(n)
+            ]
             add(vecs, "positive", c, [f"{names[c]} {j + 1}{letter}" for letter in letters])
     for s in range(n_styles):
-        vecs = text_class_strength * style_dirs[s] + noise(n_style_nouns, text_noise) + modality_gap * gap_txt
+        vecs = (
+            text_class_strength * style_dirs[s]
+            + noise(n_style_nouns, text_noise)
+            + modality_gap * gap_txt
+        )
         style_name = _STYLE_NAMES[s] if s < len(_STYLE_NAMES) else f"style {s}"
         add(vecs, "style", -1, [f"{style_name} look {r + 1}" for r in range(n_style_nouns)])
     if n_classes > 1:
         for c in range(n_classes):
             other = (c + 1 + rng.randint(n_classes - 1, size=n_blend_nouns)) % n_classes
             blend = _normalize(class_dirs[c] + class_dirs[other])
-            vecs = text_class_strength * blend + noise(n_blend_nouns, text_noise) + modality_gap * gap_txt
-            add(vecs, "blend", -1, [f"{names[c]}-{names[o]} blend {r + 1}" for r, o in enumerate(other)])
+            vecs = (
+                text_class_strength * blend
+                + noise(n_blend_nouns, text_noise)
+                + modality_gap * gap_txt
+            )
+            add(
+                vecs,
+                "blend",
+                -1,
+                [f"{names[c]}-{names[o]} blend {r + 1}" for r, o in enumerate(other)],
+            )
     # Generic nouns point along the images' own offset: near every image, specific to none.
     vecs = modality_gap * gap_img + noise(n_generic_nouns, text_noise) + modality_gap * gap_txt
-    add(vecs, "generic", -1, [_GENERIC_NAMES[r % len(_GENERIC_NAMES)] + ("" if r < len(_GENERIC_NAMES) else f" {r // len(_GENERIC_NAMES) + 1}") for r in range(n_generic_nouns)])
+    add(
+        vecs,
+        "generic",
+        -1,
+        [
+            _GENERIC_NAMES[r % len(_GENERIC_NAMES)]
+            + ("" if r < len(_GENERIC_NAMES) else f" {r // len(_GENERIC_NAMES) + 1}")
+            for r in range(n_generic_nouns)
+        ],
+    )
     vecs = text_class_strength * _unit(rng, n_random_nouns, d) + modality_gap * gap_txt
     add(vecs, "random", -1, [f"random noun {r + 1}" for r in range(n_random_nouns)])
 

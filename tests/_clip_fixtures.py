@@ -49,7 +49,7 @@ def register_tiny_config():
     return open_clip
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_weights_file() -> str:
     """Path of a saved random state dict of the tiny model (made once per process)."""
     import torch

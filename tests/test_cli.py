@@ -70,9 +70,19 @@ def images(tmp_path_factory):
 def _tiny_args(out, cache):
     register_tiny_config()  # the CLI accepts any open_clip model registered in the process
     return [
-        "--out", str(out), "--model", "skgradnorm-tiny", "--pretrained", tiny_weights_file(),
-        "--cache-dir", str(cache), "--device", "cpu", "--n-init", "3",
-    ]  # fmt: skip
+        "--out",
+        str(out),
+        "--model",
+        "skgradnorm-tiny",
+        "--pretrained",
+        tiny_weights_file(),
+        "--cache-dir",
+        str(cache),
+        "--device",
+        "cpu",
+        "--n-init",
+        "3",
+    ]
 
 
 def _run(argv):
@@ -89,8 +99,18 @@ def cluster_run(images, tmp_path_factory):
     root, rel, labels, vocab = images
     base = tmp_path_factory.mktemp("run")
     out = base / "out"
-    argv = ["cluster", str(root), "-k", "3", "--vocabulary", str(vocab), "--labels", str(labels),
-            "--quiet", *_tiny_args(out, base / "cache")]  # fmt: skip
+    argv = [
+        "cluster",
+        str(root),
+        "-k",
+        "3",
+        "--vocabulary",
+        str(vocab),
+        "--labels",
+        str(labels),
+        "--quiet",
+        *_tiny_args(out, base / "cache"),
+    ]
     code, stdout, stderr = _run(argv)
     assert code == 0, stderr
     return out, stdout, stderr
@@ -239,8 +259,16 @@ def test_cluster_error_unreadable_images_all_listed(images, tmp_path, capsys):
     (folder / "good.png").write_bytes((root / rel[0]).read_bytes())
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
     (folder / "empty.JPG").write_bytes(b"")
-    argv = ["cluster", str(folder), "-k", "1", "--vocabulary", str(vocab), "--quiet",
-            *_tiny_args(tmp_path / "out", tmp_path / "cache")]  # fmt: skip
+    argv = [
+        "cluster",
+        str(folder),
+        "-k",
+        "1",
+        "--vocabulary",
+        str(vocab),
+        "--quiet",
+        *_tiny_args(tmp_path / "out", tmp_path / "cache"),
+    ]
     err = _expect_error(
         argv, capsys, "2 image(s) could not be read", "broken.png", "empty.JPG", one_line=False
     )
@@ -273,8 +301,18 @@ def test_cluster_error_too_many_clusters(images, tmp_path, capsys):
 )
 def test_cluster_error_weights(images, tmp_path, capsys, pretrained, fragments):
     root, _, _, vocab = images
-    argv = ["cluster", str(root), "-k", "2", "--vocabulary", str(vocab), "--quiet",
-            *_tiny_args(tmp_path / "out", tmp_path), "--pretrained", pretrained]  # fmt: skip
+    argv = [
+        "cluster",
+        str(root),
+        "-k",
+        "2",
+        "--vocabulary",
+        str(vocab),
+        "--quiet",
+        *_tiny_args(tmp_path / "out", tmp_path),
+        "--pretrained",
+        pretrained,
+    ]
     _expect_error(argv, capsys, *fragments)
 
 
@@ -314,8 +352,12 @@ def test_cluster_error_bad_inputs(images, tmp_path, capsys):
 
 def test_cluster_rejects_bad_options(images, tmp_path, capsys):
     root = images[0]
-    for bad in (["-k", "0"], ["-k", "2", "--temperature", "0"], ["-k", "2", "--n-centers", "many"],
-                ["-k", "2", "--strategy", "magic"]):  # fmt: skip
+    for bad in (
+        ["-k", "0"],
+        ["-k", "2", "--temperature", "0"],
+        ["-k", "2", "--n-centers", "many"],
+        ["-k", "2", "--strategy", "magic"],
+    ):
         with pytest.raises(SystemExit) as exc:
             main(["cluster", str(root), "--out", str(tmp_path), *bad])
         assert exc.value.code == 2
@@ -356,10 +398,14 @@ def test_read_labels_relative_absolute_and_header(tmp_path, monkeypatch):
 def test_render_report_escapes_text():
     uri = swatch_thumbnail(0.3, shape=2, pattern=1)
     clusters = [
-        {"cluster": 0, "size": 3, "nouns": ["<script>alert(1)</script>", "r&d"],
-         "thumbnails": [(uri, 'cap"tion<', "a/<b>.png")]},
+        {
+            "cluster": 0,
+            "size": 3,
+            "nouns": ["<script>alert(1)</script>", "r&d"],
+            "thumbnails": [(uri, 'cap"tion<', "a/<b>.png")],
+        },
         {"cluster": 1, "size": 0, "nouns": [], "thumbnails": []},
-    ]  # fmt: skip
+    ]
     page = render_report_html(clusters, title="<T>", meta_lines=["x < y"], metrics={"ACC": 0.5})
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "r&amp;d" in page and "cap&quot;tion&lt;" in page and "a/&lt;b&gt;.png" in page

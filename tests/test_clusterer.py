@@ -66,7 +66,9 @@ def test_fitted_attributes_and_predict(planted_world):
     np.testing.assert_array_equal(laic.fit_predict(w.data), laic.labels_)
     # predict = nearest centre of [u ; t] in cosine
     Z = laic.selector_.set_params(concatenate=True).transform(w.data[:20])
-    np.testing.assert_array_equal(laic.predict(w.data[:20]), (Z @ laic.cluster_centers_.T).argmax(1))
+    np.testing.assert_array_equal(
+        laic.predict(w.data[:20]), (Z @ laic.cluster_centers_.T).argmax(1)
+    )
 
 
 def test_predict_on_new_images_from_the_same_world():
@@ -114,7 +116,13 @@ def test_grid_search_tunes_selector_against_labels(planted_world):
     search.fit(w.data, w.target)
     assert search.best_params_["selector__top_k"] == 5
     assert search.best_score_ >= 0.9
-    scores = dict(zip(map(str, search.cv_results_["params"]), search.cv_results_["mean_test_score"]))
+    scores = dict(
+        zip(
+            map(str, search.cv_results_["params"]),
+            search.cv_results_["mean_test_score"],
+            strict=True,
+        )
+    )
     bad = [s for p, s in scores.items() if "3000" in p]
     assert max(bad) < search.best_score_ - 0.2
     assert adjusted_rand_score(w.target, search.best_estimator_.predict(w.data)) >= 0.8

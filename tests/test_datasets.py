@@ -7,7 +7,9 @@ from skgradnorm.datasets import make_planted_world
 
 
 def test_shapes_types_and_unit_norms():
-    w = make_planted_world(n_samples=50, n_classes=4, n_features=32, n_random_nouns=100, random_state=0)
+    w = make_planted_world(
+        n_samples=50, n_classes=4, n_features=32, n_random_nouns=100, random_state=0
+    )
     n_nouns = 4 * 3 * 20 + 4 * 6 + 4 * 6 + 10 + 100
     assert w.data.shape == (50, 32) and w.data.dtype == np.float32
     assert w.noun_embeddings.shape == (n_nouns, 32) and len(w.vocabulary) == n_nouns

@@ -231,9 +231,7 @@ def test_cut_context_text_path_is_exact(monkeypatch):
     monkeypatch.setattr(type(tower), "_embed", spy_embed)
     monkeypatch.setattr(type(tower), "forward", spy_forward)
     rng = np.random.default_rng(0)
-    prompts = list(PROMPTS) + [
-        " ".join(["word"] * int(k)) for k in rng.integers(1, 40, size=12)
-    ]
+    prompts = list(PROMPTS) + [" ".join(["word"] * int(k)) for k in rng.integers(1, 40, size=12)]
     raw = enc._encode_prompts(bundle, prompts)
     model, _, tokenizer = load_reference_model()
     with torch.inference_mode():
@@ -285,7 +283,7 @@ def test_batch_planning_and_shared_prefix():
         batches = _plan_batches(lengths, max_rows)
         assert batches[0][0] == 0 and batches[-1][1] == len(lengths)
         assert all(a < b and b - a <= max_rows for a, b in batches)
-        assert all(b1 == a2 for (_, b1), (a2, _) in zip(batches, batches[1:]))
+        assert all(b1 == a2 for (_, b1), (a2, _) in zip(batches, batches[1:], strict=False))
     big = _plan_batches(lengths, 1000)
     assert len(big) >= 3  # the 20-token prompts are not padded together with the short ones
     tokens = torch.tensor([[5, 6, 7, 9, 0], [5, 6, 8, 9, 0], [5, 6, 7, 7, 9]])
@@ -444,9 +442,13 @@ def test_pretrained_tag_that_cannot_load_says_how_to_use_local_weights(monkeypat
 def test_bad_paths_and_names_are_reported(tmp_path):
     register_tiny_config()
     with pytest.raises(FileNotFoundError, match="no such file"):
-        CLIPEncoder(TINY_NAME, pretrained=str(tmp_path / "w.safetensors"), device="cpu").encode_texts(["a"])
+        CLIPEncoder(
+            TINY_NAME, pretrained=str(tmp_path / "w.safetensors"), device="cpu"
+        ).encode_texts(["a"])
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        CLIPEncoder(TINY_NAME, pretrained=f"local-dir:{tmp_path / 'nope'}", device="cpu").encode_texts(["a"])
+        CLIPEncoder(
+            TINY_NAME, pretrained=f"local-dir:{tmp_path / 'nope'}", device="cpu"
+        ).encode_texts(["a"])
     with pytest.raises(ValueError, match="empty string"):
         CLIPEncoder(TINY_NAME, pretrained="", device="cpu").encode_texts(["a"])
     with pytest.raises(ValueError, match="not an open_clip architecture"):

@@ -19,7 +19,7 @@ def _unit_rows(rng, n, d):
 
 
 def _autograd_gradnorm(E, W, T, p):
-    """T * ||dCE(onehot(k*), softmax(W e / T)) / dW||_p for each noun, by torch autograd in float64."""
+    """T * ||dCE(onehot(k*), softmax(W e / T)) / dW||_p per noun, by torch autograd in float64."""
     out = []
     for e in torch.as_tensor(E, dtype=torch.float64):
         Wt = torch.as_tensor(W, dtype=torch.float64).clone().requires_grad_(True)
@@ -36,7 +36,9 @@ def test_scores_equal_temperature_times_autograd_gradient_norm(p, T):
     rng = np.random.default_rng(int(p * 10 + T * 100))
     E, W = _unit_rows(rng, 60, 24), _unit_rows(rng, 15, 24)
     expected = _autograd_gradnorm(E, W, T, p)
-    scores32, assign32 = gradnorm_scores(E.astype(np.float32), W.astype(np.float32), temperature=T, p=p)
+    scores32, assign32 = gradnorm_scores(
+        E.astype(np.float32), W.astype(np.float32), temperature=T, p=p
+    )
     scores64, assign64 = gradnorm_scores(E, W, temperature=T, p=p)
     assert scores32.dtype == np.float32 and scores64.dtype == np.float64
     # float32: the logits z = W e / T carry ~6e-8 * |z| absolute error (|z| <= 1/T = 50),
@@ -78,7 +80,9 @@ def test_p_inf_is_one_minus_confidence_times_max_abs():
     s = np.exp(z - z.max(1, keepdims=True))
     s /= s.sum(1, keepdims=True)
     expected = (1 - s.max(1)) * np.abs(E).max(1)
-    np.testing.assert_allclose(gradnorm_scores(E, W, temperature=0.3, p=np.inf)[0], expected, rtol=1e-10)
+    np.testing.assert_allclose(
+        gradnorm_scores(E, W, temperature=0.3, p=np.inf)[0], expected, rtol=1e-10
+    )
 
 
 def test_p1_is_twice_one_minus_confidence_and_ranks_like_tac():
@@ -113,7 +117,9 @@ def test_selection_keeps_top_k_smallest_per_centre_and_nothing_else(top_k):
     scores[rng.choice(2000, 50, replace=False)] = np.inf  # never selected
     assign = rng.integers(0, 37, 2000)
     selected = select_top_k_per_center(scores, assign, top_k)
-    np.testing.assert_array_equal(selected, reference_select_top_k_per_center(scores, assign, top_k))
+    np.testing.assert_array_equal(
+        selected, reference_select_top_k_per_center(scores, assign, top_k)
+    )
     assert len(set(selected.tolist())) == selected.size
     for k in np.unique(assign):
         members = np.flatnonzero((assign == k) & np.isfinite(scores))
@@ -140,7 +146,9 @@ def test_text_counterparts_equal_reference_and_are_unit():
     U, E = _unit_rows(rng, 80, 16), _unit_rows(rng, 30, 16)
     for chunk in (1, 13, None):
         T = text_counterparts(U, E, temperature=0.01, chunk_size=chunk)
-        np.testing.assert_allclose(T, reference_text_counterparts(U, E, temperature=0.01), atol=1e-12)
+        np.testing.assert_allclose(
+            T, reference_text_counterparts(U, E, temperature=0.01), atol=1e-12
+        )
     np.testing.assert_allclose(np.linalg.norm(T, axis=1), 1.0)
 
 
@@ -195,7 +203,9 @@ def test_l2_normalize_rows_matches_numpy_and_checks_every_row():
         np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)
         rows = np.array([3, 5, 299])
         X_before = X.copy()
-        np.testing.assert_allclose(l2_normalize_rows(X, name="X", rows=rows), expected[rows], rtol=1e-6)
+        np.testing.assert_allclose(
+            l2_normalize_rows(X, name="X", rows=rows), expected[rows], rtol=1e-6
+        )
         np.testing.assert_array_equal(X, X_before)  # the input is never modified
     X[7] = 0
     with pytest.raises(ValueError, match="X has 1 row.*zero norm.*index 7"):

@@ -14,9 +14,11 @@ def _brute_force_acc(y_true, y_pred):
     classes, clusters = np.unique(y_true), np.unique(y_pred)
     best = 0
     # every injective map from clusters to classes (extra clusters map to nothing)
-    for perm in itertools.permutations(list(classes) + [None] * max(0, len(clusters) - len(classes)), len(clusters)):
-        mapping = dict(zip(clusters, perm))
-        best = max(best, sum(mapping[p] == t for t, p in zip(y_true, y_pred)))
+    for perm in itertools.permutations(
+        list(classes) + [None] * max(0, len(clusters) - len(classes)), len(clusters)
+    ):
+        mapping = dict(zip(clusters, perm, strict=False))
+        best = max(best, sum(mapping[p] == t for t, p in zip(y_true, y_pred, strict=False)))
     return best / len(y_true)
 
 
@@ -26,7 +28,9 @@ def test_equals_brute_force_on_random_labelings(seed):
     n_classes, n_clusters = rng.integers(1, 5), rng.integers(1, 5)
     y_true = rng.integers(0, n_classes, 40)
     y_pred = rng.integers(0, n_clusters, 40)
-    assert clustering_accuracy_score(y_true, y_pred) == pytest.approx(_brute_force_acc(y_true, y_pred))
+    assert clustering_accuracy_score(y_true, y_pred) == pytest.approx(
+        _brute_force_acc(y_true, y_pred)
+    )
 
 
 def test_invariant_to_renaming_and_accepts_strings():

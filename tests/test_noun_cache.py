@@ -121,7 +121,9 @@ def test_killed_run_resumes_from_finished_chunks(tmp_path, small_chunks, count_c
     np.testing.assert_array_equal(again, fresh)
 
 
-@pytest.mark.parametrize("damage", ["flip_bytes", "truncate", "wrong_shape", "pickle", "delete", "bad_json"])
+@pytest.mark.parametrize(
+    "damage", ["flip_bytes", "truncate", "wrong_shape", "pickle", "delete", "bad_json"]
+)
 def test_damaged_chunk_is_detected_and_recomputed(tmp_path, small_chunks, count_calls, damage):
     enc = make_tiny_encoder(cache_dir=tmp_path)
     good = enc.encode_nouns(NOUNS)
@@ -169,7 +171,9 @@ def test_embed_nouns_in_chunks_without_encoder(tmp_path):
     out = embed_nouns_in_chunks(nouns, compute, cache=cache)
     assert calls == [["a", "bb", "ccc"], ["dddd", "eeeee"]]
     np.testing.assert_array_equal(out[:, 0], [1, 2, 3, 4, 5])
-    again = embed_nouns_in_chunks(nouns, compute, cache=NounEmbeddingCache(tmp_path, {"model": "fake"}, 3))
+    again = embed_nouns_in_chunks(
+        nouns, compute, cache=NounEmbeddingCache(tmp_path, {"model": "fake"}, 3)
+    )
     assert len(calls) == 2 and np.array_equal(out, again)
     # A different chunk size is a different key.
     embed_nouns_in_chunks(nouns, compute, cache=NounEmbeddingCache(tmp_path, {"model": "fake"}, 2))

@@ -59,7 +59,16 @@ def count_prompt_batches(monkeypatch):
 def test_pipeline_fit_predict_on_image_paths(image_folder, tmp_path):
     paths, _ = image_folder
     enc = make_tiny_encoder(cache_dir=tmp_path / "cache")
-    pipe = Pipeline([("laic", LanguageAssistedClusterer(3, encoder=enc, vocabulary=VOCABULARY, n_init=2, random_state=0))])
+    pipe = Pipeline(
+        [
+            (
+                "laic",
+                LanguageAssistedClusterer(
+                    3, encoder=enc, vocabulary=VOCABULARY, n_init=2, random_state=0
+                ),
+            )
+        ]
+    )
     labels = pipe.fit_predict(paths)
     assert labels.shape == (12,) and set(labels) <= {0, 1, 2}
     laic = pipe["laic"]
@@ -73,11 +82,18 @@ def test_pipeline_fit_predict_on_image_paths(image_folder, tmp_path):
 def test_pipeline_with_an_encoder_step_feeding_embeddings(image_folder, tmp_path):
     paths, _ = image_folder
     enc = make_tiny_encoder(cache_dir=tmp_path / "cache")
-    direct = LanguageAssistedClusterer(3, encoder=enc, vocabulary=VOCABULARY, n_init=2, random_state=0)
+    direct = LanguageAssistedClusterer(
+        3, encoder=enc, vocabulary=VOCABULARY, n_init=2, random_state=0
+    )
     pipe = Pipeline(
         [
             ("clip", make_tiny_encoder(cache_dir=tmp_path / "cache")),
-            ("laic", LanguageAssistedClusterer(3, encoder=enc, vocabulary=VOCABULARY, n_init=2, random_state=0)),
+            (
+                "laic",
+                LanguageAssistedClusterer(
+                    3, encoder=enc, vocabulary=VOCABULARY, n_init=2, random_state=0
+                ),
+            ),
         ]
     )
     np.testing.assert_array_equal(pipe.fit_predict(paths), direct.fit_predict(paths))
@@ -86,17 +102,23 @@ def test_pipeline_with_an_encoder_step_feeding_embeddings(image_folder, tmp_path
 def test_selector_embeds_images_and_nouns(image_folder, tmp_path):
     paths, _ = image_folder
     enc = make_tiny_encoder(cache_dir=tmp_path / "cache")
-    sel = GradNormNounSelector(encoder=enc, vocabulary=VOCABULARY, n_centers=3, top_k=2, random_state=0)
+    sel = GradNormNounSelector(
+        encoder=enc, vocabulary=VOCABULARY, n_centers=3, top_k=2, random_state=0
+    )
     T = sel.fit_transform([Image.open(p) for p in paths])  # PIL images work too
     assert T.shape == (12, enc.transform(paths[:1]).shape[1])
     np.testing.assert_allclose(T, sel.transform(paths), atol=1e-6)
-    np.testing.assert_allclose(sel.selected_embeddings_, enc.encode_nouns(VOCABULARY)[sel.selected_indices_], atol=1e-6)
+    np.testing.assert_allclose(
+        sel.selected_embeddings_, enc.encode_nouns(VOCABULARY)[sel.selected_indices_], atol=1e-6
+    )
 
 
 def test_grid_search_embeds_the_noun_bank_once(image_folder, tmp_path, count_prompt_batches):
     paths, labels = image_folder
     # One fit, with its own cache, tells how many text-tower computations the bank needs.
-    LanguageAssistedClusterer(3, encoder=make_tiny_encoder(cache_dir=tmp_path / "one"), vocabulary=VOCABULARY, n_init=1).fit(paths)
+    LanguageAssistedClusterer(
+        3, encoder=make_tiny_encoder(cache_dir=tmp_path / "one"), vocabulary=VOCABULARY, n_init=1
+    ).fit(paths)
     one_fit = count_prompt_batches["calls"]
     assert one_fit >= 1
     count_prompt_batches["calls"] = 0
@@ -115,7 +137,9 @@ def test_grid_search_embeds_the_noun_bank_once(image_folder, tmp_path, count_pro
     )
     search.fit(paths, labels)  # 4 candidates x 2 folds + 1 refit = 9 fits
     assert len(search.cv_results_["params"]) == 4
-    assert count_prompt_batches["calls"] == one_fit  # the first fit embeds, the 8 others hit the cache
+    assert (
+        count_prompt_batches["calls"] == one_fit
+    )  # the first fit embeds, the 8 others hit the cache
 
 
 def test_errors_on_raw_images(image_folder, tmp_path):
@@ -124,7 +148,9 @@ def test_errors_on_raw_images(image_folder, tmp_path):
     with pytest.raises(ValueError, match="vocabulary is empty"):
         GradNormNounSelector(encoder=enc, vocabulary=[]).fit(paths)
     with pytest.raises(ValueError, match="could not convert|dtype"):
-        LanguageAssistedClusterer(3, selector=GradNormNounSelector(np.eye(4))).fit(paths)  # no encoder
+        LanguageAssistedClusterer(3, selector=GradNormNounSelector(np.eye(4))).fit(
+            paths
+        )  # no encoder
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
     with pytest.raises(ValueError, match="broken.png"):

@@ -103,12 +103,15 @@ def test_download_failure_is_reported_helpfully(script, monkeypatch, tmp_path, c
     monkeypatch.setattr(datasets, "CIFAR10", OfflineCIFAR10)
     rc = script.main(
         [
-            "--datasets", "cifar10",
-            "--data-dir", str(tmp_path / "data"),
+            "--datasets",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path / "data"),
             # Never reached: datasets are loaded before the model, so this does not fail.
-            "--model", "no-such-architecture",
+            "--model",
+            "no-such-architecture",
         ]
-    )  # fmt: skip
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert calls == [{"root": str(tmp_path / "data"), "train": True, "download": True}]
@@ -126,7 +129,7 @@ def _make_folder(root: Path, n_train=8, n_test=4, size=24):
     from PIL import Image
 
     for split, n in (("train", n_train), ("test", n_test)):
-        for name, colour in zip(("a_red", "b_green", "c_blue"), COLOURS):
+        for name, colour in zip(("a_red", "b_green", "c_blue"), COLOURS, strict=False):
             folder = root / split / name
             folder.mkdir(parents=True)
             for i in range(n):
@@ -156,19 +159,30 @@ def test_image_folder_run_end_to_end(script, tmp_path, capsys):
     out = tmp_path / "res" / "results.json"
     rc = script.main(
         [
-            "--image-folder", str(tmp_path / "imgs"),
-            "--model", TINY_NAME,
-            "--pretrained", tiny_weights_file(),
-            "--device", "cpu",
-            "--batch-size", "16",
-            "--vocabulary", str(vocab),
-            "--n-centers", "4",
-            "--n-clusters", "3",
-            "--top-k", "2",
-            "--cache-dir", str(tmp_path / "cache"),
-            "--out", str(out),
+            "--image-folder",
+            str(tmp_path / "imgs"),
+            "--model",
+            TINY_NAME,
+            "--pretrained",
+            tiny_weights_file(),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "16",
+            "--vocabulary",
+            str(vocab),
+            "--n-centers",
+            "4",
+            "--n-clusters",
+            "3",
+            "--top-k",
+            "2",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
         ]
-    )  # fmt: skip
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     rows = _table_rows(captured.out)
@@ -213,11 +227,23 @@ def test_missing_split_is_reported(script, tmp_path, capsys):
 
 def test_table_uses_paper_numbers_and_na(script):
     rows = [
-        {"dataset": "STL-10", "method": "GradNorm", "acc": 0.97, "nmi": 0.9, "ari": 0.93,
-         "paper": script.PAPER_RESULTS["stl10"]},
-        {"dataset": "STL-10", "method": "image-only k-means", "acc": 0.9, "nmi": 0.8,
-         "ari": 0.7, "paper": None},
-    ]  # fmt: skip
+        {
+            "dataset": "STL-10",
+            "method": "GradNorm",
+            "acc": 0.97,
+            "nmi": 0.9,
+            "ari": 0.93,
+            "paper": script.PAPER_RESULTS["stl10"],
+        },
+        {
+            "dataset": "STL-10",
+            "method": "image-only k-means",
+            "acc": 0.9,
+            "nmi": 0.8,
+            "ari": 0.7,
+            "paper": None,
+        },
+    ]
     table = script.format_table(rows).splitlines()
     assert table[2] == "| STL-10 | GradNorm | 0.970 | 0.900 | 0.930 | 0.983 | n/a | n/a |"
     assert table[3].endswith("| n/a | n/a | n/a |")
@@ -260,9 +286,11 @@ def test_paper_loaders_map_labels_and_layout(script, monkeypatch, tmp_path):
     train, test = script.load_paper_dataset("stl10", tmp_path)
     assert train.images.shape == (5, 96, 96, 3) and train.images.dtype == np.uint8
     assert seen == [
-        ("CIFAR100", True, False), ("CIFAR100", False, False),
-        ("STL10", "train", True), ("STL10", "test", True),
-    ]  # fmt: skip
+        ("CIFAR100", True, False),
+        ("CIFAR100", False, False),
+        ("STL10", "train", True),
+        ("STL10", "test", True),
+    ]
 
     FakeCIFAR100.classes = list(reversed(script.CIFAR100_FINE_NAMES))
     with pytest.raises(script.DatasetUnavailableError, match="not in the expected order"):

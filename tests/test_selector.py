@@ -61,7 +61,9 @@ def test_fitted_attributes_are_consistent(planted_world):
     ref_scores, ref_assign = reference_gradnorm_scores(E, sel.centers_, temperature=sel.temperature)
     np.testing.assert_allclose(sel.scores_, ref_scores, rtol=1e-4)
     np.testing.assert_array_equal(sel.assignments_, ref_assign)
-    np.testing.assert_array_equal(sel.selected_indices_, select_top_k_per_center(sel.scores_, sel.assignments_, 3))
+    np.testing.assert_array_equal(
+        sel.selected_indices_, select_top_k_per_center(sel.scores_, sel.assignments_, 3)
+    )
     assert sel.selected_nouns_ == [w.vocabulary[i] for i in sel.selected_indices_]
     np.testing.assert_allclose(sel.selected_embeddings_, E[sel.selected_indices_], rtol=1e-6)
     assert sel.n_features_in_ == w.data.shape[1] and sel.n_centers_ == N_CENTERS
@@ -71,13 +73,15 @@ def test_transform_retrieves_text_counterparts(planted_world):
     w = planted_world
     sel = _selector(w).fit(w.data)
     T = sel.transform(w.data[:50])
-    expected = reference_text_counterparts(w.data[:50], sel.selected_embeddings_, temperature=sel.retrieval_temperature)
+    expected = reference_text_counterparts(
+        w.data[:50], sel.selected_embeddings_, temperature=sel.retrieval_temperature
+    )
     np.testing.assert_allclose(T, expected, atol=1e-5)
     assert T.dtype == np.float32
     sel.set_params(concatenate=True)
     UT = sel.transform(w.data[:50])
     assert UT.shape == (50, 2 * w.data.shape[1])
-    np.testing.assert_allclose(UT[:, w.data.shape[1]:], T)
+    np.testing.assert_allclose(UT[:, w.data.shape[1] :], T)
     np.testing.assert_allclose(UT[:, : w.data.shape[1]], w.data[:50], atol=1e-6)
     assert list(sel.get_feature_names_out()[[0, -1]]) == ["image0", f"text{w.data.shape[1] - 1}"]
 
@@ -104,7 +108,14 @@ def test_every_strategy_fits_and_transforms(planted_world, strategy):
 def test_auto_n_centers_rule():
     from skgradnorm._selector import auto_n_centers
 
-    assert [auto_n_centers(n) for n in (1, 2, 10, 600, 50_000, 1_281_167)] == [1, 1, 3, 24, 224, 1132]
+    assert [auto_n_centers(n) for n in (1, 2, 10, 600, 50_000, 1_281_167)] == [
+        1,
+        1,
+        3,
+        24,
+        224,
+        1132,
+    ]
 
 
 def test_float64_is_preserved(planted_world):
@@ -157,7 +168,9 @@ def test_bad_inputs_give_clear_errors(planted_world):
         GradNormNounSelector(E[:0]).fit(X)
     with pytest.raises(ValueError, match="noun_embeddings.*NaN"):
         GradNormNounSelector(np.full_like(E, np.nan)).fit(X)
-    with pytest.raises(ValueError, match="vocabulary has 3 nouns but noun_embeddings has 2364 rows"):
+    with pytest.raises(
+        ValueError, match="vocabulary has 3 nouns but noun_embeddings has 2364 rows"
+    ):
         GradNormNounSelector(E, vocabulary=["a", "b", "c"]).fit(X)
     with pytest.raises(ValueError, match="n_centers=601 is larger than n_samples=600"):
         GradNormNounSelector(E, n_centers=601).fit(X)
@@ -194,7 +207,8 @@ def test_max_samples_fits_the_centres_on_a_random_subsample(planted_world):
     E = w.noun_embeddings / np.linalg.norm(w.noun_embeddings, axis=1, keepdims=True)
     scores, assign = reference_gradnorm_scores(E, sel.centers_, temperature=0.05)
     np.testing.assert_array_equal(sel.selected_indices_, select_top_k_per_center(scores, assign, 3))
-    # the subsample still finds the planted sub-classes: mostly positive nouns (measured: 1.0, and 0.93-1.0 over world seeds 0-2)
+    # the subsample still finds the planted sub-classes: mostly positive nouns
+    # (measured: 1.0, and 0.93-1.0 over world seeds 0-2)
     assert np.mean(w.noun_kind[sel.selected_indices_] == "positive") >= 0.85
     # all the images still go through transform
     assert sel.transform(w.data).shape == w.data.shape

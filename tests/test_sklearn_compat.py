@@ -40,7 +40,9 @@ def test_integer_input_is_accepted():
     X = np.arange(1, 41).reshape(20, 2) % 7 + 1
     labels = (
         LanguageAssistedClusterer(
-            2, selector=GradNormNounSelector(random_noun_bank, n_centers=3, random_state=0), random_state=0
+            2,
+            selector=GradNormNounSelector(random_noun_bank, n_centers=3, random_state=0),
+            random_state=0,
         )
         .fit(X)
         .labels_

@@ -94,8 +94,16 @@ def test_quality_against_faiss_on_overlapping_data():
         X, 20, n_init=3, max_iter=100, random_state=0, device="cpu"
     )
     Xf = np.ascontiguousarray(X, dtype=np.float32)
-    fk = faiss.Kmeans(32, 20, spherical=True, niter=100, nredo=3, seed=0,
-                      max_points_per_centroid=10**6, verbose=False)
+    fk = faiss.Kmeans(
+        32,
+        20,
+        spherical=True,
+        niter=100,
+        nredo=3,
+        seed=0,
+        max_points_per_centroid=10**6,
+        verbose=False,
+    )
     fk.train(Xf)
     assert objective >= QUALITY * _objective_of_centers(X, fk.centroids.astype(np.float64))
 
@@ -213,16 +221,22 @@ def test_kmeans_plusplus_replays_the_reference_draws(n_local_trials, chunk_size)
     trials = 2 + int(np.log(k)) if n_local_trials is None else n_local_trials
     ref = _numpy_kmeans_plusplus(X, k, np.random.RandomState(3), trials)
     centers, idx = _kmeans_plusplus(
-        torch.as_tensor(X), k, np.random.RandomState(3), n_local_trials=n_local_trials,
+        torch.as_tensor(X),
+        k,
+        np.random.RandomState(3),
+        n_local_trials=n_local_trials,
         chunk_size=chunk_size,
-    )  # fmt: skip
+    )
     np.testing.assert_array_equal(idx, ref)
     np.testing.assert_array_equal(centers.numpy(), X[ref])
     # and scikit-learn's own k-means++ makes the same choices from the same generator
     _, sk_idx = kmeans_plusplus(
-        X, k, x_squared_norms=np.ones(len(X)), random_state=np.random.RandomState(3),
+        X,
+        k,
+        x_squared_norms=np.ones(len(X)),
+        random_state=np.random.RandomState(3),
         n_local_trials=n_local_trials,
-    )  # fmt: skip
+    )
     np.testing.assert_array_equal(idx, sk_idx)
 
 
@@ -316,10 +330,12 @@ def test_subsample_on_hard_data_is_close_to_the_full_fit():
     # quarter ~3%; random centres lose ~8%. Seeding on a subsample costs nothing here.
     X = _overlapping(n=4000, d=16, seed=12)
     full = spherical_kmeans(X, 20, n_init=2, max_iter=50, random_state=0, device="cpu")[2]
-    sub = spherical_kmeans(X, 20, n_init=2, max_iter=50, max_samples=2000, random_state=0,
-                           device="cpu")[2]  # fmt: skip
-    seeded = spherical_kmeans(X, 20, n_init=2, max_iter=50, init_size=160, random_state=0,
-                              device="cpu")[2]  # fmt: skip
+    sub = spherical_kmeans(
+        X, 20, n_init=2, max_iter=50, max_samples=2000, random_state=0, device="cpu"
+    )[2]
+    seeded = spherical_kmeans(
+        X, 20, n_init=2, max_iter=50, init_size=160, random_state=0, device="cpu"
+    )[2]
     assert 0.975 * full <= sub <= full
     assert seeded >= QUALITY * full
 
@@ -337,10 +353,12 @@ def test_subsample_sizes_are_checked(name):
 
 def test_estimator_passes_subsample_parameters():
     X = _overlapping(n=800, d=8, seed=13)
-    km = SphericalKMeans(n_clusters=6, n_init=2, max_samples=300, init_size=100, random_state=0,
-                         device="cpu").fit(X)  # fmt: skip
-    ref = spherical_kmeans(X, 6, n_init=2, max_samples=300, init_size=100, random_state=0,
-                           device="cpu")  # fmt: skip
+    km = SphericalKMeans(
+        n_clusters=6, n_init=2, max_samples=300, init_size=100, random_state=0, device="cpu"
+    ).fit(X)
+    ref = spherical_kmeans(
+        X, 6, n_init=2, max_samples=300, init_size=100, random_state=0, device="cpu"
+    )
     np.testing.assert_allclose(km.cluster_centers_, ref[0], atol=1e-12)  # fit renormalises X
     np.testing.assert_array_equal(km.labels_, ref[1])
     assert km.objective_ == pytest.approx(ref[2], rel=1e-12)
@@ -366,8 +384,9 @@ def test_lloyd_step_with_faiss_search_matches_numpy_reference():
     pytest.importorskip("faiss")
     X = _overlapping(n=203, d=8, seed=2).astype(np.float32)
     C0 = X[[0, 50, 100, 150]].copy()
-    new, labels = _lloyd_iter(torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7,
-                              search=skm._faiss_search)  # fmt: skip
+    new, labels = _lloyd_iter(
+        torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7, search=skm._faiss_search
+    )
     ref_new, ref_labels = _numpy_lloyd_step(X.astype(np.float64), C0.astype(np.float64))
     np.testing.assert_array_equal(labels.numpy(), ref_labels)
     np.testing.assert_allclose(new.numpy(), ref_new, atol=1e-6)
@@ -415,8 +434,9 @@ def test_auto_backend_uses_faiss_only_for_float32_on_cpu(monkeypatch):
     spherical_kmeans(X.astype(np.float32), 4, n_init=1, random_state=0, device="cpu")
     assert calls and set(calls) == {torch.float32}
     calls.clear()
-    spherical_kmeans(X.astype(np.float32), 4, n_init=1, random_state=0, device="cpu",
-                     backend="torch")  # fmt: skip
+    spherical_kmeans(
+        X.astype(np.float32), 4, n_init=1, random_state=0, device="cpu", backend="torch"
+    )
     assert calls == []
 
 

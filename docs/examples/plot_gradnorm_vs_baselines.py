@@ -88,7 +88,8 @@ for strategy in ["gradnorm", "tac", "sic", "none"]:
 gradnorm = GradNormNounSelector(
     world.noun_embeddings, vocabulary=world.vocabulary, n_centers=15, random_state=0
 ).fit(world.data)
-for noun, kind in list(zip(gradnorm.selected_nouns_, world.noun_kind[gradnorm.selected_indices_]))[:10]:
+kinds = world.noun_kind[gradnorm.selected_indices_]
+for noun, kind in list(zip(gradnorm.selected_nouns_, kinds, strict=True))[:10]:
     print(f"{noun:>20}  ({kind})")
 
 # %%
@@ -104,7 +105,7 @@ colors = ["#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
 width = 0.16
 x = np.arange(len(metrics))
-for i, (method, color) in enumerate(zip(methods, colors)):
+for i, (method, color) in enumerate(zip(methods, colors, strict=False)):
     values = [results[method][m] for m in metrics]
     bars = ax1.bar(x + (i - 2) * width, values, width, label=method, color=color)
     ax1.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)

@@ -68,10 +68,10 @@ rng = np.random.RandomState(0)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
 data = [scores[world.noun_kind == kind] for kind in kinds]
 parts = ax1.violinplot(data, showmedians=True, widths=0.8)
-for body, kind in zip(parts["bodies"], kinds):
+for body, kind in zip(parts["bodies"], kinds, strict=False):
     body.set_facecolor(colors[kind])
     body.set_alpha(0.35)
-for i, (kind, values) in enumerate(zip(kinds, data), start=1):
+for i, (kind, values) in enumerate(zip(kinds, data, strict=False), start=1):
     jitter = rng.uniform(-0.12, 0.12, size=values.size)
     ax1.scatter(i + jitter, values, s=3, color=colors[kind], alpha=0.5)
 ax1.set_xticks(range(1, len(kinds) + 1), kinds)
@@ -83,7 +83,14 @@ for kind in kinds[::-1]:
     ax2.scatter(confidence[mask], scores[mask], s=4, color=colors[kind], label=kind, alpha=0.6)
 c_grid = np.linspace(confidence.min(), 1.0, 200)
 ax2.plot(c_grid, 1 - c_grid, color="black", linewidth=1, label="1 - c")
-ax2.plot(c_grid, np.sqrt(2) * (1 - c_grid), color="black", linewidth=1, linestyle="--", label="sqrt(2) (1 - c)")
+ax2.plot(
+    c_grid,
+    np.sqrt(2) * (1 - c_grid),
+    color="black",
+    linewidth=1,
+    linestyle="--",
+    label="sqrt(2) (1 - c)",
+)
 ax2.set_xlabel("confidence c = max softmax(We/T)")
 ax2.set_ylabel("GradNorm score (p=2)")
 ax2.set_title("Small score = confident noun")

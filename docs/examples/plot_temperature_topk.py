@@ -50,7 +50,7 @@ for i, top_k in enumerate(top_ks):
 
 print("ACC (rows: top_k, columns: temperature)")
 print("top_k  " + "  ".join(f"{t:>6g}" for t in temperatures))
-for top_k, row in zip(top_ks, acc):
+for top_k, row in zip(top_ks, acc, strict=False):
     print(f"{top_k:>5}  " + "  ".join(f"{v:6.3f}" for v in row))
 
 # %%
