@@ -199,7 +199,7 @@ def _worker_package(args, paths):
     import torch
 
     from skgradnorm import CLIPEncoder
-    from skgradnorm._encoder import _check_image_files, _collate, _ImageDataset
+    from skgradnorm._images import _collate, _ImageDataset, check_image_files
 
     num_workers = 1 if "num_workers=1" in args.worker else 0
     enc = CLIPEncoder(
@@ -220,7 +220,7 @@ def _worker_package(args, paths):
     enc.transform(paths[:WARMUP])  # warm-up: allocator, kernels (and a DataLoader worker)
 
     t0 = time.perf_counter()
-    _check_image_files(paths)
+    check_image_files(paths)
     check_s = time.perf_counter() - t0
     # What the streaming adds: decode + preprocess + collate, without the model.
     loader = torch.utils.data.DataLoader(

@@ -831,7 +831,7 @@ def run(args) -> dict:
 def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 data/weights problem)."""
     args = build_parser().parse_args(argv)
-    from skgradnorm._encoder import PretrainedWeightsError, UnreadableImageError
+    from skgradnorm.exceptions import PretrainedWeightsError, UnreadableImageError
 
     try:
         report = run(args)

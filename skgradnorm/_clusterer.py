@@ -10,8 +10,10 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._kmeans_lloyd import nearest_centers
 from ._selector import GradNormNounSelector, embed_if_images
-from ._spherical_kmeans import nearest_centers, spherical_kmeans
+from ._spherical_kmeans import spherical_kmeans
+from ._validation import check_n_clusters, l2_normalize_rows
 
 
 class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
@@ -20,14 +22,20 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
     ``fit`` fits a noun selector (by default :class:`GradNormNounSelector`) on the image
     embeddings ``u``, retrieves each image's text counterpart ``t`` from the selected
     nouns, and runs spherical k-means with ``n_clusters`` clusters on the concatenation
-    ``[u ; t]`` (PAPER.md, steps 3 to 6). Training-free: nothing but k-means is fitted.
+    ``[u ; t]``, as GradNorm does [1]_. Training-free: nothing but k-means is fitted.
+
+    The selector contract: any scikit-learn transformer works as ``selector`` if, once
+    fitted on image embeddings ``X``, its ``transform(X)`` returns the representation to
+    cluster. The clusterer clones it, sets ``concatenate=True`` when it has that parameter
+    (so :class:`GradNormNounSelector` returns ``[u ; t]``), fits it on ``X`` and clusters
+    the L2-normalised rows of ``transform(X)``.
 
     Parameters
     ----------
     n_clusters : int, default=8
         Number of clusters K.
-    selector : GradNormNounSelector, default=None
-        The noun selector, cloned before fitting. None builds
+    selector : transformer, default=None
+        The noun selector (see the contract above), cloned before fitting. None builds
         ``GradNormNounSelector(encoder=encoder, vocabulary=vocabulary)`` with this
         estimator's ``random_state`` and ``device``; it needs a noun bank, from the
         ``encoder`` or from ``selector=GradNormNounSelector(noun_embeddings=...)``.
@@ -69,6 +77,17 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
     GradNormNounSelector : the noun selection and retrieval.
     SphericalKMeans : the image-only baseline.
 
+    Notes
+    -----
+    With ``u`` the L2-normalised image embedding and ``t`` its text counterpart (unit
+    norm), the clustered representation is ``z = [u ; t] / sqrt(2)`` and the clusters
+    maximise ``sum_i max_k <z_i, c_k>`` over unit centres ``c_k`` (spherical k-means).
+
+    References
+    ----------
+    .. [1] B. Peng, J. Lu, Y. Zhang, Z. Fang, "On the Provable Importance of Gradients for
+       Language-Assisted Image Clustering", ICCV 2025, arXiv:2510.16335.
+
     Examples
     --------
     >>> from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
@@ -88,7 +107,7 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
-        "selector": [HasMethods(["fit", "_text_counterparts"]), None],
+        "selector": [HasMethods(["fit", "transform", "get_params", "set_params"]), None],
         "encoder": [HasMethods(["transform", "encode_nouns"]), None],
         "vocabulary": ["array-like", None],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -122,9 +141,26 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         self.device = device
 
     def _joint_embedding(self, X):
-        """``[u ; t]`` for validated image embeddings (the selector normalises ``u``)."""
-        U = self.selector_._validated_images(X)
-        return np.hstack([U, self.selector_._text_counterparts(U)])
+        """The selector's representation of validated images, with unit rows."""
+        Z = self.selector_.transform(X)
+        return l2_normalize_rows(np.asarray(Z), name="the selector's transform output")
+
+    def _make_selector(self):
+        """The unfitted selector: a clone of ``selector`` (or the default), set up."""
+        if self.selector is None:
+            selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
+        else:
+            selector = clone(self.selector)
+        params = selector.get_params(deep=False)
+        overrides = {"encoder": self.encoder, "vocabulary": self.vocabulary}
+        selector.set_params(**{k: v for k, v in overrides.items() if v is not None})
+        if "concatenate" in params:
+            selector.set_params(concatenate=True)
+        return selector
+
+    def _check_params_vs_input(self, X):
+        """The checks that need both the parameters and the data."""
+        check_n_clusters(self.n_clusters, X.shape[0])
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -143,23 +179,13 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         self : LanguageAssistedClusterer
             The fitted clusterer.
         """
-        if self.selector is None:
-            selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
-        else:
-            selector = clone(self.selector)
-        overrides = {"encoder": self.encoder, "vocabulary": self.vocabulary}
-        selector.set_params(**{k: v for k, v in overrides.items() if v is not None})
+        selector = self._make_selector()
         X = embed_if_images(X, selector.get_params().get("encoder"))
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        if self.n_clusters > X.shape[0]:
-            raise ValueError(
-                f"n_clusters={self.n_clusters} is larger than n_samples={X.shape[0]}; ask "
-                f"for at most {X.shape[0]} clusters."
-            )
+        self._check_params_vs_input(X)
         self.selector_ = selector.fit(X)
-        Z = self._joint_embedding(X)
         self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = spherical_kmeans(
-            Z / np.linalg.norm(Z, axis=1, keepdims=True),
+            self._joint_embedding(X),
             self.n_clusters,
             n_init=self.n_init,
             max_iter=self.max_iter,
@@ -185,5 +211,4 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         X = embed_if_images(X, self.selector_.get_params().get("encoder"))
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        # rows of [u ; t] all have norm sqrt(2), so the nearest centre in cosine is the argmax
         return nearest_centers(self._joint_embedding(X), self.cluster_centers_, self.device)

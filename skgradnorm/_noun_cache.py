@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .exceptions import CacheCorruptionWarning
+
 __all__ = [
     "CacheCorruptionWarning",
     "DEFAULT_CHUNK_SIZE",
@@ -41,6 +43,7 @@ __all__ = [
     "default_cache_dir",
     "embed_nouns_in_chunks",
     "file_sha256",
+    "noun_cache_key",
     "resolve_cache_dir",
     "vocabulary_sha256",
 ]
@@ -57,10 +60,6 @@ CACHE_ENV_VAR = "SKGRADNORM_CACHE"
 _HASH_BLOCK = 1 << 20
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 _FILE_HASHES_NAME = "file_hashes.json"
-
-
-class CacheCorruptionWarning(UserWarning):
-    """A cached chunk was damaged (unreadable, wrong shape, bad checksum) and is recomputed."""
 
 
 # --------------------------------------------------------------------------- locations
@@ -188,6 +187,30 @@ def key_digest(key: dict) -> str:
 
 
 # --------------------------------------------------------------------------- the cache
+
+
+def noun_cache_key(*, arch_name, weights, nouns, templates, precision) -> dict:
+    """The cache key of a noun bank: everything that changes its embeddings.
+
+    ``weights`` identifies the weights (see ``CLIPEncoder``'s model bundle: the SHA-256 of a
+    local file, or the open_clip tag). The library versions are part of the key, so an
+    upgrade of open_clip or torch recomputes the bank rather than mixing embeddings.
+    """
+    import torch
+
+    from ._compat import import_open_clip
+
+    open_clip = import_open_clip()
+    return {
+        "model": arch_name,
+        "weights": weights,
+        "vocabulary_sha256": vocabulary_sha256(nouns),
+        "n_nouns": len(nouns),
+        "templates": list(templates),
+        "precision": precision,
+        "aggregation": "mean of raw prompt embeddings, then L2",
+        "versions": {"open_clip": open_clip.__version__, "torch": torch.__version__},
+    }
 
 
 class NounEmbeddingCache:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import l2_normalize_rows
 from .metrics import clustering_metrics
 
 __all__ = [
@@ -62,9 +63,18 @@ def existing_outputs(out_dir) -> list[str]:
 
 
 def _normalize_rows(X):
-    X = np.asarray(X, dtype=np.float64)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.maximum(norms, np.finfo(np.float64).tiny)
+    return l2_normalize_rows(np.asarray(X), name="rows", dtype=np.float64, zero="keep")
+
+
+def _text_part(selector, embeddings):
+    """The text counterparts ``t`` of ``embeddings`` from a fitted selector.
+
+    Inside a fitted clusterer the selector returns ``[u ; t]`` (``concatenate=True``);
+    the text counterparts are its last ``n_features`` columns.
+    """
+    out = np.asarray(selector.transform(embeddings))
+    d = np.asarray(embeddings).shape[1]
+    return out[:, -d:] if out.shape[1] == 2 * d else out
 
 
 def summarize_clusters(clusterer, embeddings, *, n_nouns=5, n_examples=12, text_counterparts=None):
@@ -85,7 +95,8 @@ def summarize_clusters(clusterer, embeddings, *, n_nouns=5, n_examples=12, text_
     n_examples : int, default=12
         Example members per cluster.
     text_counterparts : ndarray of shape (n_samples, n_features), default=None
-        ``clusterer.selector_.transform(embeddings)``, if already computed.
+        The text counterparts ``t`` of ``embeddings`` (the last ``n_features`` columns of
+        ``clusterer.selector_.transform(embeddings)``), if already computed.
 
     Returns
     -------
@@ -110,7 +121,7 @@ def summarize_clusters(clusterer, embeddings, *, n_nouns=5, n_examples=12, text_
     selector = clusterer.selector_
     U = _normalize_rows(embeddings)
     T = _normalize_rows(
-        selector.transform(embeddings) if text_counterparts is None else text_counterparts
+        _text_part(selector, embeddings) if text_counterparts is None else text_counterparts
     )
     Z = _normalize_rows(np.hstack([U, T]))
     centres = _normalize_rows(clusterer.cluster_centers_)

@@ -18,9 +18,11 @@ from ._gradnorm import (
     tac_scores,
     text_counterparts,
 )
-from ._spherical_kmeans import _draw_rows, spherical_kmeans
+from ._kmeans_plusplus import draw_rows
+from ._spherical_kmeans import spherical_kmeans
 from ._validation import (
     check_embedding_matrix,
+    check_n_clusters,
     check_same_dimension,
     l2_normalize_rows,
     nonzero_row_norms,
@@ -58,7 +60,7 @@ def auto_n_centers(n_samples: int) -> int:
 
     A scale-free compromise between the paper's settings: it gives 224 centres for the
     50,000 training images of CIFAR-10/20 (paper: 250 and 200), 71 for 5,000 images
-    (STL-10's training split; paper: 30) and 1,131 for ImageNet-1K's 1.28M images
+    (STL-10's training split; paper: 30) and 1,132 for ImageNet-1K's 1,281,167 images
     (paper: 2,000). Set ``n_centers`` explicitly to reproduce the paper.
     """
     return int(min(n_samples, max(1, round(np.sqrt(n_samples)))))
@@ -74,7 +76,8 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
     with the smallest scores per centre. ``transform`` gives each image its text
     counterpart ``t = normalize(softmax(u E_sel^T / tau) E_sel)`` over the kept nouns.
 
-    Read more in ``../shared/PAPER.md`` (steps 3 to 5) and the project's README.
+    Read more in the user guide; the method is GradNorm [1]_, its baselines TAC [2]_ and
+    SIC [3]_.
 
     Parameters
     ----------
@@ -124,11 +127,10 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         Fit the centres on a random subsample of this many images (drawn with
         ``random_state``) instead of on all of them; None uses every image. This is the
         way to keep the centre step short, and its memory small, on very large
-        collections: at ImageNet-1K's 1.28M images into 2,000 centres, 10 Lloyd
-        iterations on all images took 183 s on 2 CPU cores, and on 262,144 of them 63 s
-        for an objective (over all images) 0.27% lower (``benchmarks/RESULTS.md``). Only
-        the subsample is copied and normalised; the images outside it are not used for the
-        centres. ``n_centers="auto"`` still counts all images.
+        collections, for a slightly lower k-means objective (the user guide's "Large
+        collections" gives measured trade-offs). Only the subsample is copied and
+        normalised; the images outside it are not used for the centres.
+        ``n_centers="auto"`` still counts all images.
     random_state : int, RandomState instance or None, default=None
         Seeds the centre k-means. Pass an int for reproducible results.
     device : str, torch.device or None, default=None
@@ -161,6 +163,24 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
     --------
     LanguageAssistedClusterer : clusters ``[u ; t]`` with spherical k-means.
     gradnorm_scores : the scoring function.
+
+    Notes
+    -----
+    With unit noun embeddings ``e``, centres ``W`` and ``s = softmax(W e / T)``,
+    ``k* = argmax_k s_k`` and ``c = s_{k*}``, GradNorm scores a noun by
+    ``T ||dCE(onehot(k*), s) / dW||_p = ||s - onehot(k*)||_p ||e||_p``
+    (see :func:`gradnorm_scores`). Each centre keeps the ``top_k`` nouns assigned to it with
+    the smallest scores, ``E_sel``. An image ``u`` then retrieves
+    ``t = normalize(softmax(u E_sel^T / tau) E_sel)``.
+
+    References
+    ----------
+    .. [1] B. Peng, J. Lu, Y. Zhang, Z. Fang, "On the Provable Importance of Gradients for
+       Language-Assisted Image Clustering", ICCV 2025, arXiv:2510.16335.
+    .. [2] Y. Li, P. Hu, D. Peng, J. Lv, J. Fan, X. Peng, "Image Clustering with External
+       Guidance", ICML 2024, arXiv:2310.11989.
+    .. [3] S. Cai, L. Qiu, X. Chen, Q. Zhang, L. Chen, "Semantic-Enhanced Image Clustering",
+       AAAI 2023, arXiv:2208.09849.
 
     Examples
     --------
@@ -277,27 +297,25 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
                 )
         return E, norms, names
 
-    def _resolve_n_centers(self, n_samples):
+    def _check_params_vs_input(self, X):
+        """Resolve ``n_centers_`` and check the parameters that depend on the data."""
+        n_samples = X.shape[0]
         if self.n_centers == "auto":
-            return auto_n_centers(n_samples)
-        if self.n_centers > n_samples:
-            raise ValueError(
-                f"n_centers={self.n_centers} is larger than n_samples={n_samples}; use at "
-                f"most {n_samples} centres, or n_centers='auto'."
-            )
-        return int(self.n_centers)
-
-    def _fit_rows(self, n_samples):
-        """Sorted indices of the images the centres are fitted on (None: all of them)."""
-        if self.max_samples is None or self.max_samples >= n_samples:
-            return None
-        if self.max_samples < self.n_centers_:
+            self.n_centers_ = auto_n_centers(n_samples)
+        else:
+            self.n_centers_ = check_n_clusters(self.n_centers, n_samples, name="n_centers")
+        if self.max_samples is not None and self.max_samples < min(n_samples, self.n_centers_):
             raise ValueError(
                 f"max_samples={self.max_samples} is smaller than n_centers={self.n_centers_}; "
                 f"every centre needs at least one image: use max_samples >= {self.n_centers_} "
                 "or None (all images)."
             )
-        return _draw_rows(n_samples, self.max_samples, check_random_state(self.random_state))
+
+    def _fit_rows(self, n_samples):
+        """Sorted indices of the images the centres are fitted on (None: all of them)."""
+        if self.max_samples is None or self.max_samples >= n_samples:
+            return None
+        return draw_rows(n_samples, self.max_samples, check_random_state(self.random_state))
 
     def _score(self, E, W):
         if self.strategy in ("gradnorm", "none"):
@@ -325,7 +343,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         """
         X = embed_if_images(X, self.encoder)
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        self.n_centers_ = self._resolve_n_centers(X.shape[0])
+        self._check_params_vs_input(X)
         X_fit = l2_normalize_rows(X, name="X", rows=self._fit_rows(X.shape[0]))
         bank, bank_norms, names = self._noun_bank(X_fit)
         self.centers_, _, _, self.n_iter_ = spherical_kmeans(

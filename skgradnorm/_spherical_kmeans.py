@@ -1,15 +1,10 @@
 """Spherical k-means in torch (cosine similarity, unit-norm centres).
 
-Used twice by the GradNorm pipeline (see ``PAPER.md``, "Pipeline" items 3 and 6): to find the
-fine-grained image centres ``W`` and to cluster the concatenated image/text embeddings. The
-layout follows scikit-learn's ``sklearn/cluster/_kmeans.py``: a function doing the work
-(:func:`spherical_kmeans`) and an estimator wrapping it (:class:`SphericalKMeans`).
-
-Speed at scale (``benchmarks/bench_kmeans.py``): the seeding is scikit-learn's greedy
-k-means++ (same random draws) re-implemented in torch, run on a random subsample
-(``init_size``); the assignment passes are chunked matrix products in torch, or faiss's
-exact inner-product search on the CPU when faiss is installed (``backend``); the centres can
-be fitted on a subsample of the rows (``max_samples``) and every row assigned afterwards.
+GradNorm uses it twice: to find the fine-grained image centres ``W`` and to cluster the
+joined image/text embeddings ``[u ; t]``. The layout follows scikit-learn's
+``sklearn/cluster/_kmeans.py``: a function doing the work (:func:`spherical_kmeans`) and an
+estimator wrapping it (:class:`SphericalKMeans`). Its parts live in ``_kmeans_plusplus.py``
+(the seeding) and ``_kmeans_lloyd.py`` (assignment passes, centre updates, backends).
 """
 
 from __future__ import annotations
@@ -26,311 +21,27 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._kmeans_lloyd import (
+    _BACKENDS,
+    _assign,
+    _resolve_search,
+    _spherical_kmeans_single,
+    nearest_centers,
+)
+from ._kmeans_plusplus import _default_init_size, _kmeans_plusplus, draw_rows
 from ._torch_utils import (
     as_tensor,
     default_chunk_size,
-    iter_chunks,
     resolve_device,
-    single_threaded_on_cpu,
+    sum_dtype,
+    torch_dtype_for,
 )
-from ._validation import l2_normalize_rows
+from ._validation import check_n_clusters, l2_normalize_rows
 
 __all__ = ["SphericalKMeans", "spherical_kmeans"]
-
-
-def _check_n_clusters(n_clusters: int, n_samples: int) -> None:
-    if n_clusters > n_samples:
-        raise ValueError(
-            f"n_clusters={n_clusters} is larger than the number of samples n_samples={n_samples}; "
-            f"use n_clusters <= {n_samples} or pass more samples."
-        )
-
-
-def _assign(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=None, on_chunk=None):
-    """Labels (argmax cosine) and best cosine of every row of ``X``, chunk by chunk.
-
-    The (n_samples, n_clusters) similarity matrix is never held whole in memory. With
-    ``search`` (see :func:`_faiss_search`), the pass is delegated to it. ``on_chunk(sl,
-    labels)`` is called for every block of rows ``sl`` once labelled (for the whole range
-    at once with ``search``), so that a caller can use the rows while they are in cache.
-    """
-    if search is not None:
-        labels, best = search(X, centers)
-        if on_chunk is not None:
-            on_chunk(slice(0, X.shape[0]), labels)
-        return labels, best
-    n = X.shape[0]
-    labels = torch.empty(n, dtype=torch.int64, device=X.device)
-    best = torch.empty(n, dtype=X.dtype, device=X.device)
-    centers_t = centers.T
-    sim = _sim_buffer(X, centers, chunk_size)
-    for sl in iter_chunks(n, chunk_size):
-        block = sim[: sl.stop - sl.start]
-        torch.mm(X[sl], centers_t, out=block)
-        # one pass for the values and the indices; the first maximum on ties, like numpy
-        torch.max(block, dim=1, out=(best[sl], labels[sl]))
-        if on_chunk is not None:
-            on_chunk(sl, labels[sl])
-    return labels, best
-
-
-def _sim_buffer(X, centers, chunk_size):
-    """One (chunk, n_clusters) work matrix reused by every block of an assignment pass.
-
-    Allocating it once per pass instead of once per block saves ~6% of a pass on the CPU
-    (a fresh multi-MiB block is fresh pages, page-faulted in on every block).
-    """
-    rows = min(chunk_size, X.shape[0])
-    return torch.empty((rows, centers.shape[0]), dtype=X.dtype, device=X.device)
-
-
-def nearest_centers(X: np.ndarray, centers: np.ndarray, device=None) -> np.ndarray:
-    """Index of the most cosine-similar centre (rows of ``centers``) for each row of ``X``.
-
-    Rows are compared by dot product, so ``centers`` should have unit rows; ``X`` needs no
-    normalisation (a positive row scale does not change the argmax). Chunked, on ``device``.
-    """
-    dev = resolve_device(device)
-    dtype = torch.float64 if np.float64 in (X.dtype, centers.dtype) else torch.float32
-    Xt, Ct = as_tensor(X, dev, dtype), as_tensor(centers, dev, dtype)
-    labels, _ = _assign(Xt, Ct, default_chunk_size(centers.shape[0], dev))
-    return labels.cpu().numpy()
-
-
-def _relocate_empty_clusters(X, sums, counts, labels, best, empty):
-    """Give each empty cluster the worst-served sample not already moved (in place).
-
-    Like scikit-learn's ``_relocate_empty_clusters_dense``, samples are taken in order of
-    increasing cosine to their own centre. A sample is only taken from a cluster that keeps
-    at least one member, so relocation never empties another cluster; since
-    ``n_samples >= n_clusters`` there are always enough such samples.
-    """
-    empty_ids = torch.nonzero(empty).flatten().tolist()
-    order = torch.argsort(best, stable=True).tolist()  # worst-served first
-    labels_cpu = labels.tolist()
-    counts_cpu = counts.tolist()
-    pos = 0
-    for j in empty_ids:
-        while pos < len(order) and counts_cpu[labels_cpu[order[pos]]] <= 1:
-            pos += 1
-        if pos == len(order):  # cannot happen when n_samples >= n_clusters
-            break
-        i = order[pos]
-        pos += 1
-        old = labels_cpu[i]
-        counts_cpu[old] -= 1
-        counts_cpu[j] += 1
-        labels_cpu[i] = j
-        sums[old] -= X[i]
-        sums[j] += X[i]
-        labels[i] = j
-    counts.copy_(torch.as_tensor(counts_cpu, dtype=counts.dtype, device=counts.device))
-
-
-def _acc_dtype(device: torch.device) -> torch.dtype:
-    """Dtype of the sums over samples (objective, potentials): float64, but MPS has none."""
-    return torch.float32 if device.type == "mps" else torch.float64
-
-
-def _faiss_search(X: torch.Tensor, centers: torch.Tensor):
-    """Labels and best cosine of every row of ``X`` by faiss's exact inner-product search.
-
-    ``faiss.IndexFlatIP`` computes the same dot products as the torch pass, with its own
-    BLAS and a max fused into its blocked loop. On 2 AMD EPYC cores a Lloyd pass over
-    1.28M x 512 rows into 2,000 centres took 17.4 s this way against 22.4 s with torch's
-    matrix products (on par at 50,000 x 1,024 into 1,000); see
-    ``benchmarks/bench_kmeans.py``. CPU, float32 only.
-    """
-    import faiss
-
-    index = faiss.IndexFlatIP(centers.shape[1])
-    index.add(np.ascontiguousarray(centers.numpy()))
-    best, labels = index.search(np.ascontiguousarray(X.numpy()), 1)
-    return torch.from_numpy(labels[:, 0].copy()), torch.from_numpy(best[:, 0].copy())
-
-
-_BACKENDS = ("auto", "torch", "faiss")
-
-
-def _faiss_available() -> bool:
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _resolve_search(backend, device: torch.device, dtype: torch.dtype):
-    """The assignment routine for ``backend``: None (torch) or :func:`_faiss_search`."""
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend={backend!r} is not one of {_BACKENDS}.")
-    if backend == "torch":
-        return None
-    usable = device.type == "cpu" and dtype == torch.float32
-    if backend == "auto":
-        return _faiss_search if usable and _faiss_available() else None
-    if not _faiss_available():
-        raise ImportError(
-            "backend='faiss' needs the faiss-cpu package (pip install faiss-cpu); use "
-            "backend='torch' or backend='auto' (faiss when installed, torch otherwise)."
-        )
-    if not usable:
-        raise ValueError(
-            f"backend='faiss' runs on the CPU in float32 only; got device={device.type!r} and "
-            f"dtype={str(dtype).replace('torch.', '')}. Pass float32 data and device='cpu', or "
-            "use backend='auto' (which picks torch in that case)."
-        )
-    return _faiss_search
-
-
-def _lloyd_iter(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=None):
-    """One Lloyd iteration of spherical k-means.
-
-    Assign each row of ``X`` (unit norm) to its most cosine-similar centre, relocate empty
-    clusters, then set every centre to the mean of its members renormalised to unit length.
-    With ``search`` (see :func:`_faiss_search`), the assignment is delegated to it.
-
-    Returns ``(new_centers, labels)``; ``labels`` are the assignments after relocation (every
-    cluster non-empty), from which ``new_centers`` are computed.
-    """
-    n_clusters = centers.shape[0]
-    sums = torch.zeros_like(centers)
-
-    def add_to_sums(sl, labels_sl):  # the centre sums, in the same pass over the rows
-        with single_threaded_on_cpu(X.device):
-            sums.index_add_(0, labels_sl, X[sl])
-
-    labels, best = _assign(X, centers, chunk_size, search, on_chunk=add_to_sums)
-    counts = torch.bincount(labels, minlength=n_clusters)
-    empty = counts == 0
-    if bool(empty.any()):
-        _relocate_empty_clusters(X, sums, counts, labels, best, empty)
-    # The mean and the sum have the same direction, so normalising the sum is enough.
-    norms = torch.linalg.vector_norm(sums, dim=1, keepdim=True)
-    # A cluster whose members cancel out (sum ~ 0, only possible in degenerate data) keeps its
-    # previous centre, so that a centre is never NaN.
-    degenerate = norms[:, 0] <= torch.finfo(X.dtype).tiny ** 0.5
-    new_centers = sums / norms.clamp_min(torch.finfo(X.dtype).tiny)
-    if bool(degenerate.any()):
-        new_centers[degenerate] = centers[degenerate]
-    return new_centers, labels
-
-
-def _spherical_kmeans_single(X, centers, *, max_iter, tol, chunk_size, search=None):
-    """Lloyd iterations from ``centers`` until convergence; returns centres, labels, obj, n_iter."""
-    labels_old = None
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
-        new_centers, labels = _lloyd_iter(X, centers, chunk_size, search)
-        shift = float(((new_centers - centers) ** 2).sum())
-        centers = new_centers
-        if labels_old is not None and torch.equal(labels, labels_old):
-            break  # strict convergence: the assignment is a fixed point
-        if shift <= tol:
-            break
-        labels_old = labels
-    # Final E-step so that the labels (and the objective) match the returned centres.
-    labels, best = _assign(X, centers, chunk_size, search)
-    return centers, labels, float(best.sum(dtype=_acc_dtype(X.device))), n_iter
-
-
-#: Rows per block of the k-means++ distance updates: the (rows, n_local_trials) block of
-#: distances stays in cache between the matrix product and the element-wise passes.
-_SEEDING_CHUNK = 8192
-
-
-def _kmeans_plusplus(
-    X: torch.Tensor,
-    n_clusters: int,
-    random_state,
-    *,
-    n_local_trials=None,
-    chunk_size=_SEEDING_CHUNK,
-):
-    """Greedy k-means++ seeding of the unit rows of ``X``, in torch, on ``X``'s device.
-
-    The algorithm and the random draws are those of :func:`sklearn.cluster.kmeans_plusplus`
-    (Arthur & Vassilvitskii's k-means++ with ``n_local_trials`` candidates per centre, the
-    one that lowers the potential most being kept): given the same ``random_state``
-    (a ``numpy.random.RandomState``) it takes the same draws from it in the same order, so
-    it picks the same samples up to floating-point ties. For unit rows the squared Euclidean
-    distance is ``2 - 2 cos``, so this is the cosine k-means++ of spherical k-means.
-
-    Differences from scikit-learn's implementation, for speed only: the distances to the
-    candidates are computed block by block as ``2 - 2 X @ candidates.T`` in the dtype of
-    ``X`` (no float64 up-cast, no squared norms: the rows are unit), and the potentials and
-    the cumulative sums are accumulated in float64 (float32 on MPS, which has no float64).
-
-    Returns ``(centers, indices)``: a ``(n_clusters, n_features)`` tensor (rows of ``X``) and
-    the int64 numpy array of their row indices.
-    """
-    n = X.shape[0]
-    dev = X.device
-    if n_local_trials is None:
-        n_local_trials = 2 + int(np.log(n_clusters))  # scikit-learn's default
-    n_local_trials = max(1, int(n_local_trials))
-    chunk_size = max(1, int(chunk_size))
-    np_dtype = np.float64 if X.dtype == torch.float64 else np.float32
-    # Same first draw as scikit-learn (a choice with uniform sample weights).
-    weights = np.ones(n, dtype=np_dtype)
-    first = int(random_state.choice(n, p=weights / weights.sum()))
-    indices = np.empty(n_clusters, dtype=np.int64)
-    indices[0] = first
-
-    closest = torch.empty(n, dtype=X.dtype, device=dev)
-    x0 = X[first]
-    for sl in iter_chunks(n, chunk_size):
-        torch.mv(X[sl], x0, out=closest[sl])
-    closest.mul_(-2.0).add_(2.0).clamp_min_(0.0)
-    acc = _acc_dtype(dev)
-    current_pot = float(closest.sum(dtype=acc))
-
-    # dist[i, j]: squared distance of sample i to its nearest centre once candidate j is added.
-    dist = torch.empty((n, n_local_trials), dtype=X.dtype, device=dev)
-    for c in range(1, n_clusters):
-        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
-        cumulative = torch.cumsum(closest, 0, dtype=acc)
-        candidates = torch.searchsorted(
-            cumulative, torch.as_tensor(rand_vals, dtype=acc, device=dev)
-        ).clamp_max_(n - 1)  # rounding can put a draw past the last sum
-        cand_t = X[candidates].T
-        pots = torch.zeros(n_local_trials, dtype=acc, device=dev)
-        for sl in iter_chunks(n, chunk_size):
-            block = dist[sl]
-            torch.mm(X[sl], cand_t, out=block)
-            block.mul_(-2.0).add_(2.0).clamp_min_(0.0)
-            torch.minimum(block, closest[sl, None], out=block)
-            pots += block.sum(dim=0, dtype=acc)
-        best = int(torch.argmin(pots))
-        current_pot = float(pots[best])
-        closest.copy_(dist[:, best])
-        indices[c] = int(candidates[best])
-    idx = torch.as_tensor(indices, device=dev)
-    return X[idx], indices
-
-
-#: Default seeding subsample (``init_size=None``): this many samples per cluster, and at least
-#: ``_INIT_SIZE_MIN`` samples. On clustered data of 50,000 x 1,024 into 1,000 clusters (3 seeds,
-#: 20 Lloyd iterations on all rows), seeding on 16 samples per cluster gave on average the
-#: objective of seeding on all samples (0.7030 vs 0.7031 per row) in half the time; 8 per
-#: cluster lost 0.35%, 4 per cluster 0.5%, 2 per cluster 1.7%.
-_INIT_SIZE_PER_CLUSTER = 16
-_INIT_SIZE_MIN = 16384
-
-
-def _default_init_size(n_samples: int, n_clusters: int) -> int:
-    """Number of samples the k-means++ seeding runs on when ``init_size=None``."""
-    return int(min(n_samples, max(_INIT_SIZE_MIN, _INIT_SIZE_PER_CLUSTER * n_clusters)))
-
-
-def _draw_rows(n: int, size, random_state):
-    """Sorted indices of ``size`` distinct rows drawn uniformly, or None when ``size >= n``."""
-    if size is None or size >= n:
-        return None
-    return np.sort(random_state.choice(n, size=int(size), replace=False))
 
 
 def _check_sample_size(value, name, n_clusters):
@@ -346,6 +57,23 @@ def _check_sample_size(value, name, n_clusters):
     return int(value)
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [None, str, torch.device],
+        "chunk_size": [None, Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "init_size": [None, Interval(Integral, 1, None, closed="left")],
+        "max_samples": [None, Interval(Integral, 1, None, closed="left")],
+        "backend": [StrOptions(set(_BACKENDS))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def spherical_kmeans(
     X,
     n_clusters,
@@ -399,34 +127,24 @@ def spherical_kmeans(
         samples. None means ``max(16 * n_clusters, 16384)`` samples, or all of them when
         there are fewer; pass ``n_samples`` to always seed on every sample. The greedy
         k-means++ makes ``n_clusters`` sequential passes over the samples it seeds on, so
-        on large data it would cost more than the Lloyd iterations (at 1.28M rows into
-        2,000 clusters: ~15 minutes on 2 CPU cores, estimated from the time per centre,
-        against 17 s on the default 32,000).
-        Measured at 50,000 x 1,024 into 1,000 clusters after 20 iterations
-        (``benchmarks/bench_kmeans.py``): seeding on all rows gave a final objective 0.3%
-        higher for 1.8x the time; on 4,096 rows, 0.5% lower for 0.6x the time.
+        on large data seeding on every sample would cost more than the Lloyd iterations.
     max_samples : int or None, default=None
         Fit the centres (seeding and Lloyd iterations, every restart) on a random subsample
         of this many rows, drawn once with ``random_state``, then assign all the rows to the
         fitted centres; the returned labels and objective are over all the rows. None fits
-        on all the rows. This bounds the cost of the fit on very large data. Measured on
-        1.28M x 512 rows into 2,000 clusters, 10 iterations (``benchmarks/bench_kmeans.py``):
-        ``max_samples=524288`` took 0.52x the time of the full fit for an objective (over
-        all rows) 0.12% lower, ``262144`` 0.31x the time for 0.27% lower, ``65536`` 0.18x
-        for 1.1% lower.
+        on all the rows. This bounds the cost of the fit on very large data, for a slightly
+        lower objective (the user guide's "Large collections" gives measured trade-offs).
     backend : {"auto", "torch", "faiss"}, default="auto"
         What computes the assignment passes (the matrix products and argmax of the Lloyd
         iterations and of the final labels). ``"torch"``: chunked torch matrix products on
         ``device``. ``"faiss"``: faiss's exact inner-product search (``faiss.IndexFlatIP``,
-        package ``faiss-cpu``), CPU and float32 only; up to 1.3x faster per iteration than
-        torch on the CPU measured, as fast as faiss's own k-means iterations
-        (``benchmarks/bench_kmeans.py``).
-        ``"auto"``: faiss when it is installed, the device is the CPU and ``X`` is float32,
-        torch otherwise. Everything else (k-means++ seeding, empty-cluster relocation,
-        centre update, convergence test) is the package's own in every case, so both
-        backends run the same algorithm from the same seeds; their results agree up to
-        float32 rounding (which can flip a near-tie between two centres). faiss uses its
-        own thread pool (``faiss.omp_set_num_threads``), not torch's.
+        package ``faiss-cpu``), CPU and float32 only. ``"auto"``: faiss when it is
+        installed, the device is the CPU and ``X`` is float32, torch otherwise. Everything
+        else (k-means++ seeding, empty-cluster relocation, centre update, convergence test)
+        is the package's own in every case, so both backends run the same algorithm from
+        the same seeds; their results agree up to float32 rounding (which can flip a
+        near-tie between two centres). faiss uses its own thread pool
+        (``faiss.omp_set_num_threads``), not torch's.
 
     Returns
     -------
@@ -438,14 +156,43 @@ def spherical_kmeans(
         Sum over samples of the cosine between the sample and its centre (higher is better).
     n_iter : int
         Number of Lloyd iterations run by the best restart.
+
+    See Also
+    --------
+    SphericalKMeans : The estimator, which L2-normalises ``X`` itself.
+
+    Notes
+    -----
+    With unit rows ``x_i`` and unit centres ``c_k``, each restart maximises the objective
+    ``sum_i max_k <x_i, c_k>``: the assignment step gives ``x_i`` the label
+    ``argmax_k <x_i, c_k>``, the update step sets ``c_k = s_k / ||s_k||`` with ``s_k`` the
+    sum of the members of cluster ``k``. For unit vectors ``||x - c||^2 = 2 - 2 <x, c>``, so
+    the k-means++ seeding on squared Euclidean distances is the cosine seeding.
+
+    References
+    ----------
+    .. [1] I. S. Dhillon and D. S. Modha, "Concept decompositions for large sparse text data
+       using clustering", Machine Learning 42, 2001.
+    .. [2] D. Arthur and S. Vassilvitskii, "k-means++: the advantages of careful seeding",
+       SODA 2007.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgradnorm import spherical_kmeans
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> X /= np.linalg.norm(X, axis=1, keepdims=True)
+    >>> centers, labels, objective, n_iter = spherical_kmeans(X, 2, random_state=0)
+    >>> bool(labels[0] == labels[1] != labels[2] == labels[3])
+    True
     """
     X = np.asarray(X)
     n_samples = X.shape[0]
-    _check_n_clusters(n_clusters, n_samples)
+    check_n_clusters(n_clusters, n_samples)
     init_size = _check_sample_size(init_size, "init_size", n_clusters)
     max_samples = _check_sample_size(max_samples, "max_samples", n_clusters)
     dev = resolve_device(device)
-    dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+    dtype = torch_dtype_for(X)
     search = _resolve_search(backend, dev, dtype)
     X_np = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
     Xt = as_tensor(X_np, dev, dtype)
@@ -455,14 +202,14 @@ def spherical_kmeans(
 
     rng = check_random_state(random_state)
     seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
-    fit_rows = _draw_rows(n_samples, max_samples, rng)
+    fit_rows = draw_rows(n_samples, max_samples, rng)
     X_fit = Xt if fit_rows is None else Xt[torch.as_tensor(fit_rows, device=dev)]
     seed_size = _default_init_size(X_fit.shape[0], n_clusters) if init_size is None else init_size
 
     best = None
     for run, seed in enumerate(seeds):
         run_rng = np.random.RandomState(seed)
-        seed_rows = _draw_rows(X_fit.shape[0], seed_size, run_rng)
+        seed_rows = draw_rows(X_fit.shape[0], seed_size, run_rng)
         X_seed = X_fit if seed_rows is None else X_fit[torch.as_tensor(seed_rows, device=dev)]
         # k-means++ on the unit vectors is the cosine k-means++: for unit x and c,
         # ||x - c||^2 = 2 - 2 cos(x, c), so sampling proportionally to the squared Euclidean
@@ -486,7 +233,7 @@ def spherical_kmeans(
     if fit_rows is not None:
         del X_fit
         labels, best_cos = _assign(Xt, centers, chunk_size, search)
-        objective = float(best_cos.sum(dtype=_acc_dtype(dev)))
+        objective = float(best_cos.sum(dtype=sum_dtype(dev)))
     return (
         centers.cpu().numpy().astype(X_np.dtype, copy=False),
         labels.cpu().numpy().astype(np.int64, copy=False),
@@ -528,14 +275,12 @@ class SphericalKMeans(
     max_samples : int or None, default=None
         Fit the centres on a random subsample of this many rows (drawn with
         ``random_state``), then assign every row; ``labels_`` and ``objective_`` cover all
-        the rows. None fits on all the rows. Use it to bound the cost of the fit on very
-        large data (e.g. 1.28M image embeddings); see :func:`spherical_kmeans`.
+        the rows. None fits on all the rows. See :func:`spherical_kmeans`.
     backend : {"auto", "torch", "faiss"}, default="auto"
         What computes the assignment passes of :meth:`fit`: torch, or faiss's exact
-        inner-product search (faster on the CPUs measured; CPU and float32 only). ``"auto"``
-        uses faiss when it is installed, the device is the CPU and ``X`` is float32.
-        Seeding and centre updates are the package's own either way, so both give the same
-        clustering up to float32 rounding. See :func:`spherical_kmeans`.
+        inner-product search (CPU and float32 only). ``"auto"`` uses faiss when it is
+        installed, the device is the CPU and ``X`` is float32. Seeding and centre updates
+        are the package's own either way. See :func:`spherical_kmeans`.
     verbose : int, default=0
         Verbosity mode, as in :class:`sklearn.cluster.KMeans`: a positive value prints the
         objective and the number of iterations of every restart.
@@ -557,12 +302,23 @@ class SphericalKMeans(
 
     See Also
     --------
+    spherical_kmeans : The function this estimator wraps.
     sklearn.cluster.KMeans : Euclidean k-means.
+
+    Notes
+    -----
+    The objective is ``sum_i max_k cos(x_i, c_k)`` (higher is better); see
+    :func:`spherical_kmeans` for the iterations.
+
+    References
+    ----------
+    .. [1] I. S. Dhillon and D. S. Modha, "Concept decompositions for large sparse text data
+       using clustering", Machine Learning 42, 2001.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skgradnorm._spherical_kmeans import SphericalKMeans
+    >>> from skgradnorm import SphericalKMeans
     >>> X = np.array([[1.0, 0.1], [2.0, 0.1], [1.0, 0.0],
     ...               [0.1, 1.0], [0.0, 3.0], [0.2, 1.0]])
     >>> km = SphericalKMeans(n_clusters=2, n_init=2, random_state=0, device="cpu").fit(X)
@@ -616,6 +372,10 @@ class SphericalKMeans(
         self.backend = backend
         self.verbose = verbose
 
+    def _check_params_vs_input(self, X):
+        """The checks that need both the parameters and the data."""
+        check_n_clusters(self.n_clusters, X.shape[0])
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Compute the spherical k-means clustering.
@@ -633,7 +393,7 @@ class SphericalKMeans(
             Fitted estimator.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        _check_n_clusters(self.n_clusters, X.shape[0])
+        self._check_params_vs_input(X)
         Xn = l2_normalize_rows(X, name="X")
         centers, labels, objective, n_iter = spherical_kmeans(
             Xn,
@@ -662,7 +422,7 @@ class SphericalKMeans(
 
     def _tensors(self, X):
         dev = resolve_device(self.device)
-        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        dtype = torch_dtype_for(X)
         return as_tensor(X, dev, dtype), as_tensor(self.cluster_centers_, dev, dtype), dev
 
     def predict(self, X):
@@ -719,7 +479,7 @@ class SphericalKMeans(
         X = self._check_test_data(X)
         Xt, Ct, dev = self._tensors(X)
         _, best = _assign(Xt, Ct, default_chunk_size(Ct.shape[0], dev))
-        return float(best.sum(dtype=_acc_dtype(dev)))
+        return float(best.sum(dtype=sum_dtype(dev)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

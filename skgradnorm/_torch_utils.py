@@ -1,11 +1,14 @@
-"""Small torch helpers shared by the math and the estimators: devices, dtypes, chunks."""
+"""Small torch helpers shared by the math and the estimators: devices, dtypes, chunks, OOM."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import numpy as np
 import torch
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_device(device=None) -> torch.device:
@@ -43,6 +46,16 @@ def torch_dtype_for(*arrays) -> torch.dtype:
         if getattr(a, "dtype", None) in (np.float64, torch.float64):
             return torch.float64
     return torch.float32
+
+
+def numpy_dtype_for(dtype: torch.dtype):
+    """The numpy dtype of a torch float dtype (float64 or float32)."""
+    return np.float64 if dtype == torch.float64 else np.float32
+
+
+def sum_dtype(device: torch.device) -> torch.dtype:
+    """Dtype of sums over many samples (objectives, potentials): float64, but MPS has none."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def as_tensor(array, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -89,3 +102,52 @@ def single_threaded_on_cpu(device: torch.device):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    # Apple's MPS reports memory exhaustion as a plain RuntimeError.
+    return isinstance(exc, RuntimeError) and "MPS backend out of memory" in str(exc)
+
+
+def run_with_oom_backoff(fn, items, batch_size, *, on_batch=None):
+    """Apply ``fn`` to consecutive slices of ``items``, halving the slice on out-of-memory.
+
+    ``fn(items[start:stop])`` is called for slices of at most ``batch_size`` items. When it
+    raises ``torch.cuda.OutOfMemoryError`` (or MPS's out-of-memory error), the batch size is
+    set to half the failed slice, the CUDA cache is emptied and the rest is tried again; a
+    slice of one item that runs out of memory raises the error.
+
+    Returns
+    -------
+    outputs : list
+        ``fn``'s results, in order.
+    batch_size : int
+        The batch size that worked last (callers reuse it for the next call).
+    """
+    batch_size = max(1, int(batch_size))
+    outputs = []
+    start = 0
+    n = len(items)
+    while start < n:
+        stop = min(n, start + batch_size)
+        failed = False
+        try:
+            out = fn(items[start:stop])
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            if not is_out_of_memory(exc) or stop - start == 1:
+                raise
+            failed = True
+        if failed:
+            # Outside the except block, so the failed attempt's tensors are released first.
+            batch_size = max(1, (stop - start) // 2)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            logger.warning("out of memory; retrying with batch size %d", batch_size)
+            continue
+        outputs.append(out)
+        if on_batch is not None:
+            on_batch(stop - start)
+        start = stop
+    return outputs, batch_size

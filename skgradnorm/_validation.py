@@ -54,22 +54,57 @@ def nonzero_row_norms(X: np.ndarray, *, name: str) -> np.ndarray:
     return norms
 
 
-def l2_normalize_rows(X: np.ndarray, *, name: str, rows=None, dtype=None, norms=None) -> np.ndarray:
-    """Return a copy of ``X`` (or of ``X[rows]``) with unit-L2 rows, in ``dtype``.
+def l2_normalize_rows(
+    X: np.ndarray, *, name: str, rows=None, dtype=None, norms=None, copy=True, zero="raise"
+) -> np.ndarray:
+    """Rows of ``X`` (or of ``X[rows]``) scaled to unit L2 norm, in ``dtype``.
 
-    Every row of ``X`` is checked for a zero norm (see :func:`nonzero_row_norms`), also
-    when only ``rows`` (indices) are normalised; pass ``norms`` to reuse that check. The
-    only array made here as large as the selected rows is the result.
+    This is the package's one row normaliser.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Float rows.
+    name : str
+        What ``X`` is, for error messages.
+    rows : array of int or None
+        Normalise only these rows (a copy). Every row of ``X`` is still checked for a zero
+        norm when ``zero="raise"``; pass ``norms`` to reuse that check.
+    dtype : numpy dtype or None
+        Output dtype (None: that of ``X``).
+    norms : ndarray of shape (n,) or None
+        Row norms already computed (by :func:`nonzero_row_norms`).
+    copy : bool
+        False scales ``X`` itself when it already has ``dtype`` and ``rows`` is None: no
+        array as large as ``X`` is made (embedding 1.28M x 512 images would otherwise hold
+        two 2.6 GB copies).
+    zero : {"raise", "keep"}
+        A zero row is an error (``"raise"``: it has no direction), or stays zero
+        (``"keep"``, for model outputs that are checked elsewhere).
     """
     if norms is None:
-        norms = nonzero_row_norms(X, name=name)
-    if rows is None:
-        out = np.array(X, dtype=dtype or X.dtype, copy=True)
-    else:
+        norms = nonzero_row_norms(X, name=name) if zero == "raise" else row_norms(X)
+    if rows is not None:
         out = X[rows].astype(dtype or X.dtype, copy=False)  # fancy indexing already copies
         norms = norms[rows]
+    elif copy:
+        out = np.array(X, dtype=dtype or X.dtype, copy=True)
+    else:
+        out = np.asarray(X, dtype=dtype or X.dtype)
+    if zero == "keep":
+        norms = np.maximum(norms, np.finfo(out.dtype).tiny)
     out /= norms[:, None]
     return out
+
+
+def check_n_clusters(n_clusters: int, n_samples: int, *, name: str = "n_clusters") -> int:
+    """The one check that a number of clusters (or centres) fits the number of samples."""
+    if n_clusters > n_samples:
+        raise ValueError(
+            f"{name}={n_clusters} is larger than n_samples={n_samples}; use "
+            f"{name} <= {n_samples}, or pass more samples."
+        )
+    return int(n_clusters)
 
 
 def check_same_dimension(a: np.ndarray, b: np.ndarray, *, a_name: str, b_name: str) -> None:

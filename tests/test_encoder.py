@@ -39,13 +39,13 @@ except ImportError:
     )
 
 from skgradnorm import _compat
-from skgradnorm._encoder import (
-    PAPER_TEMPLATES,
-    CLIPEncoder,
+from skgradnorm._clip_text import _text_tower_of
+from skgradnorm._encoder import PAPER_TEMPLATES, CLIPEncoder
+from skgradnorm._torch_utils import run_with_oom_backoff
+from skgradnorm.exceptions import (
     PretrainedWeightsError,
+    RandomWeightsWarning,
     UnreadableImageError,
-    _run_with_oom_backoff,
-    _text_tower_of,
 )
 
 ATOL = 1e-6
@@ -276,7 +276,7 @@ def test_prefix_sharing_and_plain_cut_paths_are_exact(monkeypatch, standard_bloc
 
 
 def test_batch_planning_and_shared_prefix():
-    from skgradnorm._encoder import _plan_batches, _shared_prefix_length
+    from skgradnorm._clip_text import _plan_batches, _shared_prefix_length
 
     lengths = sorted([3] * 40 + [4] * 30 + [9] * 5 + [20] * 50)
     for max_rows in (1, 7, 64, 1000):
@@ -376,7 +376,7 @@ def test_oom_backoff_halves_the_batch_and_keeps_order():
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return [x * 10 for x in batch]
 
-    outputs, final = _run_with_oom_backoff(fn, list(range(11)), 8)
+    outputs, final = run_with_oom_backoff(fn, list(range(11)), 8)
     assert [x for part in outputs for x in part] == [x * 10 for x in range(11)]
     assert final == 2
     assert calls[:3] == [8, 4, 2]
@@ -385,13 +385,13 @@ def test_oom_backoff_halves_the_batch_and_keeps_order():
         raise torch.cuda.OutOfMemoryError("simulated")
 
     with pytest.raises(torch.cuda.OutOfMemoryError):
-        _run_with_oom_backoff(always, [1, 2, 3], 4)
+        run_with_oom_backoff(always, [1, 2, 3], 4)
 
     def other(batch):
         raise RuntimeError("something else")
 
     with pytest.raises(RuntimeError, match="something else"):
-        _run_with_oom_backoff(other, [1, 2, 3], 4)
+        run_with_oom_backoff(other, [1, 2, 3], 4)
 
 
 def test_encoder_survives_simulated_oom(monkeypatch, tmp_path):
@@ -479,7 +479,7 @@ def test_local_dir_and_safetensors_weights(tmp_path):
 def test_random_weights_warn():
     register_tiny_config()
     enc = CLIPEncoder(TINY_NAME, pretrained=None, device="cpu", cache_dir=False)
-    with pytest.warns(UserWarning, match="random weights"):
+    with pytest.warns(RandomWeightsWarning, match="random weights"):
         assert enc.encode_texts(["a"]).shape == (1, 32)
 
 

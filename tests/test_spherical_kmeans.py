@@ -10,16 +10,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import skgradnorm._spherical_kmeans as skm
-from skgradnorm._spherical_kmeans import (
-    SphericalKMeans,
-    _assign,
-    _default_init_size,
-    _kmeans_plusplus,
-    _lloyd_iter,
-    _spherical_kmeans_single,
-    spherical_kmeans,
-)
+import skgradnorm._kmeans_lloyd as lloyd
+from skgradnorm import SphericalKMeans, spherical_kmeans
+from skgradnorm._kmeans_lloyd import _assign, _lloyd_iter, _spherical_kmeans_single
+from skgradnorm._kmeans_plusplus import _default_init_size, _kmeans_plusplus
 
 
 def _unit(A):
@@ -372,7 +366,7 @@ def test_faiss_search_matches_the_torch_assignment():
     faiss = pytest.importorskip("faiss")  # noqa: F841
     X = _overlapping(n=1000, d=24, seed=14).astype(np.float32)
     C = _overlapping(n=40, d=24, seed=15).astype(np.float32)
-    labels, best = skm._faiss_search(torch.as_tensor(X), torch.as_tensor(C))
+    labels, best = lloyd._faiss_search(torch.as_tensor(X), torch.as_tensor(C))
     ref_labels, ref_best = _assign(torch.as_tensor(X), torch.as_tensor(C), chunk_size=64)
     assert labels.dtype == torch.int64 and best.dtype == torch.float32
     np.testing.assert_array_equal(labels.numpy(), ref_labels.numpy())
@@ -385,7 +379,7 @@ def test_lloyd_step_with_faiss_search_matches_numpy_reference():
     X = _overlapping(n=203, d=8, seed=2).astype(np.float32)
     C0 = X[[0, 50, 100, 150]].copy()
     new, labels = _lloyd_iter(
-        torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7, search=skm._faiss_search
+        torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7, search=lloyd._faiss_search
     )
     ref_new, ref_labels = _numpy_lloyd_step(X.astype(np.float64), C0.astype(np.float64))
     np.testing.assert_array_equal(labels.numpy(), ref_labels)
@@ -427,7 +421,7 @@ def test_auto_backend_uses_faiss_only_for_float32_on_cpu(monkeypatch):
         calls.append(X.dtype)
         return _assign(X, centers, chunk_size=64)
 
-    monkeypatch.setattr(skm, "_faiss_search", spy)
+    monkeypatch.setattr(lloyd, "_faiss_search", spy)
     X = _overlapping(n=300, d=8, seed=18)
     spherical_kmeans(X, 4, n_init=1, random_state=0, device="cpu")  # float64: torch
     assert calls == []
@@ -442,14 +436,14 @@ def test_auto_backend_uses_faiss_only_for_float32_on_cpu(monkeypatch):
 
 def test_backend_errors(monkeypatch):
     X = _overlapping(n=50, d=4, seed=19)
-    with pytest.raises(ValueError, match="backend='numpy' is not one of"):
+    with pytest.raises(ValueError, match="'backend' parameter of spherical_kmeans must be"):
         spherical_kmeans(X, 2, device="cpu", backend="numpy")
     with pytest.raises(ValueError, match="backend"):
         SphericalKMeans(n_clusters=2, device="cpu", backend="numpy").fit(X)
-    if skm._faiss_available():
+    if lloyd._faiss_available():
         with pytest.raises(ValueError, match="float32 only; got device='cpu' and dtype=float64"):
             spherical_kmeans(X, 2, device="cpu", backend="faiss")
-    monkeypatch.setattr(skm, "_faiss_available", lambda: False)
+    monkeypatch.setattr(lloyd, "_faiss_available", lambda: False)
     with pytest.raises(ImportError, match="pip install faiss-cpu"):
         spherical_kmeans(X.astype(np.float32), 2, device="cpu", backend="faiss")
     # auto falls back to torch when faiss is missing

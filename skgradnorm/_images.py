@@ -1,0 +1,217 @@
+"""Image inputs: what ``CLIPEncoder.transform`` accepts, how files are checked and read.
+
+Accepted images are file paths, PIL images and uint8 arrays (see :func:`as_image_items`).
+Files are checked before the model runs (:func:`check_image_files`), read and preprocessed
+by a torch ``DataLoader`` (:class:`_ImageDataset`), and embedded in batches that are halved
+on out-of-memory errors (:func:`encode_images`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ._torch_utils import run_with_oom_backoff
+from ._validation import l2_normalize_rows
+from .exceptions import UnreadableImageError
+
+__all__ = ["as_image_items", "check_image_files", "encode_images"]
+
+
+def _to_rgb(image):
+    """A PIL image in RGB mode (alpha dropped, palette/grayscale/CMYK converted)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # PIL warns when converting such palettes straight to RGB
+    return image.convert("RGB")
+
+
+def _array_to_pil(array: np.ndarray, where: str):
+    from PIL import Image
+
+    if array.dtype != np.uint8:
+        raise ValueError(
+            f"{where}: image arrays must have dtype uint8 (values 0-255); got {array.dtype}. "
+            "Convert with (x * 255).round().astype(np.uint8) for floats in [0, 1]."
+        )
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(array), mode="L")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        mode = "RGB" if array.shape[2] == 3 else "RGBA"
+        return Image.fromarray(np.ascontiguousarray(array), mode=mode)
+    raise ValueError(
+        f"{where}: an image array must be H x W (grayscale) or H x W x C with C in 1, 3, 4; "
+        f"got shape {array.shape}."
+    )
+
+
+def as_image_items(X) -> list:
+    """Split the accepted inputs of ``transform`` into a list of single images."""
+    from PIL import Image
+
+    if X is None:
+        raise ValueError("X is None; pass a list of image paths, PIL images or uint8 arrays.")
+    if isinstance(X, (str, os.PathLike)):
+        raise TypeError(
+            f"X must be a list of images; got a single path {X!r}. Wrap it in a list: [path]."
+        )
+    if isinstance(X, Image.Image):
+        return [X]
+    if isinstance(X, np.ndarray):
+        if X.dtype == object:
+            items = list(X.ravel())
+        elif X.dtype.kind in "US":  # an array of file names
+            items = [x.decode() if isinstance(x, bytes) else str(x) for x in X.ravel()]
+        elif X.ndim == 4:
+            items = list(X)
+        elif X.ndim in (2, 3):
+            items = [X]
+        else:
+            raise ValueError(
+                "an image array must be H x W, H x W x C or a batch N x H x W x C; "
+                f"got shape {X.shape}."
+            )
+    else:
+        try:
+            items = list(X)
+        except TypeError:
+            raise TypeError(
+                "X must be a sequence of image paths (str or pathlib.Path), PIL images or "
+                f"uint8 numpy arrays; got {type(X).__name__}."
+            ) from None
+    if not items:
+        raise ValueError("X is empty; pass at least one image.")
+    for i, item in enumerate(items):
+        if isinstance(item, np.ndarray):
+            if item.ndim not in (2, 3):
+                raise ValueError(
+                    f"X[{i}]: an image array must be H x W or H x W x C; got shape {item.shape}."
+                )
+            if item.dtype != np.uint8:
+                _array_to_pil(item, f"X[{i}]")  # raises the dtype error
+        elif not isinstance(item, (str, os.PathLike, Image.Image)):
+            raise TypeError(
+                f"X[{i}] is a {type(item).__name__}; each image must be a file path (str or "
+                "pathlib.Path), a PIL image or a uint8 numpy array."
+            )
+    return items
+
+
+def check_image_files(items) -> None:
+    """Check every image file before the model runs; raise one error listing all bad files.
+
+    ``Image.verify`` is cheap (31,000 files/s measured): it reads headers, and checksums in
+    PNG files, not pixels, so a truncated JPEG passes it. When it finds bad files, the
+    remaining files are decoded fully too, so that the error lists every unreadable file
+    rather than only those ``verify`` catches. Files that pass ``verify`` but fail to
+    decode on the happy path (a truncated JPEG) are collected while embedding (see
+    ``CLIPEncoder._encode_images``) and reported together as well, after the encoding.
+    """
+    from PIL import Image
+
+    paths = [os.fspath(item) for item in items if isinstance(item, (str, os.PathLike))]
+    failures = []
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except Exception as exc:  # PIL raises many types for corrupt files
+            failures.append((path, f"{type(exc).__name__}: {exc}"))
+    if failures:
+        seen = {path for path, _ in failures}
+        for path in paths:
+            if path in seen:
+                continue
+            try:
+                with Image.open(path) as im:
+                    im.load()
+            except Exception as exc:
+                failures.append((path, f"{type(exc).__name__}: {exc}"))
+        order = {path: i for i, path in enumerate(paths)}
+        failures.sort(key=lambda f: order[f[0]])
+        raise UnreadableImageError(failures)
+
+
+class _ImageDataset(torch.utils.data.Dataset):
+    """Loads (for paths), converts to RGB and preprocesses one image per index."""
+
+    def __init__(self, items, preprocess):
+        self.items = items
+        self.preprocess = preprocess
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        from PIL import Image
+
+        item = self.items[index]
+        try:
+            if isinstance(item, (str, os.PathLike)):
+                with Image.open(os.fspath(item)) as im:
+                    im.load()
+                    image = _to_rgb(im)
+                    if image is im:
+                        image = im.copy()
+            elif isinstance(item, np.ndarray):
+                image = _to_rgb(_array_to_pil(item, f"X[{index}]"))
+            else:
+                image = _to_rgb(item)
+            return index, self.preprocess(image), None
+        except Exception as exc:  # reported together at the end, see _encode_images
+            name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"X[{index}]"
+            return index, None, (name, f"{type(exc).__name__}: {exc}")
+
+
+def _collate(samples):
+    indices = [i for i, t, _ in samples if t is not None]
+    tensors = [t for _, t, _ in samples if t is not None]
+    failures = [f for _, t, f in samples if t is None]
+    batch = torch.stack(tensors) if tensors else None
+    return indices, batch, failures
+
+
+def encode_images(bundle, items, *, batch_size, num_workers=0, verbose=False) -> np.ndarray:
+    """L2-normalised float32 embeddings of ``items`` (checked by :func:`as_image_items`).
+
+    Images are read and preprocessed by a torch ``DataLoader`` (``num_workers`` processes)
+    and embedded ``batch_size`` at a time, halving the batch on out-of-memory errors.
+    Files that fail to decode are collected and reported together at the end.
+    """
+    from tqdm.auto import tqdm
+
+    dataset = _ImageDataset(items, bundle.preprocess)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        pin_memory=bundle.device.type == "cuda",
+    )
+    out = np.zeros((len(items), bundle.embed_dim), dtype=np.float32)
+    failures = []
+    model = bundle.model
+
+    def run(images):
+        images = images.to(bundle.device, dtype=bundle.image_dtype, non_blocking=True)
+        return model.encode_image(images).float().cpu()
+
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(items), unit="img", desc="Embedding images", disable=not verbose) as bar,
+    ):
+        for indices, batch, bad in loader:
+            failures.extend(bad)
+            if batch is not None and not failures:
+                parts, batch_size = run_with_oom_backoff(run, batch, batch_size)
+                out[indices] = torch.cat(parts).numpy()
+            bar.update(len(indices) + len(bad))
+    if failures:
+        raise UnreadableImageError(failures)
+    return l2_normalize_rows(out, name="image embeddings", copy=False, zero="keep")

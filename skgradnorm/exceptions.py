@@ -1,0 +1,49 @@
+"""The errors and warnings that skgradnorm raises, importable without loading torch.
+
+Catch these by class rather than by message; each message says what was wrong and what to
+do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CacheCorruptionWarning",
+    "PretrainedWeightsError",
+    "RandomWeightsWarning",
+    "UnreadableImageError",
+]
+
+
+class UnreadableImageError(ValueError):
+    """Some image files could not be read; ``failures`` lists ``(file, reason)`` for each.
+
+    Raised by :meth:`skgradnorm.CLIPEncoder.transform` once for all the bad files of a call,
+    so that they can be fixed together.
+    """
+
+    def __init__(self, failures):
+        self.failures = list(failures)
+        lines = [f"  {name}: {reason}" for name, reason in self.failures]
+        super().__init__(
+            f"{len(self.failures)} image(s) could not be read:\n"
+            + "\n".join(lines)
+            + "\nRemove or replace these files and call again."
+        )
+
+
+class PretrainedWeightsError(RuntimeError):
+    """The requested pretrained weights could not be loaded (often: no network).
+
+    The message says how to pass the same weights from a local file or folder instead.
+    """
+
+
+class RandomWeightsWarning(UserWarning):
+    """A CLIP model was built with random weights (``pretrained=None``): tests and timing only."""
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A cached noun-embedding chunk was damaged (unreadable, wrong shape, bad checksum).
+
+    The chunk is never used: it is computed again and rewritten.
+    """
