@@ -14,15 +14,19 @@ loaded, an output folder that already holds results, ...) end with exit status 2
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import csv
+import functools
 import json
+import math
 import os
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
-import numpy as np
+from ._version import __version__
 
 #: File name extensions (lower case) that ``skgradnorm cluster`` treats as images.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -126,9 +130,9 @@ class _Steps:
             self.timings[name] = time.perf_counter() - t0
 
 
-def _check_out_dir(out_dir: Path, overwrite: bool, *, own_source=None) -> None:
+def check_out_dir(out_dir: Path, overwrite: bool, *, own_source=None) -> None:
     """Refuse an output folder that is a file, or that already holds results."""
-    from ._report import existing_outputs
+    from ._outputs import existing_outputs
 
     if out_dir.exists() and not out_dir.is_dir():
         raise CLIError(f"--out {str(out_dir)!r} exists and is not a folder.")
@@ -156,15 +160,16 @@ def _check_out_dir(out_dir: Path, overwrite: bool, *, own_source=None) -> None:
 def cluster(args) -> int:
     """Cluster a folder of images and write the results and the report."""
     from . import GradNormNounSelector, LanguageAssistedClusterer
-    from ._encoder import CLIPEncoder, PretrainedWeightsError, UnreadableImageError
-    from ._report import write_outputs
+    from ._encoder import CLIPEncoder
+    from ._outputs import write_outputs
+    from .exceptions import PretrainedWeightsError, UnreadableImageError
 
     t_start = time.perf_counter()
     image_dir = Path(args.image_dir)
     out_dir = Path(args.out)
     if not image_dir.is_dir():
         raise CLIError(f"IMAGE_DIR {str(image_dir)!r} is not a folder.")
-    _check_out_dir(out_dir, args.overwrite)
+    check_out_dir(out_dir, args.overwrite)
     steps = _Steps(4, args.quiet)
 
     # Check every input before the long steps (and before any progress output).
@@ -289,100 +294,46 @@ def cluster(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- demo
+# --------------------------------------------------------------------------- defaults
 
 
-def demo(args) -> int:
-    """GradNorm on a planted world: what it selects, and ACC with and without language."""
-    from . import GradNormNounSelector, LanguageAssistedClusterer, SphericalKMeans
-    from ._report import swatch_thumbnail, write_outputs
-    from .datasets import make_planted_world
-    from .metrics import clustering_metrics
+@functools.cache
+def _module_ast(module: str) -> ast.Module:
+    source = resources.files("skgradnorm").joinpath(f"{module}.py").read_text(encoding="utf-8")
+    return ast.parse(source)
 
-    t0 = time.perf_counter()
-    out_dir = Path(args.out)
-    _check_out_dir(out_dir, args.overwrite, own_source="demo")
-    world = make_planted_world(
-        n_samples=args.n_samples, n_classes=args.n_classes, random_state=args.seed
-    )
-    k = len(world.target_names)
-    print(world.DESCR)
-    print(f"classes: {', '.join(world.target_names)}\n")
 
-    def evaluate(name, labels):
-        m = clustering_metrics(world.target, labels)
-        print(f"  {name:<42} ACC {m['ACC']:.3f}  NMI {m['NMI']:.3f}  ARI {m['ARI']:.3f}")
+def estimator_defaults(module: str, class_name: str) -> dict:
+    """The keyword defaults of ``class_name.__init__`` in ``skgradnorm/<module>.py``.
 
-    results = {}
-    for strategy in ("gradnorm", "none"):
-        selector = GradNormNounSelector(
-            world.noun_embeddings,
-            vocabulary=world.vocabulary,
-            n_centers=3 * k,
-            strategy=strategy,
-            random_state=args.seed,
-        )
-        results[strategy] = LanguageAssistedClusterer(
-            k, selector=selector, random_state=args.seed
-        ).fit(world.data)
+    Read from the source with :mod:`ast`, not by importing the module, so that the parser
+    (and ``skgradnorm --help``) does not import torch; the options' defaults are the
+    estimators' own, never copies that could drift. Only literal defaults are returned.
+    """
+    for node in _module_ast(module).body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    args = item.args
+                    pairs = list(zip(args.args[::-1], args.defaults[::-1], strict=False))
+                    pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
+                    out = {}
+                    for arg, default in pairs:
+                        if default is not None:
+                            with contextlib.suppress(ValueError):
+                                out[arg.arg] = ast.literal_eval(default)
+                    return out
+    raise LookupError(f"no {class_name}.__init__ in skgradnorm/{module}.py")
 
-    sel = results["gradnorm"].selector_
-    kinds = world.noun_kind[sel.selected_indices_]
-    print(
-        f"GradNorm kept {len(sel.selected_nouns_)} of {len(world.vocabulary)} nouns "
-        f"({np.mean(kinds == 'positive'):.0%} truly positive; the bank has "
-        f"{np.mean(world.noun_kind == 'positive'):.0%}):"
-    )
-    for c in range(sel.n_centers_):
-        names = [
-            sel.selected_nouns_[i]
-            for i in np.flatnonzero(sel.assignments_[sel.selected_indices_] == c)
-        ]
-        if names:
-            print(f"  centre {c:>2}: {', '.join(names)}")
-    print("\nClustering accuracy against the planted classes:")
-    image_only = SphericalKMeans(k, n_init=20, random_state=args.seed).fit_predict(world.data)
-    evaluate("image-only spherical k-means", image_only)
-    evaluate("language-assisted, all nouns (no filter)", results["none"].labels_)
-    evaluate("language-assisted, GradNorm nouns", results["gradnorm"].labels_)
 
-    # The report: the planted world has no pictures, so each "image" is a generated tile
-    # whose colour is its true class, its shape its sub-class and its stripes its style.
-    names = world.target_names
-    ids = [f"image_{i:04d}" for i in range(len(world.target))]
-
-    def thumbnail(i):
-        c, j = int(world.target[i]), int(world.subclass[i])
-        return swatch_thumbnail(c / k, shape=j, pattern=int(world.style[i])), f"{names[c]} {j + 1}"
-
-    true_names = [names[c] for c in world.target]
-    result = write_outputs(
-        out_dir,
-        ids,
-        results["gradnorm"],
-        world.data,
-        thumbnail=thumbnail,
-        true_labels=true_names,
-        title="skgradnorm demo: a planted world",
-        meta_lines=[
-            world.DESCR,
-            "No pictures here: each tile's colour is its true class, its shape the sub-class "
-            "and its stripes the style (captions: class and sub-class). "
-            "A good cluster is one colour.",
-            f"GradNorm kept {len(sel.selected_nouns_)} of {len(world.vocabulary)} nouns.",
-        ],
-        info={
-            "source": "demo",
-            "parameters": {
-                "n_samples": args.n_samples,
-                "n_classes": args.n_classes,
-                "seed": args.seed,
-            },
-        },
-    )
-    print(f"\nreport written to {result['files']['report.html'].resolve()}")
-    print(f"done in {time.perf_counter() - t0:.1f} s")
-    return 0
+def module_constant(module: str, name: str):
+    """A literal module-level constant of ``skgradnorm/<module>.py``, read without importing."""
+    for node in _module_ast(module).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise LookupError(f"no constant {name} in skgradnorm/{module}.py")
 
 
 # --------------------------------------------------------------------------- parser
@@ -397,7 +348,7 @@ def _number(kind, *, minimum, strict, what):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         ok = value > minimum if strict else value >= minimum
-        if not (ok and np.isfinite(value)):
+        if not (ok and math.isfinite(value)):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
@@ -413,16 +364,11 @@ def _n_centers(text):
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ._selector import STRATEGIES
-
-    parser = argparse.ArgumentParser(
-        prog="skgradnorm",
-        description="Language-assisted image clustering with GradNorm (ICCV 2025).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    c = sub.add_parser(
+def _add_cluster_parser(sub) -> None:
+    selector = estimator_defaults("_selector", "GradNormNounSelector")
+    clusterer = estimator_defaults("_clusterer", "LanguageAssistedClusterer")
+    encoder = estimator_defaults("_encoder", "CLIPEncoder")
+    parser = sub.add_parser(
         "cluster",
         help="cluster a folder of images and write a report",
         description=(
@@ -430,11 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
             + ", ".join(IMAGE_EXTENSIONS)
             + ", any case) with CLIP and GradNorm-selected nouns. Writes assignments.csv, "
             "selected_nouns.csv, clusters.json, report.html (one self-contained page) and, "
-            "with --labels, metrics.json into OUT_DIR."
+            "with --labels, metrics.json into OUT_DIR. Defaults are those of the estimators "
+            "(CLIPEncoder, GradNormNounSelector, LanguageAssistedClusterer)."
         ),
     )
-    c.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images (searched recursively)")
-    c.add_argument(
+    parser.add_argument(
+        "image_dir", metavar="IMAGE_DIR", help="folder of images (searched recursively)"
+    )
+    parser.add_argument(
         "--n-clusters",
         "-k",
         type=_positive_int,
@@ -442,98 +391,111 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="number of clusters",
     )
-    c.add_argument(
+    parser.add_argument(
         "--out", "-o", required=True, metavar="OUT_DIR", help="output folder (created if needed)"
     )
-    c.add_argument("--overwrite", action="store_true", help="replace results already in OUT_DIR")
-    g = c.add_argument_group("model")
-    g.add_argument(
-        "--model", default="ViT-B-32", help="open_clip architecture (default: %(default)s)"
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace results already in OUT_DIR"
     )
-    g.add_argument(
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        default=encoder["model_name"],
+        help="open_clip architecture (default: %(default)s)",
+    )
+    model.add_argument(
         "--pretrained",
-        default="openai",
-        help="open_clip pretrained tag, or a local weights file or folder (default: %(default)s; "
-        "tags are downloaded once by open_clip, which needs network access)",
+        default=encoder["pretrained"],
+        help="open_clip pretrained tag, or a local weights file or folder (default: "
+        "%(default)s; tags are downloaded once by open_clip, which needs network access)",
     )
-    g.add_argument(
+    model.add_argument(
         "--device", default=None, help="cuda, mps, cpu, ... (default: the best available)"
     )
-    g.add_argument(
+    model.add_argument(
         "--batch-size",
         type=_positive_int,
-        default=64,
+        default=encoder["batch_size"],
         help="images per batch (default: %(default)s)",
     )
-    g.add_argument(
+    model.add_argument(
         "--num-workers",
         type=_non_negative_int,
-        default=0,
+        default=encoder["num_workers"],
         help="image loading processes (default: %(default)s)",
     )
-    g.add_argument(
+    model.add_argument(
         "--cache-dir",
         default=None,
         help="noun-embedding cache folder (default: $SKGRADNORM_CACHE or ~/.cache/skgradnorm)",
     )
-    m = c.add_argument_group("method")
-    m.add_argument(
+    method = parser.add_argument_group("method")
+    method.add_argument(
         "--vocabulary",
         metavar="FILE",
         default=None,
-        help="noun bank, one noun per line (default: the bundled 117,798 WordNet nouns)",
+        help="noun bank, one noun per line (default: the bundled WordNet nouns)",
     )
-    m.add_argument(
+    method.add_argument(
         "--n-centers",
         type=_n_centers,
-        default="auto",
-        help="image centres for GradNorm: int or auto (default)",
+        default=selector["n_centers"],
+        help="image centres for GradNorm: an int, or auto (default: %(default)s)",
     )
-    m.add_argument(
+    method.add_argument(
         "--temperature",
         type=_positive_float,
-        default=0.05,
-        help="filter temperature (default: %(default)s)",
+        default=selector["temperature"],
+        help="filter temperature T (default: %(default)s)",
     )
-    m.add_argument(
+    method.add_argument(
         "--top-k",
         type=_positive_int,
-        default=5,
+        default=selector["top_k"],
         help="nouns kept per centre (default: %(default)s)",
     )
-    m.add_argument(
+    method.add_argument(
         "--retrieval-temperature",
         type=_positive_float,
-        default=0.008,
-        help="retrieval softmax temperature (default: %(default)s)",
+        default=selector["retrieval_temperature"],
+        help="retrieval softmax temperature tau (default: %(default)s)",
     )
-    m.add_argument(
+    method.add_argument(
         "--strategy",
-        choices=STRATEGIES,
-        default="gradnorm",
+        choices=module_constant("_selector", "STRATEGIES"),
+        default=selector["strategy"],
         help="noun filter (default: %(default)s)",
     )
-    m.add_argument(
+    method.add_argument(
         "--n-init",
         type=_positive_int,
-        default=20,
+        default=clusterer["n_init"],
         help="restarts of the final k-means (default: %(default)s)",
     )
-    m.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    e = c.add_argument_group("evaluation and output")
-    e.add_argument(
+    method.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed of every k-means (default: %(default)s)",
+    )
+    output = parser.add_argument_group("evaluation and output")
+    output.add_argument(
         "--labels",
         metavar="CSV",
         default=None,
         help="known classes as 'path,label' rows (paths relative to IMAGE_DIR or absolute): "
         "prints and writes ACC, NMI, ARI (metrics.json)",
     )
-    e.add_argument("--quiet", "-q", action="store_true", help="no progress bars or step messages")
-    c.set_defaults(func=cluster)
+    output.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bars or step messages"
+    )
+    parser.set_defaults(command="cluster")
 
-    p = sub.add_parser(
+
+def _add_demo_parser(sub) -> None:
+    parser = sub.add_parser(
         "demo",
-        help="run GradNorm on a synthetic planted world (no download, CPU, seconds)",
+        help="run GradNorm on a synthetic planted world (no weights, CPU, seconds)",
         description=(
             "GradNorm on a synthetic planted world. Prints what it selects and the accuracy "
             "with and without language, and writes the same files as 'cluster' (with a report "
@@ -541,17 +503,52 @@ def build_parser() -> argparse.ArgumentParser:
             "output there; other results are kept unless --overwrite is given."
         ),
     )
-    p.add_argument("--n-samples", type=_positive_int, default=600)
-    p.add_argument("--n-classes", type=_positive_int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
+    parser.add_argument(
+        "--n-samples",
+        type=_positive_int,
+        default=600,
+        help="images in the planted world (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-classes",
+        type=_positive_int,
+        default=5,
+        help="classes in the planted world (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the world and of every k-means (default: %(default)s)",
+    )
+    parser.add_argument(
         "--out", "-o", default="skgradnorm-demo", help="output folder (default: %(default)s)"
     )
-    p.add_argument(
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace results of other runs in --out"
     )
-    p.set_defaults(func=demo)
+    parser.set_defaults(command="demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``skgradnorm`` argument parser (building it imports neither torch nor sklearn)."""
+    parser = argparse.ArgumentParser(
+        prog="skgradnorm",
+        description="Language-assisted image clustering with GradNorm (ICCV 2025).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_cluster_parser(sub)
+    _add_demo_parser(sub)
     return parser
+
+
+def _run(args) -> int:
+    if args.command == "cluster":
+        return cluster(args)
+    from ._demo import demo
+
+    return demo(args)
 
 
 def main(argv=None) -> int:
@@ -559,7 +556,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        return _run(args)
     except CLIError as exc:
         print(f"skgradnorm {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ Every function here takes arrays and returns arrays; the estimators in ``_select
 validate inputs and call these. All of them share one chunked pass over the nouns
 (:func:`_center_softmax_stats`) that never materialises the full (nouns x centres) matrix.
 
-Notation (see ``../shared/PAPER.md``): ``E`` (M, d) noun embeddings, ``W`` (C, d) image
+Notation (GradNorm, arXiv:2510.16335): ``E`` (M, d) noun embeddings, ``W`` (C, d) image
 centres, ``T`` the filter temperature, ``z = W e / T`` the logits of one noun,
 ``s = softmax(z)``, ``k* = argmax s`` and ``c = s[k*]`` its confidence.
 """
@@ -12,9 +12,11 @@ centres, ``T`` the filter temperature, ``z = W e / T`` the logits of one noun,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, Options, validate_params
 
 from ._torch_utils import (
     as_tensor,
@@ -25,8 +27,6 @@ from ._torch_utils import (
 )
 from ._validation import (
     check_embedding_matrix,
-    check_norm_order,
-    check_positive_real,
     check_same_dimension,
 )
 
@@ -103,11 +103,11 @@ def _gradnorm_from_stats(stats: _SoftmaxStats, noun_norms_p: np.ndarray, p: floa
     rest = stats.rest
     if np.isinf(p):
         # ||s - onehot||_inf = max(1 - c, max_{k != k*} s_k) = 1 - c, as 1 - c = sum_{k != k*} s_k
-        dev_norm = rest / (1.0 + rest)
+        deviation_norm = rest / (1.0 + rest)
     else:
         # ||s - onehot||_p^p = sum_{k != k*} s_k^p + (1 - c)^p = (rest_p + rest^p) / (1 + rest)^p
-        dev_norm = np.power(stats.rest_p + np.power(rest, p), 1.0 / p) / (1.0 + rest)
-    return dev_norm * noun_norms_p
+        deviation_norm = np.power(stats.rest_p + np.power(rest, p), 1.0 / p) / (1.0 + rest)
+    return deviation_norm * noun_norms_p
 
 
 def _validate_bank_and_centers(noun_embeddings, centers):
@@ -133,6 +133,23 @@ def _row_p_norms(E, p: float) -> np.ndarray:
     return np.linalg.norm(E, ord=p, axis=1)
 
 
+_ARRAYS = {"noun_embeddings": ["array-like"], "centers": ["array-like"]}
+_COMPUTE = {
+    "device": [None, str, torch.device],
+    "chunk_size": [None, Interval(Integral, 1, None, closed="left")],
+}
+_POSITIVE = Interval(Real, 0, None, closed="neither")
+
+
+@validate_params(
+    {
+        **_ARRAYS,
+        "temperature": [_POSITIVE],
+        "p": [Interval(Real, 1, None, closed="left"), Options(Real, {np.inf})],
+        **_COMPUTE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None, chunk_size=None):
     """GradNorm score of every noun and the centre it is assigned to.
 
@@ -142,7 +159,7 @@ def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None
 
     ``((sum_k s_k^p + (1 - c)^p - c^p) * sum_j |e_j|^p) ** (1/p)``
 
-    (PAPER.md, step 4). A **small** score means a confident, "positive" noun. The
+    (GradNorm [1]_, section 3). A **small** score means a confident, "positive" noun. The
     inputs are used as given (the estimators L2-normalise them first).
 
     Parameters
@@ -176,6 +193,11 @@ def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None
     above rearranged so that ``1 - c`` never suffers cancellation when ``c`` is near 1.
     For extremely small temperatures the ``y_k`` underflow and scores may become 0.
 
+    References
+    ----------
+    .. [1] B. Peng, J. Lu, Y. Zhang, Z. Fang, "On the Provable Importance of Gradients for
+       Language-Assisted Image Clustering", ICCV 2025, arXiv:2510.16335.
+
     Examples
     --------
     >>> import numpy as np
@@ -188,8 +210,7 @@ def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None
     >>> bool(scores[0] < scores[1])  # the first noun is confidently close to centre 0
     True
     """
-    temperature = check_positive_real(temperature, name="temperature")
-    p = check_norm_order(p)
+    temperature, p = float(temperature), float(p)
     E, W = _validate_bank_and_centers(noun_embeddings, centers)
     stats = _center_softmax_stats(
         E, W, temperature=temperature, p=p, device=device, chunk_size=chunk_size
@@ -198,6 +219,7 @@ def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None
     return scores.astype(stats.rest.dtype, copy=False), stats.assignments
 
 
+@validate_params({**_ARRAYS, **_COMPUTE}, prefer_skip_nested_validation=True)
 def tac_scores(noun_embeddings, centers, *, device=None, chunk_size=None):
     """TAC's filter score: ``1 - confidence`` of a softmax over raw cosine similarities.
 
@@ -214,6 +236,10 @@ def tac_scores(noun_embeddings, centers, *, device=None, chunk_size=None):
     return stats.rest / (1.0 + stats.rest), stats.assignments
 
 
+@validate_params(
+    {**_ARRAYS, "uniqueness_threshold": [Interval(Real, 0, 2, closed="both")], **_COMPUTE},
+    prefer_skip_nested_validation=True,
+)
 def sic_scores(noun_embeddings, centers, *, uniqueness_threshold, device=None, chunk_size=None):
     """SIC's filter score: negative cosine to the nearest centre, after a uniqueness filter.
 
@@ -238,6 +264,14 @@ def sic_scores(noun_embeddings, centers, *, uniqueness_threshold, device=None, c
     return scores, stats.assignments
 
 
+@validate_params(
+    {
+        "scores": ["array-like"],
+        "assignments": ["array-like"],
+        "top_k": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def select_top_k_per_center(scores, assignments, top_k):
     """Indices of the ``top_k`` nouns with the smallest scores within each centre.
 
@@ -262,13 +296,22 @@ def select_top_k_per_center(scores, assignments, top_k):
     return order[keep]
 
 
+@validate_params(
+    {
+        "image_embeddings": ["array-like"],
+        "noun_embeddings": ["array-like"],
+        "temperature": [_POSITIVE],
+        **_COMPUTE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def text_counterparts(
     image_embeddings, noun_embeddings, *, temperature, device=None, chunk_size=None
 ):
     """Retrieve each image's text counterpart from a set of (selected) nouns.
 
-    ``t = normalize(softmax(u E^T / tau) E)`` (PAPER.md, step 5), computed in chunks of
-    images so that the (n_images, n_nouns) matrix is never materialised whole.
+    ``t = normalize(softmax(u E^T / tau) E)``, as in TAC [1]_ and GradNorm [2]_, computed in
+    chunks of images so that the (n_images, n_nouns) matrix is never materialised whole.
 
     Parameters
     ----------
@@ -281,6 +324,13 @@ def text_counterparts(
     -------
     ndarray of shape (n_images, n_features)
         L2-normalised text counterparts, in the dtype of the computation.
+
+    References
+    ----------
+    .. [1] Y. Li, P. Hu, D. Peng, J. Lv, J. Fan, X. Peng, "Image Clustering with External
+       Guidance", ICML 2024, arXiv:2310.11989.
+    .. [2] B. Peng, J. Lu, Y. Zhang, Z. Fang, "On the Provable Importance of Gradients for
+       Language-Assisted Image Clustering", ICCV 2025, arXiv:2510.16335.
     """
     dev = resolve_device(device)
     dtype = torch_dtype_for(image_embeddings, noun_embeddings)

@@ -110,10 +110,8 @@ def _faiss_search(X: torch.Tensor, centers: torch.Tensor):
     """Labels and best cosine of every row of ``X`` by faiss's exact inner-product search.
 
     ``faiss.IndexFlatIP`` computes the same dot products as the torch pass, with its own
-    BLAS and a max fused into its blocked loop. On 2 AMD EPYC cores a Lloyd pass over
-    1.28M x 512 rows into 2,000 centres took 17.4 s this way against 22.4 s with torch's
-    matrix products (on par at 50,000 x 1,024 into 1,000); see
-    ``benchmarks/bench_kmeans.py``. CPU, float32 only.
+    BLAS and a max fused into its blocked loop, which was faster on the CPUs measured
+    (``benchmarks/RESULTS.md``). CPU, float32 only.
     """
     import faiss
 

@@ -2,7 +2,7 @@
 
 Used by the tests (exactness on random inputs) and by ``benchmarks/`` (the baseline that
 speed is measured against). Written for clarity: a loop over centres, float64 numpy, the
-formulas exactly as PAPER.md states them. Never used by the estimators.
+formulas exactly as the GradNorm paper (arXiv:2510.16335) states them. Never used by the estimators.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ def reference_gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0):
     s /= s.sum(axis=0)
     c = s[assignments, np.arange(M)]
     if np.isinf(p):
-        dev = np.maximum(
+        deviation = np.maximum(
             1.0 - c, np.where(np.arange(C)[:, None] == assignments, 0.0, s).max(axis=0)
         )
-        return dev * np.abs(E).max(axis=1), assignments
+        return deviation * np.abs(E).max(axis=1), assignments
     sum_sp = np.zeros(M)
     for k in range(C):
         sum_sp += s[k] ** p

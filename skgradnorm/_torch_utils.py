@@ -89,9 +89,9 @@ def single_threaded_on_cpu(device: torch.device):
     """Run a block with one intra-op torch thread when ``device`` is the CPU.
 
     ``index_add_`` (the scatter-add of the k-means centre update) is memory-bound and its
-    multi-threaded CPU kernel is erratic: measured here with 2 threads, from 6x slower
-    (50,000 x 128 into 1,000 sums: 43 ms against 7 ms) to 3,000x slower on small inputs
-    when the cores are busy. One thread is faster in every case measured.
+    multi-threaded CPU kernel is erratic: with 2 threads it was several times slower than
+    with one, and far slower still on small inputs when the cores were busy. One thread was
+    faster in every case measured.
     """
     if device.type != "cpu":
         yield

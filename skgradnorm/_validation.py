@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.extmath import row_norms
@@ -114,25 +112,3 @@ def check_same_dimension(a: np.ndarray, b: np.ndarray, *, a_name: str, b_name: s
             f"{a_name} has {a.shape[1]} features but {b_name} has {b.shape[1]}; images and "
             "nouns must be embedded by the same model (one shared embedding space)."
         )
-
-
-def check_positive_real(value, *, name: str) -> float:
-    """Validate a strictly positive finite real number (temperatures, for example)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{name} must be a positive real number; got {value!r} ({type(value).__name__})."
-        )
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
-    return float(value)
-
-
-def check_norm_order(p) -> float:
-    """Validate the order ``p`` of the gradient p-norm: a real number >= 1, or ``inf``."""
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p must be a real number >= 1 (or numpy.inf); got {p!r}.")
-    if np.isnan(p) or p < 1:
-        raise ValueError(
-            f"p must be >= 1 (the gradient p-norm is a norm only for p >= 1); got {p!r}."
-        )
-    return float(p)

@@ -1,7 +1,9 @@
 """Shared helpers and fixtures for the CLIP encoder tests: a tiny open_clip model, offline.
 
-Test modules import what they need from here (``from _clip_fixtures import ...``): pytest's
-default ``prepend`` import mode puts this folder on ``sys.path``. Nothing is downloaded:
+Test modules import these helpers with ``from _clip_fixtures import ...`` (pytest's default
+``prepend`` import mode puts this folder on ``sys.path``); the fixtures built on them
+(``tiny_weights``, ``tiny_encoder``, ``reference_model``) are defined once, in
+``conftest.py``. Nothing is downloaded:
 the tiny architecture is registered in open_clip's config table at test time, built with
 random weights and saved to a temporary weights file, which the encoder loads through its
 local-weights path.
@@ -17,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 # Never let open_clip / huggingface_hub try the network (set before they are imported).
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -88,19 +89,3 @@ def random_image(seed=0, size=(40, 48)) -> np.ndarray:
     """A random H x W x 3 uint8 picture."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def tiny_weights():
-    return tiny_weights_file()
-
-
-@pytest.fixture
-def tiny_encoder(tmp_path):
-    """A tiny CLIPEncoder on the CPU with its noun cache in a temporary folder."""
-    return make_tiny_encoder(cache_dir=tmp_path / "cache")
-
-
-@pytest.fixture
-def reference_model():
-    return load_reference_model()

@@ -1,4 +1,8 @@
-"""Shared test set-up: no downloads, CPU only, few threads, and shared fixtures."""
+"""Shared test set-up: no downloads, CPU only, few threads, and shared fixtures.
+
+The tiny open_clip model (random weights, saved to a local file) is built by the helpers
+in ``_clip_fixtures.py``; its fixtures are defined here, once, for every test module.
+"""
 
 import os
 
@@ -25,3 +29,27 @@ def planted_world():
     from skgradnorm.datasets import make_planted_world
 
     return make_planted_world(random_state=0)
+
+
+@pytest.fixture
+def tiny_weights():
+    """Path of the tiny model's random weights, saved once per process."""
+    from _clip_fixtures import tiny_weights_file
+
+    return tiny_weights_file()
+
+
+@pytest.fixture
+def tiny_encoder(tmp_path):
+    """A tiny CLIPEncoder on the CPU with its noun cache in a temporary folder."""
+    from _clip_fixtures import make_tiny_encoder
+
+    return make_tiny_encoder(cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture(scope="session")
+def reference_model():
+    """The tiny model loaded by open_clip itself (model, preprocess, tokenizer)."""
+    from _clip_fixtures import load_reference_model
+
+    return load_reference_model()

@@ -12,22 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _clip_fixtures import register_tiny_config, tiny_weights_file
 from PIL import Image
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from skgradnorm._cli import CLIError, find_images, main, read_labels
-from skgradnorm._report import (
-    OUTPUT_FILES,
-    render_report_html,
-    summarize_clusters,
-    swatch_thumbnail,
-)
+from skgradnorm._demo import swatch_thumbnail
+from skgradnorm._outputs import OUTPUT_FILES
+from skgradnorm._report import render_report_html, summarize_clusters
 from skgradnorm.metrics import clustering_accuracy_score
-
-try:
-    from ._clip_fixtures import register_tiny_config, tiny_weights_file
-except ImportError:
-    from _clip_fixtures import register_tiny_config, tiny_weights_file
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 200)}
 EXTENSIONS = [(".png", "PNG"), (".jpg", "JPEG"), (".PNG", "PNG"), (".bmp", "BMP")]
@@ -124,6 +117,7 @@ def _read_csv(path):
 # --------------------------------------------------------------------------- cluster
 
 
+@pytest.mark.slow
 def test_cluster_assignments_csv(cluster_run, images):
     out, _, _ = cluster_run
     _, rel, _, _ = images
@@ -134,6 +128,7 @@ def test_cluster_assignments_csv(cluster_run, images):
     assert {int(r[1]) for r in rows[1:]} <= {0, 1, 2}
 
 
+@pytest.mark.slow
 def test_cluster_selected_nouns_csv(cluster_run):
     out, _, _ = cluster_run
     rows = _read_csv(out / "selected_nouns.csv")
@@ -147,6 +142,7 @@ def test_cluster_selected_nouns_csv(cluster_run):
     assert all(0 <= int(r[1]) < n_centers and np.isfinite(float(r[2])) for r in body)
 
 
+@pytest.mark.slow
 def test_cluster_clusters_json(cluster_run):
     out, _, _ = cluster_run
     doc = json.loads((out / "clusters.json").read_text())
@@ -164,6 +160,7 @@ def test_cluster_clusters_json(cluster_run):
         assert all(assignments[p] == c["cluster"] for p in c["examples"])
 
 
+@pytest.mark.slow
 def test_cluster_report_html(cluster_run):
     out, _, _ = cluster_run
     page = (out / "report.html").read_text()
@@ -180,6 +177,7 @@ def test_cluster_report_html(cluster_run):
     assert "<link" not in page.lower() and "url(" not in page.lower()
 
 
+@pytest.mark.slow
 def test_cluster_labels_metrics(cluster_run, images):
     out, stdout, _ = cluster_run
     _, rel, _, _ = images
@@ -193,6 +191,7 @@ def test_cluster_labels_metrics(cluster_run, images):
     assert f"ACC {metrics['ACC']:.3f}" in stdout
 
 
+@pytest.mark.slow
 def test_cluster_summary(cluster_run):
     out, stdout, stderr = cluster_run
     assert "Clustered 12 images into 3 clusters" in stdout
@@ -438,6 +437,7 @@ def test_summarize_clusters_nouns_follow_the_mean_text():
 # --------------------------------------------------------------------------- demo
 
 
+@pytest.mark.slow
 def test_demo_reports_gradnorm_beating_image_only(capsys, tmp_path):
     out = tmp_path / "demo"
     assert main(["demo", "--n-samples", "300", "--seed", "1", "--out", str(out)]) == 0
@@ -494,3 +494,37 @@ def test_help(capsys):
     options += "--top-k --retrieval-temperature --strategy --n-init --model --device --cache-dir"
     for option in options.split():
         assert option in usage
+
+
+def test_cli_defaults_are_the_estimators_defaults():
+    import inspect
+
+    from skgradnorm import CLIPEncoder, GradNormNounSelector, LanguageAssistedClusterer
+    from skgradnorm._cli import build_parser, estimator_defaults, module_constant
+    from skgradnorm._selector import STRATEGIES
+
+    for module, cls in (
+        ("_selector", GradNormNounSelector),
+        ("_clusterer", LanguageAssistedClusterer),
+        ("_encoder", CLIPEncoder),
+    ):
+        signature = inspect.signature(cls.__init__).parameters
+        read = estimator_defaults(module, cls.__name__)
+        assert read and all(read[name] == signature[name].default for name in read)
+    assert module_constant("_selector", "STRATEGIES") == STRATEGIES
+    args = build_parser().parse_args(["cluster", "imgs", "-k", "3", "-o", "out"])
+    selector = inspect.signature(GradNormNounSelector.__init__).parameters
+    for option in ("temperature", "top_k", "retrieval_temperature", "strategy", "n_centers"):
+        assert getattr(args, option) == selector[option].default
+    assert args.n_init == inspect.signature(LanguageAssistedClusterer).parameters["n_init"].default
+
+
+def test_import_and_help_load_no_torch():
+    code = (
+        "import sys, skgradnorm, skgradnorm.exceptions\n"
+        "from skgradnorm._cli import build_parser\n"
+        "build_parser()\n"
+        "print(sorted(m for m in ('torch', 'sklearn', 'open_clip') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -103,6 +103,7 @@ def test_pipeline_fit_predict(planted_world):
     np.testing.assert_array_equal(pipe.predict(w.data), labels)
 
 
+@pytest.mark.slow
 def test_grid_search_tunes_selector_against_labels(planted_world):
     """top_k=3000 keeps the whole bank (2,364 nouns), so the generic nouns reach every image
     and ACC falls to the image-only level; a grid search scored by ACC must avoid it."""
@@ -129,8 +130,12 @@ def test_grid_search_tunes_selector_against_labels(planted_world):
 
 
 def test_default_selector_gets_random_state_and_needs_a_bank(planted_world):
+    laic = LanguageAssistedClusterer(3, random_state=7, device="cpu")
+    default = laic._make_selector()
+    assert isinstance(default, GradNormNounSelector)
+    assert default.random_state == 7 and default.device == "cpu" and default.concatenate
     with pytest.raises(ValueError, match="needs a noun bank"):
-        LanguageAssistedClusterer(3).fit(planted_world.data)
+        laic.fit(planted_world.data)
 
 
 def test_bad_inputs_give_clear_errors(planted_world):
@@ -152,3 +157,14 @@ def test_bad_inputs_give_clear_errors(planted_world):
         LanguageAssistedClusterer(3, selector="gradnorm").fit(w.data)
     with pytest.raises(NotFittedError):
         clone(laic).predict(w.data)
+
+
+def test_any_transformer_is_a_selector(planted_world):
+    """The public contract: the clusterer clusters the unit rows of selector.transform(X)."""
+    w = planted_world
+    identity = FunctionTransformer()  # no concatenate parameter: its output is used as is
+    laic = LanguageAssistedClusterer(5, selector=identity, n_init=3, random_state=0).fit(w.data)
+    km = SphericalKMeans(5, n_init=3, max_iter=300, tol=1e-4, random_state=0).fit(w.data)
+    np.testing.assert_array_equal(laic.labels_, km.labels_)
+    np.testing.assert_array_equal(laic.predict(w.data[:50]), km.predict(w.data[:50]))
+    assert identity.get_params() == FunctionTransformer().get_params()  # the clone was fitted

@@ -9,34 +9,18 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _clip_fixtures import (
+    TINY_CONFIG,
+    TINY_NAME,
+    load_reference_model,
+    make_tiny_encoder,
+    random_image,
+    register_tiny_config,
+    tiny_weights_file,
+)
 from PIL import Image
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
-
-try:  # the helpers live beside this file (pytest puts this folder on sys.path)
-    from ._clip_fixtures import (  # noqa: F401
-        TINY_CONFIG,
-        TINY_NAME,
-        load_reference_model,
-        make_tiny_encoder,
-        random_image,
-        register_tiny_config,
-        tiny_encoder,
-        tiny_weights,
-        tiny_weights_file,
-    )
-except ImportError:
-    from _clip_fixtures import (  # noqa: F401
-        TINY_CONFIG,
-        TINY_NAME,
-        load_reference_model,
-        make_tiny_encoder,
-        random_image,
-        register_tiny_config,
-        tiny_encoder,
-        tiny_weights,
-        tiny_weights_file,
-    )
 
 from skgradnorm import _compat
 from skgradnorm._clip_text import _text_tower_of
@@ -126,6 +110,7 @@ def test_transform_rejects_bad_inputs(tiny_encoder, tmp_path):
         tiny_encoder.transform([np.zeros((4, 4, 2), dtype=np.uint8)])
 
 
+@pytest.mark.slow
 def test_arrays_of_file_names_and_half_precision(tiny_encoder, tmp_path):
     paths = []
     for i in range(2):
@@ -243,6 +228,7 @@ def test_cut_context_text_path_is_exact(monkeypatch):
     assert max(batches) <= 3 and sum(batches) == len(prompts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("standard_blocks", [True, False])
 def test_prefix_sharing_and_plain_cut_paths_are_exact(monkeypatch, standard_blocks):
     """Template groups (shared prefix computed once) and the plain cut path are exact."""

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-try:  # the helpers live beside this file (pytest puts this folder on sys.path)
-    from ._clip_fixtures import make_tiny_encoder, tiny_weights_file
-except ImportError:
-    from _clip_fixtures import make_tiny_encoder, tiny_weights_file
+from _clip_fixtures import make_tiny_encoder, tiny_weights_file
 
 from skgradnorm import _noun_cache
 from skgradnorm._encoder import CLIPEncoder
@@ -59,6 +57,7 @@ def _chunk_dirs(root):
     return sorted(p for p in base.iterdir()) if base.exists() else []
 
 
+@pytest.mark.slow
 def test_second_call_is_a_cache_hit(tmp_path, small_chunks, count_calls):
     enc = make_tiny_encoder(cache_dir=tmp_path)
     first = enc.encode_nouns(NOUNS)
@@ -82,6 +81,7 @@ def test_second_call_is_a_cache_hit(tmp_path, small_chunks, count_calls):
     np.testing.assert_allclose(first, fresh, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_changed_inputs_miss_the_cache(tmp_path, small_chunks, count_calls):
     make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS)
     count_calls["calls"] = 0
@@ -98,6 +98,7 @@ def test_changed_inputs_miss_the_cache(tmp_path, small_chunks, count_calls):
     assert count_calls["calls"] == 5 and len(_chunk_dirs(tmp_path)) == 4
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_finished_chunks(tmp_path, small_chunks, count_calls):
     count_calls["fail_after"] = 3
     with pytest.raises(KilledRun):
@@ -210,5 +211,13 @@ def test_key_helpers(tmp_path, monkeypatch):
 def test_default_cache_dir_follows_the_environment(tmp_path, monkeypatch, small_chunks):
     monkeypatch.setenv("SKGRADNORM_CACHE", str(tmp_path / "envcache"))
     make_tiny_encoder(cache_dir=None).encode_nouns(["dog", "cat"])
-    assert len(_chunk_dirs(tmp_path / "envcache")) == 1
-    assert tiny_weights_file()  # weights file identity was hashed, not its path
+    (folder,) = _chunk_dirs(tmp_path / "envcache")
+    key = json.loads((folder / "key.json").read_text())
+    # the weights are identified by their content, never by their path
+    digest = hashlib.sha256(Path(tiny_weights_file()).read_bytes()).hexdigest()
+    assert key["weights"] == {
+        "kind": "file",
+        "size": Path(tiny_weights_file()).stat().st_size,
+        "sha256": digest,
+    }
+    assert tiny_weights_file() not in json.dumps(key)

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _clip_fixtures import make_tiny_encoder, random_image
 from PIL import Image
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-
-try:
-    from ._clip_fixtures import make_tiny_encoder, random_image
-except ImportError:
-    from _clip_fixtures import make_tiny_encoder, random_image
 
 from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
 from skgradnorm._encoder import CLIPEncoder
@@ -113,6 +109,7 @@ def test_selector_embeds_images_and_nouns(image_folder, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_grid_search_embeds_the_noun_bank_once(image_folder, tmp_path, count_prompt_batches):
     paths, labels = image_folder
     # One fit, with its own cache, tells how many text-tower computations the bank needs.

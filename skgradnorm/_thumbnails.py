@@ -1,0 +1,44 @@
+"""Thumbnails for the HTML report: image files downscaled into ``data:`` URIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+__all__ = ["THUMBNAIL_SIZE", "data_uri", "image_thumbnail"]
+
+#: The longest side of a report thumbnail, in pixels.
+THUMBNAIL_SIZE = 96
+
+
+def data_uri(image, fmt="JPEG") -> str:
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        image.save(buf, format="JPEG", quality=85, optimize=True)
+        mime = "image/jpeg"
+    else:
+        image.save(buf, format="PNG", optimize=True)
+        mime = "image/png"
+    return f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def image_thumbnail(path, size=THUMBNAIL_SIZE) -> str:
+    """A ``data:image/jpeg;base64,...`` URI of the image file at ``path``, at most ``size`` px.
+
+    The image is turned upright (EXIF), put on white where transparent, converted to RGB
+    and downscaled (never upscaled) to fit in ``size`` x ``size``.
+    """
+    from PIL import Image, ImageOps
+
+    with Image.open(os.fspath(path)) as im:
+        if im.format == "JPEG":
+            im.draft("RGB", (2 * size, 2 * size))  # decode at a reduced scale: much faster
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA", "P", "PA"):
+            im = im.convert("RGBA")
+            background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(background, im)
+        im = im.convert("RGB")
+        im.thumbnail((size, size), Image.Resampling.LANCZOS)
+        return data_uri(im)
