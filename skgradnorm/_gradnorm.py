@@ -22,6 +22,7 @@ from ._torch_utils import (
     as_tensor,
     default_chunk_size,
     iter_chunks,
+    numpy_dtype_for,
     resolve_device,
     torch_dtype_for,
 )
@@ -340,7 +341,7 @@ def text_counterparts(
     chunk_size = int(max(1, min(chunk_size, max(n, 1))))
     E = as_tensor(noun_embeddings, dev, dtype)
     Et_scaled = (E / temperature).T.contiguous()
-    out = np.empty((n, E.shape[1]), dtype=np.float64 if dtype == torch.float64 else np.float32)
+    out = np.empty((n, E.shape[1]), dtype=numpy_dtype_for(dtype))
     # On the CPU, the results are written straight into `out`, through a tensor view of it.
     out_t = torch.from_numpy(out) if dev.type == "cpu" else None
     work = torch.empty((chunk_size, m), dtype=dtype, device=dev)

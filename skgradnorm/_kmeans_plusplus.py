@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._torch_utils import iter_chunks, sum_dtype
+from ._torch_utils import iter_chunks, numpy_dtype_for, sum_dtype
 
 __all__ = ["draw_rows"]
 
@@ -46,7 +46,7 @@ def _kmeans_plusplus(
         n_local_trials = 2 + int(np.log(n_clusters))  # scikit-learn's default
     n_local_trials = max(1, int(n_local_trials))
     chunk_size = max(1, int(chunk_size))
-    np_dtype = np.float64 if X.dtype == torch.float64 else np.float32
+    np_dtype = numpy_dtype_for(X.dtype)
     # Same first draw as scikit-learn (a choice with uniform sample weights).
     weights = np.ones(n, dtype=np_dtype)
     first = int(random_state.choice(n, p=weights / weights.sum()))

@@ -47,4 +47,4 @@ def test_integer_input_is_accepted():
         .fit(X)
         .labels_
     )
-    assert labels.shape == (20,)
+    assert labels.shape == (20,) and set(labels.tolist()) == {0, 1}

@@ -508,7 +508,9 @@ def test_pickle_round_trip():
 def test_torch_device_object_is_accepted():
     X = _overlapping(n=50, d=4)
     km = SphericalKMeans(n_clusters=2, n_init=1, random_state=0, device=torch.device("cpu")).fit(X)
-    assert km.labels_.shape == (50,)
+    same = SphericalKMeans(n_clusters=2, n_init=1, random_state=0, device="cpu").fit(X)
+    np.testing.assert_array_equal(km.labels_, same.labels_)
+    np.testing.assert_array_equal(km.cluster_centers_, same.cluster_centers_)
 
 
 def test_integer_input_is_accepted():
