@@ -47,15 +47,36 @@ class _SoftmaxStats:
     max_logit: np.ndarray  # (M,) z_max = max_k w_k . e / T
     rest: np.ndarray  # (M,)
     rest_p: np.ndarray | None  # (M,) or None
+    # log(rest) and log(rest_p), exact even where rest underflows (only when asked for)
+    log_rest: np.ndarray | None = None
+    log_rest_p: np.ndarray | None = None
 
 
-def _center_softmax_stats(E, W, *, temperature, p=None, device=None, chunk_size=None):
+def _logits_into(z, e, Wt, temperature, scale_after):
+    """``z = e W^T / T`` minus its row maximum; returns ``(z_max, k*)``.
+
+    ``scale_after``: ``Wt`` holds the unscaled centres and the division by ``T`` happens
+    after the maximum is subtracted. ``W / T`` would overflow for ``T`` near the smallest
+    floats; ``(z - z_max) / T`` is 0 at ``k*`` and at most 0 elsewhere, so it never does.
+    """
+    torch.mm(e, Wt, out=z)
+    zmax, k = z.max(dim=1)  # first maximal index on ties, like numpy.argmax
+    z.sub_(zmax[:, None])
+    if scale_after:
+        z.div_(temperature)
+        zmax = zmax / temperature
+    return zmax, k
+
+
+def _center_softmax_stats(E, W, *, temperature, p=None, device=None, chunk_size=None, log=False):
     """One chunked pass over the nouns computing :class:`_SoftmaxStats`.
 
     ``E`` and ``W`` are validated 2-D arrays (numpy or torch). The computation runs in torch
     on ``device`` (None: the device of a torch input, else the best available), in float64
     when either input is float64 and float32 otherwise. Work memory is one
-    (chunk_size, C) matrix, reused for every chunk.
+    (chunk_size, C) matrix, reused for every chunk. With ``log``, ``log_rest`` (and
+    ``log_rest_p``) are filled too: ``log(rest)`` where ``rest`` is a normal number, and a
+    log-sum-exp recomputation for the few nouns whose ``rest`` underflowed (tiny ``T``).
     """
     if device is None and isinstance(E, torch.Tensor):
         device = E.device
@@ -66,8 +87,12 @@ def _center_softmax_stats(E, W, *, temperature, p=None, device=None, chunk_size=
         chunk_size = default_chunk_size(C, dev)
     chunk_size = int(max(1, min(chunk_size, M)))
 
-    # Fold 1/T into the centres once: z = e @ (W / T).T
-    Wt = (as_tensor(W, dev, dtype) / temperature).T.contiguous()
+    # Fold 1/T into the centres once, z = e @ (W / T).T, unless W / T overflows.
+    W_t = as_tensor(W, dev, dtype)
+    Wt = (W_t / temperature).T.contiguous()
+    scale_after = not bool(torch.isfinite(Wt).all())
+    if scale_after:
+        Wt = W_t.T.contiguous()
     assignments = torch.empty(M, dtype=torch.int64, device=dev)
     max_logit = torch.empty(M, dtype=dtype, device=dev)
     rest = torch.empty(M, dtype=dtype, device=dev)
@@ -79,9 +104,8 @@ def _center_softmax_stats(E, W, *, temperature, p=None, device=None, chunk_size=
         for sl in iter_chunks(M, chunk_size):
             e = as_tensor(E[sl], dev, dtype)
             z = work[: e.shape[0]]
-            torch.mm(e, Wt, out=z)
-            zmax, k = z.max(dim=1)  # first maximal index on ties, like numpy.argmax
-            z.sub_(zmax[:, None]).exp_()  # y_k = exp(z_k - z_max), y_{k*} = 1
+            zmax, k = _logits_into(z, e, Wt, temperature, scale_after)
+            z.exp_()  # y_k = exp(z_k - z_max), y_{k*} = 1
             z.scatter_(1, k[:, None], 0.0)  # drop k* so that sums run over k != k*
             assignments[sl] = k
             max_logit[sl] = zmax
@@ -96,7 +120,58 @@ def _center_softmax_stats(E, W, *, temperature, p=None, device=None, chunk_size=
     def _np(t):
         return None if t is None else t.cpu().numpy()
 
-    return _SoftmaxStats(_np(assignments), _np(max_logit), _np(rest), _np(rest_p))
+    stats = _SoftmaxStats(_np(assignments), _np(max_logit), _np(rest), _np(rest_p))
+    if log:
+        _fill_logs(stats, E, Wt, temperature, scale_after, p, dev, dtype, chunk_size)
+    return stats
+
+
+def _fill_logs(stats, E, Wt, temperature, scale_after, p, dev, dtype, chunk_size):
+    """``log_rest`` and ``log_rest_p``, recomputed by log-sum-exp where ``rest`` underflowed.
+
+    ``rest`` is a sum of ``exp(z_k - z_max)`` (``rest_p`` of their ``p``-th powers); below
+    about ``2^24`` times the smallest normal float it has lost its precision (or is 0),
+    which happens for very small temperatures. Those nouns are recomputed as
+    ``logsumexp_{k != k*}(z_k - z_max)``,
+    which is exact at any temperature; the others keep ``log(rest)``.
+    """
+    with np.errstate(divide="ignore"):
+        stats.log_rest = np.log(stats.rest)
+        if stats.rest_p is not None:
+            stats.log_rest_p = np.log(stats.rest_p)
+    tiny = np.finfo(stats.rest.dtype).tiny * 2.0**24
+    lost = stats.rest < tiny
+    if stats.rest_p is not None:
+        lost |= stats.rest_p < tiny  # sum y^p underflows first, for p > 1
+    low = np.flatnonzero(lost)
+    if low.size == 0:
+        return
+    need_p = stats.rest_p is not None
+    with torch.inference_mode():
+        for sl in iter_chunks(low.size, chunk_size):
+            rows = low[sl]
+            block = E[rows] if isinstance(E, np.ndarray) else E[torch.as_tensor(rows)]
+            e = as_tensor(block, dev, dtype)
+            z = torch.empty((e.shape[0], Wt.shape[1]), dtype=dtype, device=dev)
+            _, k = _logits_into(z, e, Wt, temperature, scale_after)
+            z.scatter_(1, k[:, None], -torch.inf)  # drop k*
+            stats.log_rest[rows] = torch.logsumexp(z, dim=1).cpu().numpy()
+            if need_p:
+                stats.log_rest_p[rows] = torch.logsumexp(z * p, dim=1).cpu().numpy()
+
+
+def _log_gradnorm_from_stats(stats: _SoftmaxStats, log_norms_p: np.ndarray, p: float):
+    """``log(||s - onehot(k*)||_p * ||e||_p)``, finite even where the score underflows."""
+    lr = stats.log_rest.astype(np.float64)
+    # rest = 0 exactly (T so small that only k* counts) gives log scores of -inf: the
+    # limit of a fully confident noun, still a valid key for ranking.
+    with np.errstate(over="ignore", invalid="ignore"):
+        log1p_rest = np.logaddexp(0.0, lr)  # log(1 + rest)
+        if np.isinf(p):
+            log_dev = lr - log1p_rest
+        else:
+            log_dev = np.logaddexp(stats.log_rest_p.astype(np.float64), p * lr) / p - log1p_rest
+    return log_dev + log_norms_p
 
 
 def _gradnorm_from_stats(stats: _SoftmaxStats, noun_norms_p: np.ndarray, p: float) -> np.ndarray:
@@ -148,10 +223,20 @@ _POSITIVE = Interval(Real, 0, None, closed="neither")
         "temperature": [_POSITIVE],
         "p": [Interval(Real, 1, None, closed="left"), Options(Real, {np.inf})],
         **_COMPUTE,
+        "return_log": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None, chunk_size=None):
+def gradnorm_scores(
+    noun_embeddings,
+    centers,
+    *,
+    temperature,
+    p=2.0,
+    device=None,
+    chunk_size=None,
+    return_log=False,
+):
     """GradNorm score of every noun and the centre it is assigned to.
 
     For a noun embedding ``e`` with logits ``z = W e / T`` over the image centres ``W``,
@@ -179,6 +264,10 @@ def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None
         (CUDA, then MPS, then CPU).
     chunk_size : int, default=None
         Nouns per chunk; None picks one that keeps the work matrix small.
+    return_log : bool, default=False
+        Also return the natural logarithm of the scores, computed stably: finite where
+        the score itself underflows to 0 (very small temperatures), so that such nouns can
+        still be ranked (the selector breaks ties between equal scores with it).
 
     Returns
     -------
@@ -186,13 +275,16 @@ def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None
         The GradNorm score of each noun (float64 if an input is float64, else float32).
     assignments : ndarray of shape (n_nouns,), dtype int64
         Index of each noun's argmax centre ``k*`` (the first one on ties).
+    log_scores : ndarray of shape (n_nouns,), float64
+        ``log(scores)``, exact even where ``scores`` underflows; only with ``return_log``.
 
     Notes
     -----
     The score is computed as ``(sum_{k != k*} y_k^p + r^p)^(1/p) / (1 + r) * ||e||_p``
     with ``y_k = exp(z_k - z_{k*})`` and ``r = sum_{k != k*} y_k``, which is the formula
     above rearranged so that ``1 - c`` never suffers cancellation when ``c`` is near 1.
-    For extremely small temperatures the ``y_k`` underflow and scores may become 0.
+    For very small temperatures the ``y_k`` underflow and scores may become 0; the log
+    scores (``return_log=True``) are then recomputed by log-sum-exp and stay exact.
 
     References
     ----------
@@ -214,10 +306,16 @@ def gradnorm_scores(noun_embeddings, centers, *, temperature, p=2.0, device=None
     temperature, p = float(temperature), float(p)
     E, W = _validate_bank_and_centers(noun_embeddings, centers)
     stats = _center_softmax_stats(
-        E, W, temperature=temperature, p=p, device=device, chunk_size=chunk_size
+        E, W, temperature=temperature, p=p, device=device, chunk_size=chunk_size, log=return_log
     )
-    scores = _gradnorm_from_stats(stats, _row_p_norms(E, p).astype(stats.rest.dtype, copy=False), p)
-    return scores.astype(stats.rest.dtype, copy=False), stats.assignments
+    norms_p = _row_p_norms(E, p)
+    scores = _gradnorm_from_stats(stats, norms_p.astype(stats.rest.dtype, copy=False), p)
+    scores = scores.astype(stats.rest.dtype, copy=False)
+    if not return_log:
+        return scores, stats.assignments
+    with np.errstate(divide="ignore"):
+        log_norms = np.log(norms_p.astype(np.float64))
+    return scores, stats.assignments, _log_gradnorm_from_stats(stats, log_norms, p)
 
 
 @validate_params({**_ARRAYS, **_COMPUTE}, prefer_skip_nested_validation=True)
@@ -270,14 +368,33 @@ def sic_scores(noun_embeddings, centers, *, uniqueness_threshold, device=None, c
         "scores": ["array-like"],
         "assignments": ["array-like"],
         "top_k": [Interval(Integral, 1, None, closed="left")],
+        "tiebreak": ["array-like", None],
     },
     prefer_skip_nested_validation=True,
 )
-def select_top_k_per_center(scores, assignments, top_k):
+def select_top_k_per_center(scores, assignments, top_k, *, tiebreak=None):
     """Indices of the ``top_k`` nouns with the smallest scores within each centre.
 
-    Nouns with an infinite or NaN score are never selected. Ties are broken by noun index
-    (stable order). The result is ordered by centre, then by rank within the centre.
+    Nouns with an infinite or NaN score are never selected. Ties are broken by ``tiebreak``
+    (smaller first) when given, then by noun index (stable order). The result is ordered by
+    centre, then by rank within the centre.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_nouns,)
+        Filter scores, smaller is better.
+    assignments : array-like of shape (n_nouns,)
+        Each noun's centre.
+    top_k : int
+        Nouns kept per centre.
+    tiebreak : array-like of shape (n_nouns,) or None, default=None
+        A second key for equal scores, such as the log scores of :func:`gradnorm_scores`
+        (``return_log=True``), which still order nouns whose scores underflowed to 0.
+
+    Returns
+    -------
+    selected : ndarray of shape (n_selected,), int64
+        Indices of the kept nouns.
 
     Examples
     --------
@@ -287,8 +404,12 @@ def select_top_k_per_center(scores, assignments, top_k):
     """
     scores = np.asarray(scores)
     assignments = np.asarray(assignments)
-    # lexsort is stable: it sorts by the last key (centre), then score, then original index.
-    order = np.lexsort((scores, assignments))
+    # lexsort is stable: it sorts by the last key (centre), then score, then the
+    # tie-break key (if any), then original index.
+    keys = (
+        (scores, assignments) if tiebreak is None else (np.asarray(tiebreak), scores, assignments)
+    )
+    order = np.lexsort(keys)
     sorted_centers = assignments[order]
     starts = np.flatnonzero(np.r_[True, sorted_centers[1:] != sorted_centers[:-1]])
     group_start = np.repeat(starts, np.diff(np.r_[starts, order.size]))
@@ -341,6 +462,11 @@ def text_counterparts(
     chunk_size = int(max(1, min(chunk_size, max(n, 1))))
     E = as_tensor(noun_embeddings, dev, dtype)
     Et_scaled = (E / temperature).T.contiguous()
+    # For temperatures near the smallest floats E / tau overflows: divide after the max
+    # is subtracted instead (0 at the max, -inf or finite elsewhere), see _logits_into.
+    scale_after = not bool(torch.isfinite(Et_scaled).all())
+    if scale_after:
+        Et_scaled = E.T.contiguous()
     out = np.empty((n, E.shape[1]), dtype=numpy_dtype_for(dtype))
     # On the CPU, the results are written straight into `out`, through a tensor view of it.
     out_t = torch.from_numpy(out) if dev.type == "cpu" else None
@@ -353,6 +479,8 @@ def text_counterparts(
             # softmax(s) @ E = (exp(s - max) @ E) / sum(exp(s - max)): the division by the
             # row sum is a positive scale, which the final normalisation removes anyway.
             s.sub_(s.max(dim=1, keepdim=True).values)
+            if scale_after:
+                s.div_(temperature)
             # exp of values under -87 gives float32 subnormals (or 0), which made the exp
             # ~3x slower on clustered data (measured: 20% of the whole retrieval). Their
             # weights are < 1.7e-38 against 1 for the largest, so flooring the exponent

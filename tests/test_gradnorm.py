@@ -210,3 +210,67 @@ def test_l2_normalize_rows_matches_numpy_and_checks_every_row():
     X[7] = 0
     with pytest.raises(ValueError, match="X has 1 row.*zero norm.*index 7"):
         l2_normalize_rows(X, name="X", rows=np.array([0, 1]))
+
+
+# --------------------------------------------------------------------------- tiny temperatures
+
+
+def _unit(A):
+    return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, np.inf])
+def test_log_scores_are_the_log_of_the_scores(p):
+    rng = np.random.default_rng(3)
+    E, W = _unit(rng.normal(size=(200, 12))), _unit(rng.normal(size=(15, 12)))
+    scores, assignments, log_scores = gradnorm_scores(E, W, temperature=0.07, p=p, return_log=True)
+    ref, ref_assignments = reference_gradnorm_scores(E, W, temperature=0.07, p=p)
+    np.testing.assert_array_equal(assignments, ref_assignments)
+    np.testing.assert_allclose(log_scores, np.log(ref), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.exp(log_scores), scores, rtol=1e-12)
+
+
+def test_float32_log_scores_stay_exact_where_scores_underflow():
+    # At T = 1e-3 in float32 many scores underflow to exactly 0; their logs must still
+    # match the float64 computation, which represents them.
+    rng = np.random.default_rng(0)
+    E, W = _unit(rng.normal(size=(300, 16))), _unit(rng.normal(size=(20, 16)))
+    s32, a32, log32 = gradnorm_scores(
+        E.astype(np.float32), W.astype(np.float32), temperature=1e-3, return_log=True
+    )
+    _, a64, log64 = gradnorm_scores(E, W, temperature=1e-3, return_log=True)
+    assert (s32 == 0).sum() > 50  # the regime the log scores are for
+    np.testing.assert_array_equal(a32, a64)
+    # float32 logits z / T carry an absolute error of about eps32 / T (1e-4 here)
+    np.testing.assert_allclose(log32, log64, rtol=1e-5, atol=5e-4)
+    # ranking by (score, log score) in float32 selects what float64 selects
+    kept32 = select_top_k_per_center(s32, a32, 3, tiebreak=log32)
+    kept64 = select_top_k_per_center(np.exp(log64), a64, 3, tiebreak=log64)
+    np.testing.assert_array_equal(kept32, kept64)
+
+
+def test_select_top_k_breaks_equal_scores_with_the_tiebreak():
+    scores = np.array([0.0, 0.0, 0.0, 0.5])
+    assignments = np.array([0, 0, 0, 0])
+    np.testing.assert_array_equal(select_top_k_per_center(scores, assignments, 2), [0, 1])
+    kept = select_top_k_per_center(scores, assignments, 2, tiebreak=np.array([-1, -9, -5, 0]))
+    np.testing.assert_array_equal(kept, [1, 2])
+
+
+@pytest.mark.parametrize("dtype, tau", [(np.float32, 1e-39), (np.float64, 1e-310)])
+def test_retrieval_at_temperatures_near_the_smallest_floats(dtype, tau):
+    # The limit tau -> 0 of the softmax retrieval is the nearest noun itself.
+    rng = np.random.default_rng(1)
+    U, E = _unit(rng.normal(size=(30, 8))), _unit(rng.normal(size=(50, 8)))
+    T = text_counterparts(U.astype(dtype), E.astype(dtype), temperature=tau)
+    assert np.isfinite(T).all()
+    nearest = E[np.argmax(U @ E.T, axis=1)]
+    np.testing.assert_allclose(T, nearest, atol=1e-6)
+
+
+def test_scores_at_temperatures_near_the_smallest_floats():
+    rng = np.random.default_rng(2)
+    E, W = _unit(rng.normal(size=(40, 8))), _unit(rng.normal(size=(6, 8)))
+    scores, assignments, log_scores = gradnorm_scores(E, W, temperature=1e-310, return_log=True)
+    assert not np.isnan(scores).any() and not np.isnan(log_scores).any()
+    np.testing.assert_array_equal(assignments, np.argmax(E @ W.T, axis=1))
