@@ -264,7 +264,10 @@ class SphericalKMeans(
         Absolute tolerance on the total squared shift of the (unit) centres between two
         iterations; a restart also stops when the labels stop changing.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initialisations; pass an int for reproducible results.
+        Seeds the initialisations; pass an int for reproducible results: the same
+        ``random_state``, data, device and backend give the same clustering, whatever the
+        number of torch (or faiss) threads on the CPU. Across machines, devices or
+        backends, float32 rounding can differ and flip a near-tie between two centres.
     device : str, torch.device or None, default=None
         Torch device to compute on (``"cpu"``, ``"cuda"``, ...); None picks the best available.
     init_size : int or None, default=None

@@ -35,14 +35,33 @@ def check_embedding_matrix(array, *, name: str, allow_empty: bool = False) -> np
     )
 
 
-def nonzero_row_norms(X: np.ndarray, *, name: str) -> np.ndarray:
-    """L2 norm of every row of ``X``; a zero row is an error (a zero vector has no direction).
+def safe_row_norms(X: np.ndarray) -> np.ndarray:
+    """L2 norm of every row of ``X``, without overflow or underflow.
 
     The norms come from scikit-learn's ``row_norms`` (an ``einsum``), which makes no
     temporary as large as ``X``: at ImageNet-1K scale (1.28M x 512 float32, 2.6 GB)
-    ``np.linalg.norm`` would first square a full copy.
+    ``np.linalg.norm`` would first square a full copy. Rows whose squared norm overflows
+    (``X * 1e200``) or underflows (``X * 1e-200``) are recomputed as ``m * ||x / m||`` with
+    ``m`` their largest absolute entry, as LAPACK's ``nrm2`` does.
     """
-    norms = row_norms(X)
+    with np.errstate(over="ignore", under="ignore"):
+        norms = row_norms(X)
+    tiny = np.sqrt(np.finfo(norms.dtype).tiny) / np.finfo(norms.dtype).eps
+    bad = np.flatnonzero(~np.isfinite(norms) | (norms < tiny))
+    if bad.size:
+        rows = np.asarray(X[bad], dtype=norms.dtype)
+        scale = np.abs(rows).max(axis=1)
+        ok = scale > 0
+        norms[bad[ok]] = scale[ok] * row_norms(rows[ok] / scale[ok, None])
+    return norms
+
+
+def nonzero_row_norms(X: np.ndarray, *, name: str) -> np.ndarray:
+    """L2 norm of every row of ``X`` (:func:`safe_row_norms`); a zero row is an error.
+
+    A zero vector has no direction, so it cannot be compared by cosine.
+    """
+    norms = safe_row_norms(X)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(
@@ -81,7 +100,7 @@ def l2_normalize_rows(
         (``"keep"``, for model outputs that are checked elsewhere).
     """
     if norms is None:
-        norms = nonzero_row_norms(X, name=name) if zero == "raise" else row_norms(X)
+        norms = nonzero_row_norms(X, name=name) if zero == "raise" else safe_row_norms(X)
     if rows is not None:
         out = X[rows].astype(dtype or X.dtype, copy=False)  # fancy indexing already copies
         norms = norms[rows]

@@ -539,3 +539,37 @@ def _expected_failed_checks(estimator):
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1e300])
+def test_extreme_scales_give_the_same_clustering(scale):
+    # Only directions matter: rows whose squared norms overflow or underflow are
+    # normalised without either (before the fix, X * 1e200 came back as one cluster).
+    X = _overlapping(n=120, d=6, seed=8).astype(np.float64)
+    ref = SphericalKMeans(n_clusters=4, n_init=2, random_state=0, device="cpu").fit(X)
+    km = SphericalKMeans(n_clusters=4, n_init=2, random_state=0, device="cpu").fit(X * scale)
+    np.testing.assert_array_equal(km.labels_, ref.labels_)
+    np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_same_labels_with_one_or_two_threads(backend):
+    # What the random_state promise covers on the CPU: the thread count of torch (and of
+    # faiss) does not change the result.
+    if backend == "faiss" and not lloyd._faiss_available():
+        pytest.skip("faiss-cpu is not installed")
+    X = np.random.RandomState(0).randn(3000, 32).astype(np.float32)
+    previous = torch.get_num_threads()
+    labels = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            if backend == "faiss":
+                import faiss
+
+                faiss.omp_set_num_threads(threads)
+            km = SphericalKMeans(8, n_init=2, random_state=0, backend=backend, device="cpu")
+            labels.append(km.fit(X).labels_)
+    finally:
+        torch.set_num_threads(previous)
+    np.testing.assert_array_equal(labels[0], labels[1])
