@@ -526,3 +526,12 @@ def test_image_folder_run_end_to_end(script, tmp_path, capsys):
         "points_per_centroid": 256,
     }
     assert report["results"][0]["final_kmeans"]["n_init"] == 20
+
+
+def test_docs_list_the_command_of_every_row(rp):
+    text = (REPO / "docs" / "reproducing.rst").read_text(encoding="utf-8")
+    for row in rp.settings.SETTINGS:
+        command = f"reproduce_paper.py --datasets {row.dataset} --backbones {row.backbone}"
+        assert command in text, row.key
+    for _, model, pretrained in rp.settings.BACKBONES.values():
+        assert re.search(rf"``{model}``\s+``{pretrained}``", text), model
