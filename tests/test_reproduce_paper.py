@@ -503,6 +503,7 @@ def test_all_runs_the_whole_table_and_reports_missing_data(
     assert "- UCF101 / ViT-B/32: " in out.with_suffix(".md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_image_folder_run_end_to_end(script, tmp_path, capsys):
     _make_class_folders(tmp_path / "imgs" / "train", ["a_red", "b_green", "c_blue"], n=4)
     _make_class_folders(tmp_path / "imgs" / "test", ["a_red", "b_green", "c_blue"], n=2)
@@ -535,3 +536,26 @@ def test_docs_list_the_command_of_every_row(rp):
         assert command in text, row.key
     for _, model, pretrained in rp.settings.BACKBONES.values():
         assert re.search(rf"``{model}``\s+``{pretrained}``", text), model
+
+
+def test_plan_fills_rows_from_the_table_or_from_complete_overrides(script):
+    parse = script.build_parser().parse_args
+    jobs, skipped = script.plan(parse(["--datasets", "cifar10,dtd", "--backbones", "rn50"]))
+    assert [(j["dataset"], j["backbone"]) for j in jobs] == [("cifar10", "rn50"), ("dtd", "rn50")]
+    assert jobs[0]["settings"]["temperature"] == 0.1 and jobs[1]["settings"]["n_clusters"] == 47
+    assert set(jobs[0]["reported"].values()) == {None} and skipped == []  # no RN50 numbers
+    (job,) = script.plan(parse(["--datasets", "cifar10", "--top-k", "3"]))[0]
+    assert job["overridden"] == ["top_k"] and job["reported"] is None
+    (job,) = script.plan(parse(["--datasets", "cifar10", "--top-k", "5"]))[0]  # no change
+    assert job["reported"]["acc"] == 0.911
+    # A pair the authors do not list runs when every method setting is given; K is the
+    # dataset's own.
+    argv = ["--datasets", "imagenet10", "--backbones", "rn50", "--n-centers", "40"]
+    argv += ["--temperature", "0.02", "--top-k", "5", "--retrieval-temperature", "0.006"]
+    (job,) = script.plan(parse(argv))[0]
+    assert job["settings"]["n_clusters"] == 10 and job["settings"]["n_centers"] == 40
+    # --all skips, with its reason, what a single run would refuse (Cars has no C).
+    jobs, skipped = script.plan(parse(["--all"]))
+    assert len(jobs) == 27 and [s["dataset"] for s in skipped] == ["Stanford Cars"]
+    assert "pass --n-centers" in skipped[0]["reason"]
+    assert parse(["--data-dir", "/x"]).data_root == Path("/x")  # the old name still works
