@@ -70,7 +70,7 @@ def main(argv=None):
     n_t = len(PAPER_TEMPLATES)
 
     rng = np.random.default_rng(args.seed)
-    vocab = wordnet_nouns()
+    vocab = sorted(set(wordnet_nouns()))  # distinct strings: each is embedded once
     nouns = [vocab[i] for i in rng.choice(len(vocab), size=args.nouns, replace=False)]
     prompts = [t.format(n) for n in nouns for t in PAPER_TEMPLATES]
     base_prompts = prompts[: args.baseline_nouns * n_t]

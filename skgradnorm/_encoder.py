@@ -415,6 +415,10 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         by the model, its weights, the nouns, the templates, the precision and the library
         versions; a second call with the same inputs computes nothing.
 
+        A noun that appears several times (the paper's WordNet bank repeats a word once per
+        sense: ``head`` 33 times) is embedded once, and the cache holds each distinct
+        string once; every occurrence gets the same row.
+
         Parameters
         ----------
         nouns : sequence of str
@@ -428,6 +432,10 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         self._validate_params()
         templates = self._checked_templates()
         nouns = _check_strings(nouns, "nouns")
+        distinct = list(dict.fromkeys(nouns))  # first-occurrence order
+        if len(distinct) < len(nouns):
+            row = {noun: i for i, noun in enumerate(distinct)}
+            return self.encode_nouns(distinct)[[row[noun] for noun in nouns]]
         bundle = self._get_bundle()
 
         def compute(chunk, progress):

@@ -221,3 +221,27 @@ def test_default_cache_dir_follows_the_environment(tmp_path, monkeypatch, small_
         "sha256": digest,
     }
     assert tiny_weights_file() not in json.dumps(key)
+
+
+def test_repeated_nouns_are_embedded_once_and_share_their_row(tmp_path, monkeypatch):
+    calls = []
+    original = CLIPEncoder._encode_prompts
+
+    def counting(self, bundle, texts, **kwargs):
+        calls.append(list(texts))
+        return original(self, bundle, texts, **kwargs)
+
+    monkeypatch.setattr(CLIPEncoder, "_encode_prompts", counting)
+    enc = make_tiny_encoder(cache_dir=tmp_path / "cache")
+    nouns = ["head", "dog", "head", "hot_dog", "dog", "head"]
+    E = enc.encode_nouns(nouns)
+    prompts = [p for batch in calls for p in batch]
+    assert len(prompts) == 3 * len(enc._checked_templates())  # 3 distinct strings
+    np.testing.assert_array_equal(E[0], E[2])
+    np.testing.assert_array_equal(E[0], E[5])
+    np.testing.assert_array_equal(E[1], E[4])
+    assert not np.array_equal(E[0], E[1])
+    np.testing.assert_array_equal(E[[0, 1, 3]], enc.encode_nouns(["head", "dog", "hot_dog"]))
+    # the cache holds the distinct strings only
+    (folder,) = _chunk_dirs(tmp_path / "cache")
+    assert json.loads((folder / "key.json").read_text())["n_nouns"] == 3

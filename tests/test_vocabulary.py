@@ -29,7 +29,7 @@ def _data(name):
 
 
 def test_wordnet_nouns_content():
-    nouns = wordnet_nouns()
+    nouns = wordnet_nouns("unique")
     assert len(nouns) == EXPECTED_SIZE
     assert len(set(nouns)) == len(nouns)
     assert nouns == sorted(nouns)
