@@ -43,12 +43,19 @@ def find_images(image_dir) -> list[str]:
     """Image files under ``image_dir``, recursively, as sorted POSIX paths relative to it.
 
     A file is an image if its extension is in :data:`IMAGE_EXTENSIONS` (any case). Hidden
-    files and folders (names starting with ".") are skipped.
+    files and folders (names starting with ".") are skipped. Symbolic links to folders are
+    followed (a link back to a folder already visited is not, so cycles end).
     """
     root = Path(image_dir)
     found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    seen = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link cycle, or two links to one folder
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                 found.append((Path(folder) / name).relative_to(root).as_posix())
@@ -208,6 +215,15 @@ def cluster(args) -> int:
         verbose=not args.quiet,
     )
     user_errors = (UnreadableImageError, PretrainedWeightsError, FileNotFoundError, ValueError)
+    try:
+        with steps("load model"):
+            # Load the weights before any long step: a wrong file or architecture fails now.
+            encoder._get_bundle()
+    except Exception as exc:  # a bad file fails in many ways (pickle, zip, size mismatch)
+        message = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        raise CLIError(
+            f"cannot load the model {args.model!r} with weights {str(args.pretrained)!r}: {message}"
+        ) from None
     try:
         with steps("embed images", f"embedding {n} images with {args.model} ({args.pretrained})"):
             U = encoder.transform([str(image_dir / p) for p in rel_paths])

@@ -315,6 +315,32 @@ def test_cluster_error_weights(images, tmp_path, capsys, pretrained, fragments):
     _expect_error(argv, capsys, *fragments)
 
 
+@pytest.mark.parametrize("kind", ["garbage", "other_architecture"])
+def test_cluster_error_unloadable_weights_is_one_line(images, tmp_path, capsys, kind):
+    import torch
+
+    root, _, _, vocab = images
+    weights = tmp_path / "weights.pt"
+    if kind == "garbage":
+        weights.write_bytes(b"this is not a checkpoint" * 10)
+    else:
+        torch.save({"visual.proj": torch.zeros(3, 3)}, weights)  # not this architecture
+    argv = [
+        "cluster",
+        str(root),
+        "-k",
+        "2",
+        "--vocabulary",
+        str(vocab),
+        "--quiet",
+        *_tiny_args(tmp_path / "out", tmp_path),
+        "--pretrained",
+        str(weights),
+    ]
+    _expect_error(argv, capsys, "cannot load the model", str(weights))
+    assert not (tmp_path / "out" / "assignments.csv").exists()
+
+
 def test_cluster_error_labels_missing_images(images, tmp_path, capsys):
     root, rel, _, vocab = images
     labels = tmp_path / "labels.csv"
@@ -528,3 +554,15 @@ def test_import_and_help_load_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_find_images_follows_folder_links_without_looping(tmp_path):
+    root = tmp_path / "imgs"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "x.png").write_bytes(b"")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "y.JPG").write_bytes(b"")
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    (root / "a" / "loop").symlink_to(root, target_is_directory=True)  # a cycle
+    assert find_images(root) == ["a/x.png", "linked/y.JPG"]
