@@ -74,6 +74,24 @@ def read_vocabulary(path) -> list[str]:
     return nouns
 
 
+#: The bundled noun banks, by the names ``--vocabulary`` accepts (see skgradnorm.vocabulary).
+BUNDLED_VOCABULARIES = ("paper", "common", "unique")
+
+
+def load_vocabulary(choice):
+    """``(nouns, definitions or None)`` for ``--vocabulary``: a bundled bank or a file.
+
+    A bundled bank's name wins unless a file of that name exists in the current folder.
+    """
+    if choice is None:
+        choice = "paper"
+    if choice in BUNDLED_VOCABULARIES and not Path(choice).is_file():
+        from .vocabulary import wordnet_definitions, wordnet_nouns
+
+        return wordnet_nouns(choice), wordnet_definitions(choice)
+    return read_vocabulary(choice), None
+
+
 def read_labels(labels_csv, image_dir, rel_paths) -> list[str]:
     """The label of each image, from a CSV file of ``path,label`` rows.
 
@@ -198,12 +216,7 @@ def cluster(args) -> int:
                 "use at most that many, or 'auto'."
             )
         true_labels = read_labels(args.labels, image_dir, rel_paths) if args.labels else None
-        if args.vocabulary:
-            vocabulary = read_vocabulary(args.vocabulary)
-        else:
-            from .vocabulary import wordnet_nouns
-
-            vocabulary = wordnet_nouns()
+        vocabulary, definitions = load_vocabulary(args.vocabulary)
 
     encoder = CLIPEncoder(
         model_name=args.model,
@@ -448,9 +461,11 @@ def _add_cluster_parser(sub) -> None:
     method = parser.add_argument_group("method")
     method.add_argument(
         "--vocabulary",
-        metavar="FILE",
-        default=None,
-        help="noun bank, one noun per line (default: the bundled WordNet nouns)",
+        metavar="BANK",
+        default="paper",
+        help="noun bank: a bundled WordNet bank, 'paper' (default: the authors' 146,347 "
+        "entries), 'common' (sense-tagged lemmas only: a tenth of the embedding cost, for "
+        "coarse categories) or 'unique' (117,798 lemmas), or a file with one noun per line",
     )
     method.add_argument(
         "--n-centers",

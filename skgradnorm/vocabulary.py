@@ -26,7 +26,8 @@ __all__ = ["wordnet_definitions", "wordnet_nouns"]
 _UNIQUE_FILE = "wordnet_nouns.txt"
 _PAPER_FILE = "wordnet_nouns_paper.csv.gz"
 _SENSE1_FILE = "wordnet_nouns_unique_sense1.txt.gz"
-_VARIANT = [StrOptions({"paper", "unique"})]
+_TAGGED_FILE = "wordnet_nouns_tagged.txt.gz"
+_VARIANT = [StrOptions({"paper", "unique", "common"})]
 
 
 def _read_data(name: str) -> bytes:
@@ -43,6 +44,13 @@ def _paper_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
         raise RuntimeError(f"{_PAPER_FILE}: unexpected header {header}; reinstall skgradnorm.")
     words, definitions = zip(*reader, strict=True)
     return words, definitions
+
+
+@functools.lru_cache(maxsize=1)
+def _common_rows() -> tuple[int, ...]:
+    """Rows of the paper bank whose lemma has a sense-tagged occurrence in WordNet."""
+    tagged = set(_read_data(_TAGGED_FILE).decode("utf-8").split())
+    return tuple(i for i, word in enumerate(_paper_table()[0]) if word.lower() in tagged)
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,7 +75,7 @@ def wordnet_nouns(variant="paper"):
 
     Parameters
     ----------
-    variant : {"paper", "unique"}, default="paper"
+    variant : {"paper", "unique", "common"}, default="paper"
         Which bank (the default is the paper's, which the estimators and the command line
         use too):
 
@@ -81,6 +89,12 @@ def wordnet_nouns(variant="paper"):
         - ``"unique"``: the 117,798 distinct noun lemmas of WordNet 3.0's ``index.noun``,
           lower case, underscores turned into spaces (``"hot dog"``), sorted by code
           point.
+        - ``"common"``: the rows of ``"paper"`` whose lemma occurs in WordNet's
+          sense-tagged corpora (a non-zero ``tagsense_cnt`` in ``index.noun``): 26,685
+          entries, 12,289 distinct strings, so about a tenth of the cost of embedding
+          ``"paper"``. A cheaper first try on a CPU; it keeps everyday nouns and drops
+          rare and specialist ones (many dog breeds, aircraft models), so use the full
+          bank for fine-grained collections. Never a default.
 
     Returns
     -------
@@ -116,6 +130,9 @@ def wordnet_nouns(variant="paper"):
     """
     if variant == "paper":
         return list(_paper_table()[0])
+    if variant == "common":
+        words = _paper_table()[0]
+        return [words[i] for i in _common_rows()]
     return list(_unique_nouns())
 
 
@@ -128,8 +145,9 @@ def wordnet_definitions(variant="paper"):
 
     Parameters
     ----------
-    variant : {"paper", "unique"}, default="paper"
-        Which bank (see :func:`wordnet_nouns`). For ``"paper"``, each entry's definition
+    variant : {"paper", "unique", "common"}, default="paper"
+        Which bank (see :func:`wordnet_nouns`). For ``"paper"`` and ``"common"``, each
+        entry's definition
         is that of its own synset. For ``"unique"``, where a lemma stands for all its
         senses, it is the definition of the lemma's first sense in WordNet's
         ``index.noun`` (WordNet's most frequent sense).
@@ -157,4 +175,7 @@ def wordnet_definitions(variant="paper"):
     """
     if variant == "paper":
         return list(_paper_table()[1])
+    if variant == "common":
+        definitions = _paper_table()[1]
+        return [definitions[i] for i in _common_rows()]
     return list(_unique_definitions())

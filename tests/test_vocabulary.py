@@ -131,3 +131,32 @@ def test_unknown_variant_is_one_clear_line(function):
     with pytest.raises(InvalidParameterError, match=r"'paper'.*'unique'|'unique'.*'paper'") as e:
         function("papers")
     assert "\n" not in str(e.value)
+
+
+def test_common_bank_is_the_sense_tagged_rows_of_the_paper_bank():
+    paper, common = wordnet_nouns("paper"), wordnet_nouns("common")
+    assert len(common) == 26_685 and len(set(common)) == 12_289
+    tagged = set(gzip.decompress(_data("wordnet_nouns_tagged.txt.gz")).decode().split())
+    assert len(tagged) == 11_846
+    assert common == [w for w in paper if w.lower() in tagged]  # same order, verbatim
+    assert {"dog", "cat", "airplane", "truck"} <= set(common)
+    assert "beagle" not in common and "beagle" in paper  # specialist nouns are dropped
+    definitions = wordnet_definitions("common")
+    rows = [i for i, w in enumerate(paper) if w.lower() in tagged]
+    assert definitions == [wordnet_definitions("paper")[i] for i in rows]
+
+
+def test_cli_vocabulary_choices(tmp_path, monkeypatch):
+    from skgradnorm._cli import CLIError, load_vocabulary
+
+    nouns, definitions = load_vocabulary("common")
+    assert nouns == wordnet_nouns("common") and len(definitions) == len(nouns)
+    assert load_vocabulary(None)[0] == wordnet_nouns("paper")
+    file = tmp_path / "nouns.txt"
+    file.write_text("dog\ncat\n\ndog\n")
+    assert load_vocabulary(str(file)) == (["dog", "cat"], None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "common").write_text("zebra\n")  # a file of that name wins
+    assert load_vocabulary("common") == (["zebra"], None)
+    with pytest.raises(CLIError, match="cannot read the vocabulary file"):
+        load_vocabulary(str(tmp_path / "missing.txt"))
