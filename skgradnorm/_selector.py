@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gradnorm import (
@@ -204,7 +204,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         "n_centers": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "top_k": [Interval(numbers.Integral, 1, None, closed="left")],
-        "p": [Interval(numbers.Real, 1, None, closed="left")],
+        "p": [Interval(numbers.Real, 1, None, closed="left"), Options(numbers.Real, {np.inf})],
         "strategy": [StrOptions(set(STRATEGIES))],
         "retrieval_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "uniqueness_threshold": [Interval(numbers.Real, 0, 2, closed="both")],
@@ -365,9 +365,15 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
                 self.scores_, self.assignments_, self.top_k
             )
         if self.selected_indices_.size == 0:
-            raise ValueError(
-                "No noun was selected (every noun was filtered out); with strategy='sic', "
-                "raise uniqueness_threshold."
+            if self.strategy == "sic":
+                cut = 1.0 - self.uniqueness_threshold
+                raise ValueError(
+                    "No noun was selected: strategy='sic' dropped every noun as generic (its "
+                    f"cosine to the mean noun was >= 1 - uniqueness_threshold = {cut:g}); "
+                    "lower uniqueness_threshold (0 drops none) or use strategy='gradnorm'."
+                )
+            raise ValueError(  # pragma: no cover - every other filter keeps top_k per centre
+                "No noun was selected: every score was NaN or infinite; check the noun bank."
             )
         self.selected_nouns_ = [names[i] for i in self.selected_indices_]
         self.selected_embeddings_ = E[self.selected_indices_]

@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 from skgradnorm import GradNormNounSelector
 from skgradnorm._gradnorm import select_top_k_per_center
 from skgradnorm._reference import reference_gradnorm_scores, reference_text_counterparts
+from skgradnorm._validation import l2_normalize_rows
 from skgradnorm.datasets import make_planted_world
 
 # The planted worlds have 5 classes x 3 sub-classes; 15 centres give one centre per
@@ -250,3 +251,24 @@ def test_bad_noun_bank_fails_before_the_centre_kmeans(planted_world, monkeypatch
         GradNormNounSelector(E, n_centers=N_CENTERS).fit(w.data)
     with pytest.raises(ValueError, match="X has 64 features but noun_embeddings has 128"):
         GradNormNounSelector(w.noun_embeddings, n_centers=N_CENTERS).fit(w.data[:, :64])
+
+
+def test_sic_that_drops_every_noun_says_which_way_to_turn_the_threshold(planted_world):
+    w = planted_world
+    sel = GradNormNounSelector(
+        w.noun_embeddings, strategy="sic", uniqueness_threshold=2.0, n_centers=5, random_state=0
+    )
+    with pytest.raises(ValueError, match="lower uniqueness_threshold"):
+        sel.fit(w.data)
+    # and lowering it does keep nouns
+    assert sel.set_params(uniqueness_threshold=0.0).fit(w.data).selected_indices_.size > 0
+
+
+def test_infinite_norm_order_is_accepted(planted_world):
+    w = planted_world
+    sel = GradNormNounSelector(w.noun_embeddings, p=np.inf, n_centers=5, random_state=0)
+    scores = sel.fit(w.data).scores_
+    ref, _ = reference_gradnorm_scores(
+        l2_normalize_rows(w.noun_embeddings, name="E"), sel.centers_, temperature=0.05, p=np.inf
+    )
+    np.testing.assert_allclose(scores, ref, rtol=1e-4)
