@@ -30,7 +30,7 @@ core and 2 workers use both cores of this machine.
   torch threads on the same inputs (model loaded beforehand).
 * block-wise predict: a ``--rows`` x 512 float32 dask array (normal random, generated on
   the workers block by block: it never exists whole) on a cluster of 2 workers whose
-  memory limit (``--memory-limit``, default 1 GiB each) is smaller than the array. A
+  memory limit (``--memory-limit``, default 1.5 GiB each) is smaller than the array. A
   ``BlockwisePostFit(SphericalKMeans(100), max_fit_samples=20,000)`` is fitted on a
   sample, then ``predict`` runs block-wise. Reported: the time of fit and of predict, the
   peak RSS of each worker, whether a worker was restarted, and a check that the labels
@@ -44,6 +44,7 @@ wall clock on a machine shared with other processes: treat single figures with c
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -71,6 +72,7 @@ def _cluster(n_workers, memory_limit="auto"):
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(
+        silence_logs=logging.ERROR,
         n_workers=n_workers,
         threads_per_worker=1,
         processes=True,
@@ -178,7 +180,7 @@ def main(argv=None):
     parser.add_argument("--n-images", type=int, default=192)
     parser.add_argument("--n-nouns", type=int, default=128)
     parser.add_argument("--rows", type=int, default=1_200_000)
-    parser.add_argument("--memory-limit", default="1GiB")
+    parser.add_argument("--memory-limit", default="1.5GiB")
     args = parser.parse_args(argv)
 
     from skgradnorm.vocabulary import wordnet_nouns
@@ -192,6 +194,8 @@ def main(argv=None):
         two = bench_workers(paths, nouns, weights, tmp, 2)
         single = bench_single(paths, nouns, weights)
     block = bench_blockwise(args.rows, args.memory_limit)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end (1, 5, 15 min): {load}")
 
     diff_u = float(np.abs(two["U"] - single["U"]).max())
     diff_e = float(np.abs(two["E"] - single["E"]).max())

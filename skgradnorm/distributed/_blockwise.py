@@ -215,6 +215,8 @@ class BlockwisePostFit(MetaEstimatorMixin, BaseEstimator):
         -------
         self : BlockwisePostFit
         """
+        if not _is_dask_array(X) and not hasattr(X, "shape"):
+            X = np.asarray(X)
         n = X.shape[0]
         rows = np.arange(n)
         if self.max_fit_samples is not None and n > self.max_fit_samples:
