@@ -152,6 +152,7 @@ def _runs(folder, n_parts):
 # --------------------------------------------------------------------------- single machine
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: seconds
 def test_import_skgradnorm_does_not_import_dask():
     code = (
         "import sys, skgradnorm; from skgradnorm import datasets, metrics, vocabulary; "
@@ -193,6 +194,7 @@ def test_bad_inputs_fail_fast(tmp_path, images):
         predict_blockwise(SphericalKMeans(2), da.zeros((4, 2, 2)))
 
 
+@pytest.mark.slow
 def test_in_process_folder_resumes_and_checks(tmp_path, images, tiny_dir):
     """Without a cluster: the same folder format, resumed, and checked against misuse."""
     image_dir, paths = images
