@@ -1,0 +1,175 @@
+"""An embeddings folder (EMB_DIR): ``.npy`` partitions with a manifest, resumable, read lazily.
+
+Layout::
+
+    manifest.json        what the folder holds: number of images, partition size, encoder
+    paths.txt            the image paths, one a line, in the order of the rows
+    part_00000.npy       float32 rows of partition 0 (L2-normalised image embeddings)
+    part_00000.json      {"sha256": ..., "shape": [...], "run": ...}: written last
+    part_00001.npy ...
+
+A partition counts as done only when its sidecar exists and the array matches it (shape,
+dtype, SHA-256 of the bytes). Both files are written atomically (a temporary file in the
+same folder, then :func:`os.replace`), so a worker killed while writing leaves no partition
+that looks finished. The sidecar's ``run`` names the job that wrote it, which shows which
+partitions a resumed job computed. Arrays are read with ``allow_pickle=False``.
+
+A plain folder of ``.npy`` files was chosen over zarr so that reading needs nothing beyond
+numpy and dask (zarr is not a dependency), and each partition stays a file that one worker
+writes on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "skgradnorm.embeddings"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PATHS = "paths.txt"
+
+
+class IncompleteEmbeddingsError(RuntimeError):
+    """An embeddings folder whose job has not finished (some partitions are missing)."""
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    # tempfile + os.replace: the standard atomic-rename idiom (no library offers it for
+    # plain files without extra dependencies).
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _json_bytes(obj) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=True).encode("utf-8")
+
+
+def _array_sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
+
+
+def paths_sha256(paths) -> str:
+    """SHA-256 identifying an ordered list of paths."""
+    return hashlib.sha256(json.dumps(list(paths), ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def partition_bounds(n: int, partition_size: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` of consecutive partitions covering ``range(n)``."""
+    return [(s, min(n, s + partition_size)) for s in range(0, n, partition_size)]
+
+
+def part_paths(folder: Path, index: int) -> tuple[Path, Path]:
+    stem = f"part_{index:05d}"
+    return folder / f"{stem}.npy", folder / f"{stem}.json"
+
+
+def save_partition(folder, index: int, array: np.ndarray, run: str) -> None:
+    """Store partition ``index`` atomically: the array first, then its sidecar."""
+    folder = Path(folder)
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    array_path, meta_path = part_paths(folder, index)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    _atomic_write_bytes(array_path, buffer.getvalue())
+    meta = {"sha256": _array_sha256(array), "shape": list(array.shape), "dtype": "float32"}
+    _atomic_write_bytes(meta_path, _json_bytes(dict(meta, partition=index, run=run)))
+
+
+def read_sidecar(folder, index: int) -> dict | None:
+    """The sidecar of partition ``index``, or ``None`` when it is missing or unreadable."""
+    meta_path = part_paths(Path(folder), index)[1]
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def partition_is_done(folder, index: int, n_rows: int) -> bool:
+    """Whether partition ``index`` holds ``n_rows`` rows that match its sidecar's checksum."""
+    meta = read_sidecar(folder, index)
+    if meta is None:
+        return False
+    try:
+        array = np.load(part_paths(Path(folder), index)[0], mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return False
+    if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != n_rows:
+        return False
+    return meta.get("sha256") == _array_sha256(array)
+
+
+def load_partition(path: str) -> np.ndarray:
+    """One partition, memory-mapped (read lazily by dask, one task per partition)."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def write_manifest(folder: Path, manifest: dict, paths) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{p}\n" for p in paths)
+    _atomic_write_bytes(folder / PATHS, text.encode("utf-8"))
+    _atomic_write_bytes(folder / MANIFEST, _json_bytes(manifest))
+
+
+def read_manifest(folder) -> dict | None:
+    """The folder's manifest, ``None`` if it has none; ``ValueError`` if it is not ours."""
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a skgradnorm embeddings manifest.")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has format version {manifest.get('version')!r}; this skgradnorm "
+            f"reads version {FORMAT_VERSION}. Embed the images again into a new folder."
+        )
+    return manifest
+
+
+def read_paths(folder) -> list[str]:
+    text = (Path(folder) / PATHS).read_text(encoding="utf-8")
+    return text.splitlines()
+
+
+def check_paths(paths) -> list[str]:
+    """The paths as a list of ``str``, checked (one-line errors, before any work)."""
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError(
+            "paths must be a list of image paths, not one path; for a folder use "
+            "skgradnorm.distributed.embed_directory(image_dir, out_dir)."
+        )
+    try:
+        paths = [os.fspath(p) for p in paths]
+    except TypeError:
+        raise TypeError(
+            "paths must be a sequence of image file paths (str or pathlib.Path); other image "
+            "kinds (PIL images, arrays) cannot be sent to a cluster: save them to files first."
+        ) from None
+    if not paths:
+        raise ValueError("paths is empty; give at least one image path.")
+    for p in paths:
+        if "\n" in p or "\r" in p:
+            raise ValueError(f"image path {p!r} contains a line break; rename the file.")
+    return paths

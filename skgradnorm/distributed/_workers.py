@@ -1,0 +1,74 @@
+"""What runs on the workers: one encoder (one model load) per worker process, and the client.
+
+The model is the expensive part of a task (ViT-B/32 is some 600 MB to read and move to the
+GPU), so it must be loaded once per worker, not once per partition. Each worker process
+keeps its encoders in a module-level table keyed by the encoder's parameters; a
+:class:`~skgradnorm.CLIPEncoder` loads its model on first use and keeps it, so the first task
+of a worker loads the model and the following ones reuse it. Dask runs a worker's tasks in
+its threads, hence the lock. The model is never sent over the network: a pickled
+``CLIPEncoder`` carries its parameters only.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import joblib
+from sklearn.base import clone
+
+_ENCODERS: dict = {}
+_LOCK = threading.Lock()
+
+
+def encoder_key(encoder) -> str:
+    """A digest of the encoder's parameters (what decides the model it loads)."""
+    return joblib.hash((type(encoder).__qualname__, encoder.get_params(deep=False)))
+
+
+def worker_encoder(encoder, **overrides):
+    """This process's copy of ``encoder`` (with ``overrides``), created on first use.
+
+    Every call with equal parameters returns the same object, so its model is loaded once
+    per worker process.
+    """
+    template = clone(encoder).set_params(**overrides) if overrides else clone(encoder)
+    key = encoder_key(template)
+    with _LOCK:
+        cached = _ENCODERS.get(key)
+        if cached is None:
+            cached = _ENCODERS[key] = (threading.Lock(), template)
+    lock, enc = cached
+    return lock, enc
+
+
+def run_with_worker_encoder(encoder, overrides, method, *args):
+    """Call ``method`` of this worker's encoder; one thread at a time per encoder."""
+    lock, enc = worker_encoder(encoder, **overrides)
+    with lock:  # a torch model is not meant to be run by several threads at once
+        return getattr(enc, method)(*args)
+
+
+def resolve_client(client=None, scheduler=None):
+    """``(client, owned)``: the client to use, and whether this call created it.
+
+    ``client`` wins; else ``scheduler`` (an address such as ``"tcp://10.0.0.1:8786"``, or a
+    path to a scheduler file written by ``dask scheduler --scheduler-file``) connects a new
+    client; else the current default client, if any; else ``None`` (run in this process).
+    """
+    if client is not None and scheduler is not None:
+        raise ValueError("give client or scheduler, not both.")
+    if client is not None:
+        return client, False
+    from distributed import Client
+
+    if scheduler is not None:
+        scheduler = str(scheduler)
+        if scheduler.endswith(".json"):
+            return Client(scheduler_file=scheduler), True
+        return Client(scheduler), True
+    try:
+        from distributed import default_client
+
+        return default_client(), False
+    except ValueError:
+        return None, False
