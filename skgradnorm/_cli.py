@@ -135,6 +135,39 @@ def read_labels(labels_csv, image_dir, rel_paths) -> list[str]:
     return labels
 
 
+def read_embeddings(path, image_dir):
+    """``(U, names, image_root)`` from ``--embeddings``: a ``skgradnorm embed`` folder.
+
+    The names are the image paths relative to ``image_root`` (IMAGE_DIR when given, else
+    the folder the embeddings were made from), so that the report can show the images.
+    """
+    path = Path(path)
+    if not (path / "manifest.json").is_file():
+        raise CLIError(
+            f"--embeddings {str(path)!r} is not an embeddings folder (no manifest.json); make "
+            "one with `skgradnorm embed IMAGE_DIR --out FOLDER`."
+        )
+    try:
+        from .distributed import load_embeddings
+    except ImportError as exc:
+        raise CLIError(
+            f"reading an embeddings folder needs dask ({exc}); pip install 'skgradnorm[dask]'."
+        ) from None
+    import numpy as np
+
+    try:
+        U, paths = load_embeddings(path)
+        U = np.asarray(U.compute())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from None
+    root = Path(image_dir).resolve() if image_dir is not None else None
+    if root is None:
+        common = os.path.commonpath(paths) if paths else "."
+        root = Path(common if os.path.isdir(common) else os.path.dirname(common))
+    names = [os.path.relpath(p, root) for p in paths]
+    return U, [Path(n).as_posix() for n in names], root
+
+
 class _Steps:
     """Prints ``[i/n] what`` to stderr (unless quiet) and records each step's duration."""
 
@@ -190,16 +223,22 @@ def cluster(args) -> int:
     from .exceptions import PretrainedWeightsError, UnreadableImageError
 
     t_start = time.perf_counter()
-    image_dir = Path(args.image_dir)
     out_dir = Path(args.out)
-    if not image_dir.is_dir():
+    if args.image_dir is None and args.embeddings is None:
+        raise CLIError("give IMAGE_DIR (a folder of images) or --embeddings (from a past run).")
+    image_dir = Path(args.image_dir) if args.image_dir is not None else None
+    if image_dir is not None and not image_dir.is_dir():
         raise CLIError(f"IMAGE_DIR {str(image_dir)!r} is not a folder.")
     check_out_dir(out_dir, args.overwrite)
     steps = _Steps(4, args.quiet)
 
     # Check every input before the long steps (and before any progress output).
     with steps("find images"):
-        rel_paths = find_images(image_dir)
+        U = None
+        if args.embeddings is not None:
+            U, rel_paths, image_dir = read_embeddings(args.embeddings, image_dir)
+        else:
+            rel_paths = find_images(image_dir)
         n = len(rel_paths)
         if n == 0:
             raise CLIError(
@@ -238,8 +277,11 @@ def cluster(args) -> int:
             f"cannot load the model {args.model!r} with weights {str(args.pretrained)!r}: {message}"
         ) from None
     try:
-        with steps("embed images", f"embedding {n} images with {args.model} ({args.pretrained})"):
-            U = encoder.transform([str(image_dir / p) for p in rel_paths])
+        if U is None:
+            with steps(
+                "embed images", f"embedding {n} images with {args.model} ({args.pretrained})"
+            ):
+                U = encoder.transform([str(image_dir / p) for p in rel_paths])
         with steps(
             "embed nouns", f"embedding {len(vocabulary)} nouns (cached after the first run)"
         ):
@@ -277,7 +319,7 @@ def cluster(args) -> int:
     with steps("write outputs", f"writing the results to {out_dir}"):
         info = {
             "source": "cluster",
-            "image_dir": str(image_dir.resolve()),
+            "image_dir": str(image_dir.resolve()) if image_dir is not None else None,
             "model": args.model,
             "pretrained": str(args.pretrained),
             "parameters": {
@@ -393,40 +435,8 @@ def _n_centers(text):
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
 
 
-def _add_cluster_parser(sub) -> None:
-    selector = estimator_defaults("_selector", "GradNormNounSelector")
-    clusterer = estimator_defaults("_clusterer", "LanguageAssistedClusterer")
-    encoder = estimator_defaults("_encoder", "CLIPEncoder")
-    parser = sub.add_parser(
-        "cluster",
-        help="cluster a folder of images and write a report",
-        description=(
-            "Cluster the images under IMAGE_DIR (recursively: "
-            + ", ".join(IMAGE_EXTENSIONS)
-            + ", any case) with CLIP and GradNorm-selected nouns. Writes assignments.csv, "
-            "selected_nouns.csv, clusters.json, report.html (one self-contained page) and, "
-            "with --labels, metrics.json into OUT_DIR. Defaults are those of the estimators "
-            "(CLIPEncoder, GradNormNounSelector, LanguageAssistedClusterer)."
-        ),
-    )
-    parser.add_argument(
-        "image_dir", metavar="IMAGE_DIR", help="folder of images (searched recursively)"
-    )
-    parser.add_argument(
-        "--n-clusters",
-        "-k",
-        type=_positive_int,
-        required=True,
-        metavar="K",
-        help="number of clusters",
-    )
-    parser.add_argument(
-        "--out", "-o", required=True, metavar="OUT_DIR", help="output folder (created if needed)"
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace results already in OUT_DIR"
-    )
-    model = parser.add_argument_group("model")
+def _add_model_options(model, encoder) -> None:
+    """The CLIP model options, shared by ``cluster`` and ``embed``."""
     model.add_argument(
         "--model",
         default=encoder["model_name"],
@@ -458,6 +468,52 @@ def _add_cluster_parser(sub) -> None:
         default=None,
         help="noun-embedding cache folder (default: $SKGRADNORM_CACHE or ~/.cache/skgradnorm)",
     )
+
+
+def _add_cluster_parser(sub) -> None:
+    selector = estimator_defaults("_selector", "GradNormNounSelector")
+    clusterer = estimator_defaults("_clusterer", "LanguageAssistedClusterer")
+    encoder = estimator_defaults("_encoder", "CLIPEncoder")
+    parser = sub.add_parser(
+        "cluster",
+        help="cluster a folder of images and write a report",
+        description=(
+            "Cluster the images under IMAGE_DIR (recursively: "
+            + ", ".join(IMAGE_EXTENSIONS)
+            + ", any case) with CLIP and GradNorm-selected nouns. Writes assignments.csv, "
+            "selected_nouns.csv, clusters.json, report.html (one self-contained page) and, "
+            "with --labels, metrics.json into OUT_DIR. Defaults are those of the estimators "
+            "(CLIPEncoder, GradNormNounSelector, LanguageAssistedClusterer)."
+        ),
+    )
+    parser.add_argument(
+        "image_dir",
+        metavar="IMAGE_DIR",
+        nargs="?",
+        help="folder of images (searched recursively); optional with --embeddings",
+    )
+    parser.add_argument(
+        "--embeddings",
+        metavar="EMB_DIR",
+        default=None,
+        help="cluster image embeddings made earlier by `skgradnorm embed` instead of "
+        "embedding IMAGE_DIR (the same --model and --pretrained embed the nouns)",
+    )
+    parser.add_argument(
+        "--n-clusters",
+        "-k",
+        type=_positive_int,
+        required=True,
+        metavar="K",
+        help="number of clusters",
+    )
+    parser.add_argument(
+        "--out", "-o", required=True, metavar="OUT_DIR", help="output folder (created if needed)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace results already in OUT_DIR"
+    )
+    _add_model_options(parser.add_argument_group("model"), encoder)
     method = parser.add_argument_group("method")
     method.add_argument(
         "--vocabulary",
@@ -561,6 +617,75 @@ def _add_demo_parser(sub) -> None:
     parser.set_defaults(command="demo")
 
 
+def _add_embed_parser(sub) -> None:
+    encoder = estimator_defaults("_encoder", "CLIPEncoder")
+    parser = sub.add_parser(
+        "embed",
+        help="embed a folder of images into a resumable embeddings folder (Dask)",
+        description=(
+            "Embed the images under IMAGE_DIR (found as 'cluster' finds them) into OUT_DIR, "
+            "in partitions written as they finish, on a Dask cluster (--scheduler) or in this "
+            "process. A rerun resumes from the finished partitions. Cluster the result with "
+            "`skgradnorm cluster --embeddings OUT_DIR`. Needs skgradnorm[dask]."
+        ),
+    )
+    parser.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images")
+    parser.add_argument("--out", "-o", required=True, metavar="OUT_DIR", help="embeddings folder")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address (tcp://host:8786) or scheduler file (default: run here)",
+    )
+    parser.add_argument(
+        "--partition-size",
+        type=_positive_int,
+        default=1024,
+        help="images per partition, the unit of work and of resumption (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-resume", action="store_true", help="start over instead of resuming OUT_DIR"
+    )
+    _add_model_options(parser.add_argument_group("model"), encoder)
+    parser.set_defaults(command="embed")
+
+
+def embed(args) -> int:
+    """``skgradnorm embed``: images to a resumable embeddings folder."""
+    try:
+        from .distributed import embed_directory
+    except ImportError as exc:
+        raise CLIError(f"`embed` needs dask ({exc}); pip install 'skgradnorm[dask]'.") from None
+    from ._encoder import CLIPEncoder
+
+    encoder = CLIPEncoder(
+        model_name=args.model,
+        pretrained=args.pretrained,
+        device=args.device,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        cache_dir=args.cache_dir,
+    )
+    t0 = time.perf_counter()
+    try:
+        U, paths = embed_directory(
+            args.image_dir,
+            args.out,
+            encoder=encoder,
+            scheduler=args.scheduler,
+            partition_size=args.partition_size,
+            resume=not args.no_resume,
+        )
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from None
+    print(
+        f"Embedded {len(paths)} images ({U.shape[1]} dimensions) into {args.out} in "
+        f"{time.perf_counter() - t0:.1f} s. Cluster them with: skgradnorm cluster "
+        f"--embeddings {args.out} -k K -o OUT_DIR"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``skgradnorm`` argument parser (building it imports neither torch nor sklearn)."""
     parser = argparse.ArgumentParser(
@@ -570,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_cluster_parser(sub)
+    _add_embed_parser(sub)
     _add_demo_parser(sub)
     return parser
 
@@ -577,6 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args) -> int:
     if args.command == "cluster":
         return cluster(args)
+    if args.command == "embed":
+        return embed(args)
     from ._demo import demo
 
     return demo(args)

@@ -566,3 +566,42 @@ def test_find_images_follows_folder_links_without_looping(tmp_path):
     (root / "linked").symlink_to(outside, target_is_directory=True)
     (root / "a" / "loop").symlink_to(root, target_is_directory=True)  # a cycle
     assert find_images(root) == ["a/x.png", "linked/y.JPG"]
+
+
+@pytest.mark.slow
+def test_embed_then_cluster_from_the_embeddings_folder(images, cluster_run, tmp_path):
+    pytest.importorskip("dask")
+    root, rel, labels, vocab = images
+    emb = tmp_path / "emb"
+    tiny = _tiny_args(tmp_path / "unused", tmp_path / "cache")
+    model_args = tiny[2:8] + tiny[8:10]  # --model, --pretrained, --cache-dir, --device
+    code, stdout, stderr = _run(["embed", str(root), "--out", str(emb), *model_args])
+    assert code == 0, stderr
+    assert "Embedded 12 images" in stdout and (emb / "manifest.json").is_file()
+    out = tmp_path / "out"
+    argv = [
+        "cluster",
+        "--embeddings",
+        str(emb),
+        str(root),
+        "-k",
+        "3",
+        "--vocabulary",
+        str(vocab),
+        "--quiet",
+        *_tiny_args(out, tmp_path / "cache"),
+    ]
+    code, _, stderr = _run(argv)
+    assert code == 0, stderr
+    # the same embeddings, seeds and settings as the direct run: the same assignments
+    direct, _, _ = cluster_run
+    assert _read_csv(out / "assignments.csv") == _read_csv(direct / "assignments.csv")
+
+
+def test_cluster_needs_images_or_embeddings(tmp_path, capsys):
+    _expect_error(["cluster", "-k", "2", "-o", str(tmp_path / "o")], capsys, "give IMAGE_DIR")
+    _expect_error(
+        ["cluster", "--embeddings", str(tmp_path), "-k", "2", "-o", str(tmp_path / "o")],
+        capsys,
+        "is not an embeddings folder",
+    )
