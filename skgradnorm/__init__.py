@@ -19,10 +19,8 @@ CLIP-like worlds with a known answer, :mod:`skgradnorm.vocabulary` the WordNet n
 that needs them is first used (PEP 562 module ``__getattr__``), so that the command line
 answers ``--help`` at once.
 
-References
-----------
-.. [1] B. Peng, J. Lu, Y. Zhang, Z. Fang, "On the Provable Importance of Gradients for
-   Language-Assisted Image Clustering", ICCV 2025, arXiv:2510.16335.
+The method: B. Peng, J. Lu, Y. Zhang, Z. Fang, "On the Provable Importance of Gradients for
+Language-Assisted Image Clustering", ICCV 2025, arXiv:2510.16335.
 """
 
 import importlib

@@ -52,6 +52,19 @@ class _SoftmaxStats:
     log_rest_p: np.ndarray | None = None
 
 
+def _divide_shifted(z, temperature):
+    """Divide logits already shifted by their row maximum (so ``<= 0``) by ``T``, in place.
+
+    A temperature that rounds to 0 in ``z``'s dtype (``1e-310`` in float32) gives the limit
+    ``T -> 0``: 0 where the row reaches its maximum, ``-inf`` elsewhere.
+    """
+    t = torch.tensor(temperature, dtype=z.dtype)
+    if t == 0:
+        z.copy_(torch.where(z < 0, -torch.inf, 0.0))
+    else:
+        z.div_(t)
+
+
 def _logits_into(z, e, Wt, temperature, scale_after):
     """``z = e W^T / T`` minus its row maximum; returns ``(z_max, k*)``.
 
@@ -63,7 +76,7 @@ def _logits_into(z, e, Wt, temperature, scale_after):
     zmax, k = z.max(dim=1)  # first maximal index on ties, like numpy.argmax
     z.sub_(zmax[:, None])
     if scale_after:
-        z.div_(temperature)
+        _divide_shifted(z, temperature)
         zmax = zmax / temperature
     return zmax, k
 
@@ -480,7 +493,7 @@ def text_counterparts(
             # row sum is a positive scale, which the final normalisation removes anyway.
             s.sub_(s.max(dim=1, keepdim=True).values)
             if scale_after:
-                s.div_(temperature)
+                _divide_shifted(s, temperature)
             # exp of values under -87 gives float32 subnormals (or 0), which made the exp
             # ~3x slower on clustered data (measured: 20% of the whole retrieval). Their
             # weights are < 1.7e-38 against 1 for the largest, so flooring the exponent

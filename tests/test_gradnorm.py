@@ -257,7 +257,9 @@ def test_select_top_k_breaks_equal_scores_with_the_tiebreak():
     np.testing.assert_array_equal(kept, [1, 2])
 
 
-@pytest.mark.parametrize("dtype, tau", [(np.float32, 1e-39), (np.float64, 1e-310)])
+@pytest.mark.parametrize(
+    "dtype, tau", [(np.float32, 1e-39), (np.float64, 1e-310), (np.float32, 1e-310)]
+)
 def test_retrieval_at_temperatures_near_the_smallest_floats(dtype, tau):
     # The limit tau -> 0 of the softmax retrieval is the nearest noun itself.
     rng = np.random.default_rng(1)
