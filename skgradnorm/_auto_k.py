@@ -33,6 +33,11 @@ from ._label_free import cosine_silhouette
 #: Criteria of the K search (the first is the default).
 K_CRITERIA = ("stability", "silhouette")
 
+#: Scores within this much of the best count as ties; the largest tied K wins. Stability
+#: is 1 for every K that splits the data along clear gaps (K=2 as much as the true K), so
+#: ties are common and the finer partition is the informative one.
+TIE_TOLERANCE = 0.01
+
 #: The largest K of the default range.
 DEFAULT_MAX_K = 50
 
@@ -94,6 +99,7 @@ def search_n_clusters(
     tol=1e-4,
     random_state=None,
     device=None,
+    tie_tolerance=TIE_TOLERANCE,
     **kmeans_params,
 ):
     """Fit spherical k-means for every K of ``ks`` on unit rows ``Z``; keep the best K.
@@ -109,6 +115,8 @@ def search_n_clusters(
         seed; ``"silhouette"``: mean cosine silhouette of the fit.
     n_init, max_iter, tol, random_state, device, **kmeans_params
         As for :func:`~skgradnorm.spherical_kmeans` (every K gets the same seed).
+    tie_tolerance : float
+        The largest K whose score is within this much of the best score is chosen.
 
     Returns
     -------
@@ -124,8 +132,8 @@ def search_n_clusters(
 
     rng = check_random_state(random_state)
     seed, other_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
-    scores, best = [], None
-    for k in ks:
+    scores, kept = [], {}  # kept: the fits that may still be chosen (bounded memory)
+    for i, k in enumerate(ks):
         fit = spherical_kmeans(
             Z,
             int(k),
@@ -151,6 +159,9 @@ def search_n_clusters(
             )
             score = float(adjusted_rand_score(fit[1], other))
         scores.append(score)
-        if best is None or score > best[0]:
-            best = (score, int(k), fit)
-    return best[1], np.asarray(scores), best[2]
+        kept[i] = fit
+        floor = max(scores) - tie_tolerance
+        kept = {j: f for j, f in kept.items() if scores[j] >= floor}
+    scores = np.asarray(scores)
+    best = max(kept)  # the largest K within tie_tolerance of the best score
+    return int(ks[best]), scores, kept[best]
