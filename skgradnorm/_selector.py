@@ -399,6 +399,9 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         del bank
         selections = []
         for centers in self.round_centers_:
+            if self.strategy == "none" and selections:
+                selections.append(np.arange(E.shape[0]))  # every round keeps every noun
+                continue
             scores, assignments = self._score(E, centers)
             if not selections:
                 self.scores_, self.assignments_ = scores, assignments

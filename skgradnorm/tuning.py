@@ -84,7 +84,7 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
     grid : dict or list of dict, default=None
         Parameter name -> values, as for :class:`~sklearn.model_selection.GridSearchCV`;
         None uses :func:`default_grid`.
-    criterion : str, default="generalization"
+    criterion : str, default="stability"
         See :func:`skgradnorm.metrics.label_free_score`.
     n_jobs : int or None, default=None
         Settings fitted in parallel (joblib), as in ``GridSearchCV``.

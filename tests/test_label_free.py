@@ -243,7 +243,7 @@ def test_tune_returns_a_table_and_a_chart(small_world):
     assert [row["label"] for row in result.table_] == ["tau=0.005", "tau=0.03"]
     values = [row["criterion"] for row in result.table_]
     assert result.best_index_ == int(np.argmax(values))
-    assert "tau=" in result.reason and result.criterion == "generalization"
+    assert "tau=" in result.reason and result.criterion == "stability"
     svg = criterion_chart_svg(result)
     assert ET.fromstring(svg).tag.endswith("svg") and svg.count("<title>") == 2
     with pytest.raises(ValueError, match="exactly one"):
