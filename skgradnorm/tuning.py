@@ -19,7 +19,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.utils import Bunch
 
-from ._auto_k import search_n_clusters
+from ._auto_k import TIE_TOLERANCE, search_n_clusters
 from ._label_free import DEFAULT_CRITERION, check_fitted_clusterer
 from ._svg_chart import bar_chart_svg
 from .metrics import label_free_score
@@ -99,6 +99,11 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
         - ``best_index_``: its row in ``table_``;
         - ``table_``: list of dicts, one per setting, ``{"params": ..., "label": ...,
           "criterion": float}``, in grid order;
+        - ``n_clusters_``: the K used; with ``n_clusters="auto"`` it is chosen first,
+          with the estimator's own settings, and kept for every setting (the criterion
+          compares settings at one K);
+        - ``auto_k_estimator_``: that first fit (None for an int ``n_clusters``), for
+          ``criterion_chart_svg(estimator=...)``;
         - ``criterion``: the criterion's name;
         - ``reason``: one sentence saying what was chosen and why.
 
@@ -118,6 +123,12 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
     >>> len(result.table_), sorted(result.best_params_)
     (2, ['selector__temperature'])
     """
+    estimator = clone(estimator)
+    auto_k = None
+    if estimator.get_params().get("n_clusters") == "auto":
+        # Settings are compared at one K: choose it first, with the given settings.
+        auto_k = clone(estimator).fit(X)
+        estimator.set_params(n_clusters=int(auto_k.n_clusters_))
     if grid is None:
         grid = default_grid(estimator, X)
     settings = list(ParameterGrid(grid))
@@ -125,7 +136,7 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
         raise ValueError("grid is empty; pass at least one value per parameter.")
     scoring = functools.partial(label_free_score, criterion=criterion)
     search = GridSearchCV(
-        clone(estimator),
+        estimator,
         grid,
         scoring=scoring,
         cv=TransductiveSplit(),
@@ -148,11 +159,19 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
         f"({table[best]['criterion']:.3f}) of {len(table)} settings, each fitted and scored "
         "on all the images without labels."
     )
+    if auto_k is not None:
+        reason += (
+            f" K={auto_k.n_clusters_} was chosen first (n_clusters='auto': the largest K "
+            f"whose stability is within {TIE_TOLERANCE} of the best, "
+            f"{np.max(auto_k.n_clusters_scores_):.3f})."
+        )
     return Bunch(
         best_params_=search.best_params_,
         best_estimator_=search.best_estimator_,
         best_index_=best,
         table_=table,
+        n_clusters_=int(search.best_estimator_.n_clusters_),
+        auto_k_estimator_=auto_k,
         criterion=criterion,
         reason=reason,
     )

@@ -248,6 +248,10 @@ def test_tune_returns_a_table_and_a_chart(small_world):
     assert ET.fromstring(svg).tag.endswith("svg") and svg.count("<title>") == 2
     with pytest.raises(ValueError, match="exactly one"):
         criterion_chart_svg()
+    auto = clone(model).set_params(n_clusters="auto", n_clusters_range=range(2, 6))
+    chained = tune(auto, w.data, grid={"selector__temperature": [0.05]})
+    assert chained.n_clusters_ == chained.auto_k_estimator_.n_clusters_
+    assert chained.best_estimator_.n_clusters == chained.n_clusters_ and "K=" in chained.reason
     with pytest.raises(ValueError, match="pass grid="):
         default_grid(SphericalKMeans(3))
     stab = tune(
