@@ -36,8 +36,10 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
     n_clusters : int or "auto", default=8
         Number of clusters K. ``"auto"`` fits the selector once, then the final k-means
         for every K of ``n_clusters_range`` on ``[u ; t]``, and keeps the most stable K
-        (the adjusted Rand index between two fits with different seeds; chosen over the
-        cosine silhouette by measurement, see the user guide's "Without labels"). The
+        (the adjusted Rand index between two fits with different seeds; the largest K
+        among exact ties; chosen over the cosine silhouette by measurement, see the user
+        guide's "Without labels", which also says how often it is exact: a class with
+        several visual modes is often counted as several clusters). The
         choice is in ``n_clusters_``, the criterion per K in ``n_clusters_scores_``.
     n_clusters_range : sequence of int or None, default=None
         The K values ``n_clusters="auto"`` tries, each >= 2 and < n_samples; None is

@@ -135,9 +135,12 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         rather than ``n_rounds * n_init`` (a restart's job, escaping a poor k-means
         landing, is what the vote does). 1 is the paper's single selection (exactly: that
         round uses ``random_state`` and ``n_init`` themselves).
-        Which nouns one round keeps depends on where its k-means lands; the consensus
-        makes the clustering much less dependent on the seed (see the user guide's
-        "Without labels" for the measured spread of ACC over seeds and the time ratios).
+        Which nouns one round keeps depends on where its k-means lands. Measured over 20
+        planted worlds and 10 seeds (the user guide's "Without labels"), three rounds
+        cost what one does, keep the mean ACC, and cut the largest spread of ACC over
+        seeds from 0.177 to 0.059 (the mean spread by a quarter: the rest comes from the
+        final k-means). The default stays 1 so that the default is the paper's method;
+        ``n_rounds=3`` is the recommended setting for seed-stable results.
     min_votes : int or None, default=None
         Votes a noun needs to be kept, in ``[1, n_rounds]``; None is a strict majority,
         ``n_rounds // 2 + 1``.
