@@ -293,3 +293,14 @@ def _expected_failed_checks(estimator):
 )
 def test_sklearn_checks_with_rounds_and_auto_k(estimator, check):
     check(estimator)
+
+
+def test_label_free_score_on_a_clusterer_without_predict():
+    """scikit-learn clusterers without predict are scored on their labels_ (same rows)."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    X, _ = _blobs(3, 20)
+    model = AgglomerativeClustering(3).fit(X)
+    assert label_free_score(model, X, criterion="silhouette_image") > 0.5
+    with pytest.raises(ValueError, match="fitted on 60.*TransductiveSplit"):
+        label_free_score(model, X[:10], criterion="silhouette_image")
