@@ -138,6 +138,7 @@ def label_free_score(
     images (the user guide's "Without labels" has the table). It costs ``n_refits``
     extra fits per setting; ``"generalization"`` costs none. Compare settings with the
     same number of clusters.
+
     Parameters
     ----------
     estimator : fitted clusterer
