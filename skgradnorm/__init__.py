@@ -11,7 +11,8 @@ The estimators work on embeddings (numeric arrays) made by a CLIP model:
 - :class:`CLIPEncoder` embeds images, texts and nouns with an open_clip model (loaded
   lazily), so that the estimators also take raw images.
 
-:mod:`skgradnorm.metrics` adds clustering accuracy, :mod:`skgradnorm.datasets` synthetic
+:mod:`skgradnorm.metrics` adds clustering accuracy and a label-free criterion,
+:mod:`skgradnorm.tuning` label-free tuning, :mod:`skgradnorm.datasets` synthetic
 CLIP-like worlds with a known answer, :mod:`skgradnorm.vocabulary` the WordNet noun bank and
 :mod:`skgradnorm.exceptions` the package's errors and warnings.
 
@@ -36,7 +37,7 @@ _LAZY = {
     "gradnorm_scores": "._gradnorm",
     "spherical_kmeans": "._spherical_kmeans",
 }
-_SUBMODULES = ("datasets", "exceptions", "metrics", "vocabulary")
+_SUBMODULES = ("datasets", "exceptions", "metrics", "model_selection", "tuning", "vocabulary")
 
 __all__ = sorted(_LAZY)
 

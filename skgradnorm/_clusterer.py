@@ -7,9 +7,10 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._auto_k import check_n_clusters_range, search_n_clusters
 from ._kmeans_lloyd import nearest_centers
 from ._selector import GradNormNounSelector, embed_if_images
 from ._spherical_kmeans import spherical_kmeans
@@ -32,8 +33,17 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters K.
+    n_clusters : int or "auto", default=8
+        Number of clusters K. ``"auto"`` fits the selector once, then the final k-means
+        for every K of ``n_clusters_range`` on ``[u ; t]``, and keeps the most stable K
+        (the adjusted Rand index between two fits with different seeds; the largest K
+        among exact ties; chosen over the cosine silhouette by measurement, see the user
+        guide's "Without labels", which also says how often it is exact: a class with
+        several visual modes is often counted as several clusters). The
+        choice is in ``n_clusters_``, the criterion per K in ``n_clusters_scores_``.
+    n_clusters_range : sequence of int or None, default=None
+        The K values ``n_clusters="auto"`` tries, each >= 2 and < n_samples; None is
+        ``range(2, min(50, n_samples // 10) + 1)``. Ignored for an int ``n_clusters``.
     selector : transformer, default=None
         The noun selector (see the contract above), cloned before fitting. None builds
         ``GradNormNounSelector(encoder=encoder, vocabulary=vocabulary)`` with this
@@ -69,6 +79,13 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         Sum over images of the cosine to their cluster centre, in the concatenated space.
     n_iter_ : int
         Iterations of the best k-means restart.
+    n_clusters_ : int
+        The number of clusters used (resolves ``"auto"``).
+    n_clusters_range_ : ndarray of int
+        With ``n_clusters="auto"``: the K values tried.
+    n_clusters_scores_ : ndarray of float
+        With ``n_clusters="auto"``: the stability of each K (higher is better), to plot
+        against ``n_clusters_range_``.
     n_features_in_ : int
         Dimension of the image embeddings.
 
@@ -106,7 +123,8 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_clusters_range": ["array-like", None],
         "selector": [HasMethods(["fit", "transform", "get_params", "set_params"]), None],
         "encoder": [HasMethods(["transform", "encode_nouns"]), None],
         "vocabulary": ["array-like", None],
@@ -121,6 +139,7 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         self,
         n_clusters=8,
         *,
+        n_clusters_range=None,
         selector=None,
         encoder=None,
         vocabulary=None,
@@ -131,6 +150,7 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         device=None,
     ):
         self.n_clusters = n_clusters
+        self.n_clusters_range = n_clusters_range
         self.selector = selector
         self.encoder = encoder
         self.vocabulary = vocabulary
@@ -159,8 +179,11 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         return selector
 
     def _check_params_vs_input(self, X):
-        """The checks that need both the parameters and the data."""
+        """The checks that need both the parameters and the data; the K values to try."""
+        if self.n_clusters == "auto":
+            return check_n_clusters_range(self.n_clusters_range, X.shape[0])
         check_n_clusters(self.n_clusters, X.shape[0])
+        return None
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -182,17 +205,23 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         selector = self._make_selector()
         X = embed_if_images(X, selector.get_params().get("encoder"))
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        self._check_params_vs_input(X)
+        ks = self._check_params_vs_input(X)
         self.selector_ = selector.fit(X)
-        self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = spherical_kmeans(
-            self._joint_embedding(X),
-            self.n_clusters,
+        params = dict(
             n_init=self.n_init,
             max_iter=self.max_iter,
             tol=self.tol,
             random_state=self.random_state,
             device=self.device,
         )
+        Z = self._joint_embedding(X)
+        if ks is None:
+            self.n_clusters_ = int(self.n_clusters)
+            fit = spherical_kmeans(Z, self.n_clusters, **params)
+        else:
+            self.n_clusters_, self.n_clusters_scores_, fit = search_n_clusters(Z, ks, **params)
+            self.n_clusters_range_ = ks
+        self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = fit
         return self
 
     def predict(self, X):

@@ -24,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._auto_k import check_n_clusters_range, search_n_clusters
 from ._kmeans_lloyd import (
     _BACKENDS,
     _assign,
@@ -254,8 +255,14 @@ class SphericalKMeans(
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters.
+    n_clusters : int or "auto", default=8
+        Number of clusters. ``"auto"`` fits every K of ``n_clusters_range`` and keeps the
+        most stable one (see :func:`skgradnorm.tuning.search_n_clusters`); the choice is in
+        ``n_clusters_`` and the criterion per K in ``n_clusters_scores_``.
+    n_clusters_range : sequence of int or None, default=None
+        The K values ``n_clusters="auto"`` tries, each >= 2 and < n_samples; None is
+        ``range(2, min(50, n_samples // 10) + 1)`` (at least ten samples per cluster).
+        Ignored for an int ``n_clusters``.
     n_init : int, default=10
         Number of k-means++ restarts; the one with the largest objective is kept.
     max_iter : int, default=300
@@ -298,6 +305,14 @@ class SphericalKMeans(
         Sum over training samples of the cosine to their centre (higher is better).
     n_iter_ : int
         Number of Lloyd iterations of the best restart.
+    n_clusters_ : int
+        The number of clusters used (resolves ``"auto"``).
+    n_clusters_range_ : ndarray of int
+        With ``n_clusters="auto"``: the K values tried.
+    n_clusters_scores_ : ndarray of float
+        With ``n_clusters="auto"``: the stability of each K (adjusted Rand index between
+        two fits with different seeds; higher is better), to plot against
+        ``n_clusters_range_``.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -338,7 +353,8 @@ class SphericalKMeans(
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_clusters_range": ["array-like", None],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -354,6 +370,7 @@ class SphericalKMeans(
         self,
         n_clusters=8,
         *,
+        n_clusters_range=None,
         n_init=10,
         max_iter=300,
         tol=1e-4,
@@ -365,6 +382,7 @@ class SphericalKMeans(
         verbose=0,
     ):
         self.n_clusters = n_clusters
+        self.n_clusters_range = n_clusters_range
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
@@ -377,11 +395,14 @@ class SphericalKMeans(
 
     def _check_params_vs_input(self, X):
         """The checks that need both the parameters and the data."""
+        if self.n_clusters == "auto":
+            return check_n_clusters_range(self.n_clusters_range, X.shape[0])
         check_n_clusters(self.n_clusters, X.shape[0])
+        return None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Compute the spherical k-means clustering.
+        """Compute the spherical k-means clustering (choosing K when ``n_clusters="auto"``).
 
         Parameters
         ----------
@@ -396,8 +417,31 @@ class SphericalKMeans(
             Fitted estimator.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        self._check_params_vs_input(X)
+        ks = self._check_params_vs_input(X)
         Xn = l2_normalize_rows(X, name="X")
+        if ks is not None:
+            if self.max_samples is not None and self.max_samples < ks[-1]:
+                raise ValueError(
+                    f"max_samples={self.max_samples} is smaller than the largest K tried "
+                    f"({ks[-1]}); use max_samples >= {ks[-1]} or None."
+                )
+            self.n_clusters_, self.n_clusters_scores_, fit = search_n_clusters(
+                Xn,
+                ks,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=self.random_state,
+                device=self.device,
+                init_size=self.init_size,
+                max_samples=self.max_samples,
+                backend=self.backend,
+            )
+            self.n_clusters_range_ = ks
+            (centers, labels, objective, n_iter) = fit
+            self._store(centers, labels, objective, n_iter)
+            return self
+        self.n_clusters_ = int(self.n_clusters)
         centers, labels, objective, n_iter = spherical_kmeans(
             Xn,
             self.n_clusters,
@@ -411,12 +455,15 @@ class SphericalKMeans(
             backend=self.backend,
             verbose=bool(self.verbose),
         )
+        self._store(centers, labels, objective, n_iter)
+        return self
+
+    def _store(self, centers, labels, objective, n_iter):
         self.cluster_centers_ = centers
         self.labels_ = labels
         self.objective_ = objective
         self.n_iter_ = n_iter
         self._n_features_out = centers.shape[0]
-        return self
 
     def _check_test_data(self, X):
         check_is_fitted(self)

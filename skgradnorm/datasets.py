@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["make_planted_world"]
+__all__ = ["make_long_tail_world", "make_planted_world"]
 
 _CLASS_NAMES = (
     "dog",
@@ -294,5 +294,173 @@ def make_planted_world(
             f"Planted world: {n_samples} images of {n_classes} classes x {n_subclasses} "
             f"sub-classes x {n_styles} styles in {d} dimensions; {len(vocab)} nouns of which "
             f"{n_classes * n_subclasses * n_positive_nouns} are positive."
+        ),
+    )
+
+
+def make_long_tail_world(
+    n_samples=600,
+    n_classes=8,
+    *,
+    n_features=128,
+    max_modes=4,
+    imbalance=5.0,
+    class_overlap=0.35,
+    n_positive_nouns=8,
+    confusion=0.35,
+    n_generic_nouns=10,
+    n_random_nouns=1000,
+    image_noise=0.9,
+    modality_gap=1.2,
+    random_state=None,
+):
+    """Make a harder planted world: unbalanced classes that overlap, and confusable nouns.
+
+    A second family of synthetic CLIP-like spaces, less friendly than
+    :func:`make_planted_world`, to check that a conclusion does not hold for one generator
+    only:
+
+    - **unbalanced classes**: class sizes follow a power law, the largest class
+      ``imbalance`` times the smallest (at least 2 images per class);
+    - **a varying number of visual modes** per class, from 1 to ``max_modes``;
+    - **overlapping classes**: every class direction shares a component of weight
+      ``class_overlap`` with one common direction, so classes are closer to each other
+      than random directions;
+    - **confusable nouns**: each positive noun of a mode is pulled towards a random other
+      class with weight ``confusion`` (``0``: clean nouns);
+    - generic nouns along the images' own offset, and random nouns, as in
+      :func:`make_planted_world`; there are no style or blend nouns.
+
+    Parameters
+    ----------
+    n_samples : int, default=600
+        Number of images (at least ``2 * n_classes``).
+    n_classes : int, default=8
+        Number of classes.
+    n_features : int, default=128
+        Dimension of the embedding space.
+    max_modes : int, default=4
+        Most visual modes (sub-classes) of a class; each class draws its number in
+        ``[1, max_modes]``.
+    imbalance : float, default=5.0
+        Ratio of the largest to the smallest class size (``>= 1``).
+    class_overlap : float, default=0.35
+        Weight, in ``[0, 1)``, of the component all classes share.
+    n_positive_nouns : int, default=8
+        Positive nouns per mode.
+    confusion : float, default=0.35
+        Pull of each positive noun towards another class, ``>= 0``.
+    n_generic_nouns : int, default=10
+        Generic nouns, close to every image.
+    n_random_nouns : int, default=1000
+        Unrelated nouns.
+    image_noise : float, default=0.9
+        Norm of the isotropic image noise.
+    modality_gap : float, default=1.2
+        Weight of the per-modality offsets.
+    random_state : int, RandomState instance or None, default=None
+        Seed. Pass an int for reproducible output.
+
+    Returns
+    -------
+    world : :class:`~sklearn.utils.Bunch`
+        The fields of :func:`make_planted_world` but ``style``: ``data``, ``target``,
+        ``target_names``, ``noun_embeddings``, ``vocabulary``, ``noun_target``,
+        ``noun_kind`` (``"positive"``, ``"generic"``, ``"random"``), ``subclass`` and
+        ``DESCR``.
+
+    See Also
+    --------
+    make_planted_world : the friendlier family, with styles and hard-negative nouns.
+
+    Examples
+    --------
+    >>> from skgradnorm.datasets import make_long_tail_world
+    >>> world = make_long_tail_world(n_samples=200, n_classes=4, random_state=0)
+    >>> world.data.shape
+    (200, 128)
+    >>> int(world.target.min()), int(world.target.max())
+    (0, 3)
+    """
+    n_classes = _check_count(n_classes, "n_classes", 1)
+    n_samples = _check_count(n_samples, "n_samples", 2 * n_classes)
+    n_features = _check_count(n_features, "n_features", 2)
+    max_modes = _check_count(max_modes, "max_modes", 1)
+    n_positive_nouns = _check_count(n_positive_nouns, "n_positive_nouns", 1)
+    n_generic_nouns = _check_count(n_generic_nouns, "n_generic_nouns", 0)
+    n_random_nouns = _check_count(n_random_nouns, "n_random_nouns", 0)
+    if not imbalance >= 1:
+        raise ValueError(f"imbalance must be >= 1 (largest / smallest class); got {imbalance!r}.")
+    if not 0 <= class_overlap < 1:
+        raise ValueError(f"class_overlap must be in [0, 1); got {class_overlap!r}.")
+    if not confusion >= 0:
+        raise ValueError(f"confusion must be >= 0; got {confusion!r}.")
+    rng = check_random_state(random_state)
+    d = n_features
+
+    def noise(n, scale):
+        return scale * rng.standard_normal((n, d)) / np.sqrt(d)
+
+    shared = _unit(rng, 1, d)[0]
+    class_dirs = _normalize((1 - class_overlap) * _unit(rng, n_classes, d) + class_overlap * shared)
+    n_modes = rng.randint(1, max_modes + 1, size=n_classes)
+    gap_img, gap_txt = _unit(rng, 2, d)
+
+    # Power-law class sizes from `imbalance` down to 1, at least 2 images each.
+    weights = imbalance ** (-np.arange(n_classes) / max(n_classes - 1, 1))
+    sizes = np.maximum(2, np.floor(weights / weights.sum() * n_samples).astype(int))
+    sizes[0] += n_samples - sizes.sum()
+    target = rng.permutation(np.repeat(np.arange(n_classes), sizes))
+    mode_dirs = [_unit(rng, m, d) for m in n_modes]
+    subclass = np.array([rng.randint(n_modes[c]) for c in target])
+    mode_vecs = np.stack([mode_dirs[c][j] for c, j in zip(target, subclass, strict=True)])
+    images = (
+        0.35 * class_dirs[target]
+        + 1.0 * mode_vecs
+        + noise(n_samples, image_noise)
+        + modality_gap * gap_img
+    )
+
+    names = [_CLASS_NAMES[c] if c < len(_CLASS_NAMES) else f"class {c}" for c in range(n_classes)]
+    nouns, kinds, noun_target, vocab = [], [], [], []
+    for c in range(n_classes):
+        for j in range(n_modes[c]):
+            other = (c + 1 + rng.randint(max(n_classes - 1, 1), size=n_positive_nouns)) % n_classes
+            vecs = (
+                class_dirs[c]
+                + 0.6 * mode_dirs[c][j]
+                + confusion * class_dirs[other]
+                + noise(n_positive_nouns, 0.35)
+                + modality_gap * gap_txt
+            )
+            nouns.append(vecs)
+            kinds += ["positive"] * n_positive_nouns
+            noun_target += [c] * n_positive_nouns
+            vocab += [
+                f"{names[c]} {j + 1}{_VARIANT_LETTERS[r % 26]}{r // 26 or ''}"
+                for r in range(n_positive_nouns)
+            ]
+    nouns.append(modality_gap * gap_img + noise(n_generic_nouns, 0.35) + modality_gap * gap_txt)
+    kinds += ["generic"] * n_generic_nouns
+    vocab += [f"generic {r + 1}" for r in range(n_generic_nouns)]
+    nouns.append(_unit(rng, n_random_nouns, d) + modality_gap * gap_txt)
+    kinds += ["random"] * n_random_nouns
+    vocab += [f"random noun {r + 1}" for r in range(n_random_nouns)]
+    noun_target += [-1] * (n_generic_nouns + n_random_nouns)
+
+    return Bunch(
+        data=_normalize(images).astype(np.float32),
+        target=target,
+        target_names=names,
+        noun_embeddings=_normalize(np.vstack(nouns)).astype(np.float32),
+        noun_target=np.asarray(noun_target, dtype=np.int64),
+        noun_kind=np.asarray(kinds),
+        vocabulary=vocab,
+        subclass=subclass,
+        DESCR=(
+            f"Long-tail world: {n_samples} images of {n_classes} unbalanced, overlapping "
+            f"classes ({int(n_modes.sum())} modes) in {d} dimensions; {len(vocab)} nouns of "
+            f"which {int(n_modes.sum()) * n_positive_nouns} are positive, confusion "
+            f"{confusion}."
         ),
     )

@@ -1,0 +1,85 @@
+"""Consensus noun selection: keep the nouns that several independent selections agree on.
+
+Which nouns GradNorm keeps depends on where the centre k-means lands, and so on its seed.
+Running the selection ``n_rounds`` times with different seeds and keeping the nouns chosen
+in at least ``min_votes`` rounds removes most of that lottery (the measured effect is in
+``benchmarks/RESULTS.md``). This module holds the vote counting only; no I/O, no estimator.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["check_rounds", "consensus_order", "count_votes", "round_seeds"]
+
+
+def check_rounds(n_rounds, min_votes) -> int:
+    """Validate ``n_rounds`` and ``min_votes``; return the vote threshold.
+
+    ``min_votes=None`` means a strict majority, ``n_rounds // 2 + 1`` (1 for one round).
+    """
+    if isinstance(n_rounds, bool) or not isinstance(n_rounds, numbers.Integral) or n_rounds < 1:
+        raise ValueError(
+            f"n_rounds must be an int >= 1; got {n_rounds!r}. Pass 1 for the paper's single "
+            "selection, or e.g. 5 for a consensus over five seeds."
+        )
+    if min_votes is None:
+        return int(n_rounds) // 2 + 1
+    if isinstance(min_votes, bool) or not isinstance(min_votes, numbers.Integral) or min_votes < 1:
+        raise ValueError(
+            f"min_votes must be None (a strict majority) or an int in [1, n_rounds]; "
+            f"got {min_votes!r}."
+        )
+    if min_votes > n_rounds:
+        raise ValueError(
+            f"min_votes={min_votes} is larger than n_rounds={n_rounds}: no noun could get that "
+            f"many votes; use min_votes <= {n_rounds}, or None for a strict majority."
+        )
+    return int(min_votes)
+
+
+def round_seeds(random_state, n_rounds: int) -> list:
+    """The ``random_state`` of each round.
+
+    One round uses ``random_state`` itself, so that ``n_rounds=1`` is exactly the single
+    selection of the paper. Several rounds draw ``n_rounds`` integer seeds from it (the
+    same ``random_state`` gives the same seeds).
+    """
+    if n_rounds == 1:
+        return [random_state]
+    rng = check_random_state(random_state)
+    return [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n_rounds)]
+
+
+def count_votes(selections, n_items: int) -> np.ndarray:
+    """How many of the ``selections`` (arrays of item indices) contain each item.
+
+    Examples
+    --------
+    >>> count_votes([np.array([0, 2]), np.array([2, 3]), np.array([2])], 5)
+    array([1, 0, 3, 1, 0])
+    """
+    votes = np.zeros(n_items, dtype=np.int64)
+    for selected in selections:
+        votes[np.unique(np.asarray(selected, dtype=np.int64))] += 1
+    return votes
+
+
+def consensus_order(votes, min_votes: int, scores, assignments) -> np.ndarray:
+    """Indices with at least ``min_votes`` votes, ordered by centre, then score, then index.
+
+    ``scores`` and ``assignments`` are those of one round (the first). The order is the
+    one :func:`skgradnorm._gradnorm.select_top_k_per_center` returns, so that a single
+    round gives back its own selection unchanged.
+
+    Examples
+    --------
+    >>> consensus_order(np.array([2, 1, 2, 2]), 2, np.array([0.3, 0.1, 0.2, 0.5]),
+    ...                 np.array([1, 0, 0, 0]))
+    array([2, 3, 0])
+    """
+    order = np.lexsort((np.asarray(scores), np.asarray(assignments)))
+    return order[np.asarray(votes)[order] >= min_votes]
