@@ -68,8 +68,11 @@ def count_votes(selections, n_items: int) -> np.ndarray:
     return votes
 
 
-def consensus_order(votes, min_votes: int, scores, assignments) -> np.ndarray:
+def consensus_order(votes, min_votes: int, scores, assignments, tiebreak=None) -> np.ndarray:
     """Indices with at least ``min_votes`` votes, ordered by centre, then score, then index.
+
+    Equal scores are ordered by ``tiebreak`` first when given, as in
+    :func:`skgradnorm._gradnorm.select_top_k_per_center`.
 
     ``scores`` and ``assignments`` are those of one round (the first). The order is the
     one :func:`skgradnorm._gradnorm.select_top_k_per_center` returns, so that a single
@@ -81,5 +84,8 @@ def consensus_order(votes, min_votes: int, scores, assignments) -> np.ndarray:
     ...                 np.array([1, 0, 0, 0]))
     array([2, 3, 0])
     """
-    order = np.lexsort((np.asarray(scores), np.asarray(assignments)))
+    keys = (np.asarray(scores), np.asarray(assignments))
+    if tiebreak is not None:
+        keys = (np.asarray(tiebreak), *keys)
+    order = np.lexsort(keys)
     return order[np.asarray(votes)[order] >= min_votes]

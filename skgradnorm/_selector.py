@@ -354,11 +354,18 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         return draw_rows(n_samples, self.max_samples, check_random_state(self.random_state))
 
     def _score(self, E, W):
+        """``(scores, assignments, tiebreak)``: GradNorm's tie-break is its exact log score,
+        which still orders the nouns whose scores underflow to 0 at small temperatures."""
         if self.strategy in ("gradnorm", "none"):
-            return gradnorm_scores(E, W, temperature=self.temperature, p=self.p, device=self.device)
+            return gradnorm_scores(
+                E, W, temperature=self.temperature, p=self.p, device=self.device, return_log=True
+            )
         if self.strategy == "tac":
-            return tac_scores(E, W, device=self.device)
-        return sic_scores(E, W, uniqueness_threshold=self.uniqueness_threshold, device=self.device)
+            return (*tac_scores(E, W, device=self.device), None)
+        scores = sic_scores(
+            E, W, uniqueness_threshold=self.uniqueness_threshold, device=self.device
+        )
+        return (*scores, None)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -405,19 +412,22 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
             if self.strategy == "none" and selections:
                 selections.append(np.arange(E.shape[0]))  # every round keeps every noun
                 continue
-            scores, assignments = self._score(E, centers)
+            scores, assignments, tiebreak = self._score(E, centers)
             if not selections:
                 self.scores_, self.assignments_ = scores, assignments
+                first_tiebreak = tiebreak
             if self.strategy == "none":
                 selections.append(np.arange(E.shape[0]))
             else:
-                selections.append(select_top_k_per_center(scores, assignments, self.top_k))
+                selections.append(
+                    select_top_k_per_center(scores, assignments, self.top_k, tiebreak=tiebreak)
+                )
         votes = count_votes(selections, E.shape[0])
         if self.strategy == "none":  # every noun, in bank order, whatever the rounds
             self.selected_indices_ = np.arange(E.shape[0])
         else:
             self.selected_indices_ = consensus_order(
-                votes, self._min_votes, self.scores_, self.assignments_
+                votes, self._min_votes, self.scores_, self.assignments_, tiebreak=first_tiebreak
             )
         self.selection_votes_ = votes[self.selected_indices_]
         if self.selected_indices_.size == 0:
