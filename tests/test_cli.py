@@ -196,7 +196,7 @@ def test_cluster_summary(cluster_run):
     out, stdout, stderr = cluster_run
     assert "Clustered 12 images into 3 clusters" in stdout
     assert stdout.count("  cluster ") == 3
-    assert re.search(r"Timings: find images [\d.]+ s, embed images [\d.]+ s, embed nouns", stdout)
+    assert re.search(r"Timings: find images [\d.]+ s, load model [\d.]+ s, embed images", stdout)
     assert str((out / "report.html").resolve()) in stdout
     assert stderr == ""  # --quiet: no progress bars or step messages
 
