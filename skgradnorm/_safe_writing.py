@@ -168,12 +168,15 @@ def csv_bytes(header, rows, *, text_columns=()) -> bytes:
     """A CSV document (``\\n`` line ends); cells of ``text_columns`` made spreadsheet-safe."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    # With "\n" line ends the csv module quotes a cell holding "\n" but not one holding a
+    # bare "\r", which readers take for a line end: such rows are written fully quoted.
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(header)
     text_columns = set(text_columns)
     for row in rows:
-        writer.writerow(
-            [spreadsheet_safe(v) if j in text_columns else v for j, v in enumerate(row)]
-        )
+        cells = [spreadsheet_safe(v) if j in text_columns else v for j, v in enumerate(row)]
+        has_cr = any(isinstance(v, str) and "\r" in v for v in cells)
+        (quoted if has_cr else writer).writerow(cells)
     return _encode(buf.getvalue())
 
 
