@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -357,87 +358,98 @@ def write_outputs(
 
     files = {}
     failures = []
-    with StagedFiles() as staged:
-        header = ["path", "cluster"]
-        files["assignments.csv"] = staged.add(
-            out_dir / "assignments.csv",
-            csv_bytes(header, zip(paths, labels.tolist(), strict=True), text_columns=(0,)),
-        )
-        header = ["noun", "center", "score"]
-        sel_rows = []
-        for name, i in zip(selector.selected_nouns_, selector.selected_indices_, strict=True):
-            row = [name, int(selector.assignments_[i]), f"{float(selector.scores_[i]):.6g}"]
+    created_pages_dir = not pages_dir.exists()
+    pages_dir.mkdir(exist_ok=True)
+    try:
+        with StagedFiles() as staged:
+            header = ["path", "cluster"]
+            files["assignments.csv"] = staged.add(
+                out_dir / "assignments.csv",
+                csv_bytes(header, zip(paths, labels.tolist(), strict=True), text_columns=(0,)),
+            )
+            header = ["noun", "center", "score"]
+            sel_rows = []
+            for name, i in zip(selector.selected_nouns_, selector.selected_indices_, strict=True):
+                row = [name, int(selector.assignments_[i]), f"{float(selector.scores_[i]):.6g}"]
+                if noun_definitions is not None:
+                    definition = noun_definitions[int(i)]
+                    row.append("" if definition is None else str(definition))
+                sel_rows.append(row)
             if noun_definitions is not None:
-                definition = noun_definitions[int(i)]
-                row.append("" if definition is None else str(definition))
-            sel_rows.append(row)
-        if noun_definitions is not None:
-            header.append("definition")
-        files["selected_nouns.csv"] = staged.add(
-            out_dir / "selected_nouns.csv", csv_bytes(header, sel_rows, text_columns=(0, 3))
-        )
-        if metrics is not None:
-            files["metrics.json"] = staged.add(out_dir / "metrics.json", json_bytes(metrics))
-        public = [
-            {
-                **{key: v for key, v in c.items() if key not in ("members", "class_mix")},
-                "examples": [paths[i] for i in c["examples"]],
-            }
-            for c in clusters
-        ]
-        document = {
-            "n_images": len(paths),
-            "n_clusters": n_clusters,
-            "n_selected_nouns": len(selector.selected_nouns_),
-            **(info or {}),
-            "clusters": public,
-        }
-        files["clusters.json"] = staged.add(out_dir / "clusters.json", json_bytes(document))
-
-        # One page per cluster (split every page_size members); previews kept for the main page.
-        pages_dir.mkdir(exist_ok=True)
-        files[CLUSTER_PAGES] = []
-        shown = []
-        classes = overview["classes"]["classes"] if "classes" in overview else None
-        for c in clusters:
-            members = c["members"]
-            chunks = [members[j : j + page_size] for j in range(0, len(members), page_size)]
-            chunks = chunks or [[]]
-            names = [cluster_page_name(c["cluster"], n_clusters, j + 1) for j in range(len(chunks))]
-            preview = {}
-            for j, chunk in enumerate(chunks):
-                thumbs = _thumbnails(thumbnail, paths, chunk, failures)
-                preview.update(
-                    (i, t) for i, t in zip(chunk, thumbs, strict=True) if i in c["examples"]
-                )
-                page = render_cluster_page(
-                    c, thumbs, title=title, pages=names, page=j + 1, classes=classes
-                )
-                files[CLUSTER_PAGES].append(staged.add(pages_dir / names[j], page.encode("utf-8")))
-            missing = [i for i in c["examples"] if i not in preview]
-            preview.update(
-                zip(missing, _thumbnails(thumbnail, paths, missing, failures), strict=True)
+                header.append("definition")
+            files["selected_nouns.csv"] = staged.add(
+                out_dir / "selected_nouns.csv", csv_bytes(header, sel_rows, text_columns=(0, 3))
             )
-            shown.append(
+            if metrics is not None:
+                files["metrics.json"] = staged.add(out_dir / "metrics.json", json_bytes(metrics))
+            public = [
                 {
-                    **c,
-                    "thumbnails": [preview[i] for i in c["examples"]],
-                    "page": f"{CLUSTER_PAGES}/{names[0]}",
+                    **{key: v for key, v in c.items() if key not in ("members", "class_mix")},
+                    "examples": [paths[i] for i in c["examples"]],
                 }
+                for c in clusters
+            ]
+            document = {
+                "n_images": len(paths),
+                "n_clusters": n_clusters,
+                "n_selected_nouns": len(selector.selected_nouns_),
+                **(info or {}),
+                "clusters": public,
+            }
+            files["clusters.json"] = staged.add(out_dir / "clusters.json", json_bytes(document))
+
+            # One page per cluster (split every page_size members); previews kept for the main page.
+            files[CLUSTER_PAGES] = []
+            shown = []
+            classes = overview["classes"]["classes"] if "classes" in overview else None
+            for c in clusters:
+                members = c["members"]
+                chunks = [members[j : j + page_size] for j in range(0, len(members), page_size)]
+                chunks = chunks or [[]]
+                names = [
+                    cluster_page_name(c["cluster"], n_clusters, j + 1) for j in range(len(chunks))
+                ]
+                preview = {}
+                for j, chunk in enumerate(chunks):
+                    thumbs = _thumbnails(thumbnail, paths, chunk, failures)
+                    preview.update(
+                        (i, t) for i, t in zip(chunk, thumbs, strict=True) if i in c["examples"]
+                    )
+                    page = render_cluster_page(
+                        c, thumbs, title=title, pages=names, page=j + 1, classes=classes
+                    )
+                    files[CLUSTER_PAGES].append(
+                        staged.add(pages_dir / names[j], page.encode("utf-8"))
+                    )
+                missing = [i for i in c["examples"] if i not in preview]
+                preview.update(
+                    zip(missing, _thumbnails(thumbnail, paths, missing, failures), strict=True)
+                )
+                shown.append(
+                    {
+                        **c,
+                        "thumbnails": [preview[i] for i in c["examples"]],
+                        "page": f"{CLUSTER_PAGES}/{names[0]}",
+                    }
+                )
+            page = render_report_html(
+                shown,
+                title=title,
+                meta_lines=meta_lines,
+                metrics=metrics,
+                overview=overview,
+                footer="Made by skgradnorm (language-assisted image clustering with GradNorm). "
+                "Nouns: the selected nouns nearest to each cluster's mean text counterpart. "
+                "Thumbnails: the members nearest to the cluster centre first; each cluster's "
+                "page shows them all.",
             )
-        page = render_report_html(
-            shown,
-            title=title,
-            meta_lines=meta_lines,
-            metrics=metrics,
-            overview=overview,
-            footer="Made by skgradnorm (language-assisted image clustering with GradNorm). "
-            "Nouns: the selected nouns nearest to each cluster's mean text counterpart. "
-            "Thumbnails: the members nearest to the cluster centre first; each cluster's "
-            "page shows them all.",
-        )
-        files["report.html"] = staged.add(out_dir / "report.html", page.encode("utf-8"))
-        staged.commit()
+            files["report.html"] = staged.add(out_dir / "report.html", page.encode("utf-8"))
+            staged.commit()
+    except BaseException:
+        if created_pages_dir:  # an empty clusters/ would read as results in the next run
+            with contextlib.suppress(OSError):
+                pages_dir.rmdir()
+        raise
 
     # Only now that the new results are in place: remove the stale ones.
     written = set(files[CLUSTER_PAGES])

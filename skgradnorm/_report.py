@@ -222,11 +222,10 @@ def _class_index(classes):
     return {name: i for i, name in enumerate(classes)} if classes else None
 
 
-def _overview(ordered, overview) -> list[str]:
+def _overview(ordered, overview, colours) -> list[str]:
     """The sizes chart, the map and the confusion matrix."""
     out = ['<div class="overview">']
     table = overview.get("classes")
-    colours = cluster_colours(len(ordered), table)
     sizes = [(c["cluster"], _label(c), int(c["size"]), c.get("page", "")) for c in ordered]
     out.append(
         '<div class="panel"><h2>Cluster sizes</h2>'
@@ -312,6 +311,7 @@ def render_report_html(
     ordered = sorted(clusters, key=lambda c: (-int(c["size"]), int(c["cluster"])))
     table = (overview or {}).get("classes")
     class_index = _class_index(table["classes"]) if table is not None else None
+    colours = cluster_colours(len(clusters), table)
     out = _head(title)
     out.append(f"<header><h1>{e(title)}</h1>")
     out += [f'<p class="meta">{e(line)}</p>' for line in meta_lines]
@@ -324,7 +324,7 @@ def render_report_html(
         out.append("</div>")
     out.append("</header>")
     if overview is not None:
-        out += _overview(ordered, overview)
+        out += _overview(ordered, overview, colours)
     out.append('<nav aria-label="clusters">')
     for c in ordered:
         out.append(f'<a href="#cluster-{int(c["cluster"])}">{e(_label(c))} ({int(c["size"])})</a>')
@@ -339,7 +339,8 @@ def render_report_html(
             f'<div class="head"><h2>{name}</h2>'
             f'<span class="size">{size} image{"s" if size != 1 else ""} ({share:.0%})</span></div>'
         )
-        out.append(f'<div class="bar"><div style="width:{100 * share:.1f}%"></div></div>')
+        bar = f"width:{100 * share:.1f}%;background:{colours.get(k, '#4a6cd4')}"
+        out.append(f'<div class="bar"><div style="{bar}"></div></div>')
         out += _nouns_html(c)
         if c.get("class_mix") and class_index is not None:
             out.append(class_mix_bar(c["class_mix"], class_index=class_index))

@@ -85,8 +85,8 @@ class StagedFiles:
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> with StagedFiles() as staged:
-    ...     staged.add(folder / "a.txt", b"hello")
-    ...     staged.commit()
+    ...     path = staged.add(folder / "a.txt", b"hello")
+    ...     done = staged.commit()
     >>> (folder / "a.txt").read_bytes()
     b'hello'
     """

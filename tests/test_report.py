@@ -14,7 +14,7 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer, _report_data
 from skgradnorm._demo import swatch_thumbnail
-from skgradnorm._outputs import OUTPUT_FILES, check_output_dir, write_outputs
+from skgradnorm._outputs import OUTPUT_FILES, check_output_dir, existing_outputs, write_outputs
 from skgradnorm._report import cluster_page_name, render_report_html, summarize_clusters
 from skgradnorm._report_data import class_table, collection_map
 from skgradnorm._safe_writing import TMP_SUFFIX, display_text, spreadsheet_safe
@@ -286,6 +286,10 @@ def test_a_crash_while_writing_leaves_the_old_results_whole(tmp_path, world, fit
         _write(tmp_path, world, _fit(world, 2), thumbnail=killed)
     assert _snapshot(tmp_path) == before  # nothing truncated, nothing half-new
     assert not list(tmp_path.rglob(f"*{TMP_SUFFIX}"))
+    fresh = tmp_path / "fresh"
+    with pytest.raises(KeyboardInterrupt):
+        _write(fresh, world, fitted, thumbnail=killed)
+    assert existing_outputs(fresh) == [] and list(fresh.iterdir()) == []
 
 
 def test_leftover_temporary_files_are_cleaned(tmp_path, world, fitted):
