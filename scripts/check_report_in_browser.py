@@ -297,7 +297,7 @@ def main(argv=None) -> int:
 
     # 4. The screenshots are not blank.
     check_screenshot(chromium, report, shot, args.window_size, failures)
-    pages = sorted(p for p in seen if p != report)
+    pages = [p for p in dict.fromkeys(linked) if p != report]  # the first cluster linked
     if args.page_screenshot and pages:
         check_screenshot(
             chromium, pages[0], args.page_screenshot.resolve(), args.window_size, failures

@@ -180,17 +180,26 @@ def check_output_dir(out_dir, *, overwrite, own_source=None) -> None:
     )
 
 
-def _thumbnails(thumbnail, paths, indices, failures):
-    """``(data_uri, caption, tooltip)`` for ``indices``; a placeholder for a failed one."""
-    out = []
-    for i in indices:
+def _thumbnails(thumbnail, paths, indices, failures, n_jobs=None):
+    """``(data_uri, caption, tooltip)`` for ``indices``; a placeholder for a failed one.
+
+    With ``n_jobs``, made by joblib threads (Pillow releases the GIL while it decodes,
+    resizes and encodes); the order is kept.
+    """
+
+    def one(i):
         try:
             uri, caption = thumbnail(i)
         except Exception as exc:  # the report must not fail after all the compute
-            failures.append((paths[i], f"{type(exc).__name__}: {exc}"))
+            failures.append((paths[i], f"{type(exc).__name__}: {exc}"))  # atomic in CPython
             uri, caption = placeholder_thumbnail(), ""
-        out.append((uri, caption, paths[i]))
-    return out
+        return uri, caption, paths[i]
+
+    if n_jobs in (None, 1) or len(indices) < 2:
+        return [one(i) for i in indices]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs, prefer="threads")(delayed(one)(i) for i in indices)
 
 
 def write_outputs(
@@ -211,6 +220,7 @@ def write_outputs(
     map_method="pca",
     max_map_points=3000,
     page_size=1000,
+    n_jobs=None,
 ):
     """Write the results of a fitted clusterer into ``out_dir`` (created if needed).
 
@@ -272,6 +282,9 @@ def write_outputs(
         At most this many images (a random sample) on the map.
     page_size : int, default=1000
         Thumbnails per cluster page.
+    n_jobs : int or None, default=None
+        Threads making the thumbnails (joblib's convention: None is 1, -1 all cores).
+        Every image gets one (about 8 ms for a 1024 x 768 JPEG on one core).
 
     Returns
     -------
@@ -411,7 +424,7 @@ def write_outputs(
                 ]
                 preview = {}
                 for j, chunk in enumerate(chunks):
-                    thumbs = _thumbnails(thumbnail, paths, chunk, failures)
+                    thumbs = _thumbnails(thumbnail, paths, chunk, failures, n_jobs)
                     preview.update(
                         (i, t) for i, t in zip(chunk, thumbs, strict=True) if i in c["examples"]
                     )

@@ -395,7 +395,12 @@ def render_cluster_page(
     out = _head(f"{heading} | {title}")
     out.append(f'<header><p class="back"><a href="{e(back)}">All clusters</a> | {e(title)}</p>')
     out.append(f"<h1>{e(heading)}</h1>")
-    out.append(f'<p class="meta">{size} image{"s" if size != 1 else ""}, most central first.</p>')
+    shown = ""
+    if len(pages) > 1:
+        shown = f"; this page: {len(thumbnails)} of them (page {page} of {len(pages)})"
+    out.append(
+        f'<p class="meta">{size} image{"s" if size != 1 else ""}, most central first{shown}.</p>'
+    )
     out.append('</header><main><section class="page">')
     out += _nouns_html(cluster)
     if cluster.get("class_mix") and classes:

@@ -301,6 +301,12 @@ def test_leftover_temporary_files_are_cleaned(tmp_path, world, fitted):
     assert not any(p.exists() for p in left)
 
 
+def test_threads_make_the_same_files(tmp_path, world, fitted):
+    _write(tmp_path / "one", world, fitted, true_labels=world.target, page_size=20)
+    _write(tmp_path / "two", world, fitted, true_labels=world.target, page_size=20, n_jobs=2)
+    assert _snapshot(tmp_path / "one") == _snapshot(tmp_path / "two")
+
+
 def test_a_failing_thumbnail_gets_a_placeholder(tmp_path, world, fitted):
     ids = _ids(world)
     with pytest.warns(UserWarning, match=r"90 thumbnail\(s\) could not be made"):
