@@ -16,8 +16,9 @@ __all__ = ["MAP_METHODS", "TSNE_AUTO_MAX", "class_table", "collection_map"]
 #: The ways :func:`collection_map` can place the points.
 MAP_METHODS = ("pca", "tsne", "auto")
 
-#: ``method="auto"`` uses t-SNE up to this many points, PCA above.
-TSNE_AUTO_MAX = 3000
+#: ``method="auto"`` uses t-SNE up to this many images, PCA above (t-SNE of 1,000 points
+#: takes seconds on 2 cores; see benchmarks/bench_report.py).
+TSNE_AUTO_MAX = 1000
 
 
 def class_table(true_labels, labels, n_clusters):
@@ -80,7 +81,7 @@ def collection_map(X, *, method="pca", max_points=3000, random_state=0):
         ``"pca"``: the first two principal components (fast at any size); ``"tsne"``:
         scikit-learn's t-SNE started from PCA (seconds for a few thousand points, so
         used on at most ``max_points`` of them); ``"auto"``: t-SNE up to
-        :data:`TSNE_AUTO_MAX` images, PCA above.
+        :data:`TSNE_AUTO_MAX` (1,000) images, PCA above.
     max_points : int, default=3000
         At most this many points are placed and drawn (a uniform random sample; PCA and
         t-SNE are fitted on that sample only, so the cost does not grow with the
@@ -119,9 +120,10 @@ def collection_map(X, *, method="pca", max_points=3000, random_state=0):
         return rows, coords, method
     from threadpoolctl import threadpool_limits
 
-    # One BLAS thread: at most max_points rows, where threads only cost synchronisation
-    # (on a busy 2-core machine a 150 x 256 PCA took 0.6-0.9 s with 2 threads, 0.04 s with 1).
-    with threadpool_limits(limits=1, user_api="blas"):
+    # One thread (BLAS and OpenMP): at most max_points rows, where on a busy machine extra
+    # threads mostly wait for each other (benchmarks/bench_report.py: a 150 x 256 PCA,
+    # 0.6-0.9 s with 2 threads and 0.04 s with 1; t-SNE of 90 points, 6.5 s and 0.3 s).
+    with threadpool_limits(limits=1):
         if method == "tsne" and rows.size > 5:
             from sklearn.manifold import TSNE
 
