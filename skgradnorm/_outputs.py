@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import warnings
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from ._report import (
     render_report_html,
     summarize_clusters,
 )
-from ._report_data import class_table, collection_map
+from ._report_data import MAP_METHODS, class_table, collection_map
 from ._safe_writing import (
     TMP_SUFFIX,
     StagedFiles,
@@ -88,7 +89,7 @@ def _check_targets(out_dir: Path) -> None:
 
 
 def _probe_writable(folder: Path) -> None:
-    probe = folder / f".probe{TMP_SUFFIX}"
+    probe = folder / f".probe.{secrets.token_hex(6)}{TMP_SUFFIX}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0))
         os.close(fd)
@@ -140,6 +141,11 @@ def check_output_dir(out_dir, *, overwrite, own_source=None) -> None:
         while not os.path.lexists(missing) and missing.parent != missing:
             created.append(missing)
             missing = missing.parent
+        if missing.is_symlink() and not missing.exists():
+            raise OutputFolderError(
+                f"output folder {str(out_dir)!r} cannot be created: {str(missing)!r} is a "
+                "symbolic link to something missing; choose another one."
+            )
         if os.path.lexists(missing) and not missing.is_dir():
             raise OutputFolderError(
                 f"output folder {str(out_dir)!r} cannot be created: {str(missing)!r} is a file, "
@@ -290,7 +296,9 @@ def write_outputs(
     -------
     result : dict
         ``{"files": {name: Path}, "clusters": list, "metrics": dict or None}``; the
-        cluster pages are under ``files["clusters"]`` as a list.
+        cluster pages are under ``files["clusters"]`` as a list; ``clusters`` are
+        :func:`~skgradnorm._report.summarize_clusters`'s, with ``members`` and, with
+        ``true_labels``, ``class_mix`` (``[(class, count)]``, largest first).
 
     Raises
     ------
@@ -308,6 +316,14 @@ def write_outputs(
         raise ValueError(f"{len(true_labels)} true labels for {len(paths)} images.")
     if int(page_size) < 1:
         raise ValueError(f"page_size must be at least 1; got {page_size!r}.")
+    if map_method not in MAP_METHODS:
+        raise ValueError(f"map_method must be one of {MAP_METHODS}; got {map_method!r}.")
+    n_bank = len(clusterer.selector_.assignments_)
+    if noun_definitions is not None and len(noun_definitions) != n_bank:
+        raise ValueError(
+            f"noun_definitions has {len(noun_definitions)} entries for a noun bank of "
+            f"{n_bank} rows; pass one definition (or None) per row of the bank."
+        )
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputFolderError(
             f"output folder {str(out_dir)!r} exists and is not a folder; choose another one."

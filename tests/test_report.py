@@ -262,6 +262,8 @@ def test_noun_definitions(tmp_path, world, fitted):
     _write(tmp_path, world, fitted)
     assert _read_csv(tmp_path / "selected_nouns.csv")[0] == ["noun", "center", "score"]
     definitions = [f"what {name} means" for name in world.vocabulary]
+    with pytest.raises(ValueError, match="one definition"):
+        _write(tmp_path, world, fitted, noun_definitions=definitions + ["extra"])
     result = _write(tmp_path, world, fitted, noun_definitions=definitions)
     rows = _read_csv(tmp_path / "selected_nouns.csv")
     assert rows[0] == ["noun", "center", "score", "definition"]
@@ -414,6 +416,14 @@ def test_check_output_dir_refuses_unusable_folders(tmp_path, make, fragment):
     with pytest.raises(OutputFolderError, match=fragment) as exc:
         check_output_dir(make(tmp_path), overwrite=True)
     assert "\n" not in str(exc.value)
+
+
+def test_check_output_dir_refuses_a_dangling_link_and_ignores_old_probes(tmp_path):
+    (tmp_path / "gone").symlink_to(tmp_path / "missing")
+    with pytest.raises(OutputFolderError, match="symbolic link to something missing"):
+        check_output_dir(tmp_path / "gone" / "out", overwrite=True)
+    (tmp_path / f".probe{TMP_SUFFIX}").write_text("left by a kill")
+    check_output_dir(tmp_path, overwrite=True)
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes anywhere")
