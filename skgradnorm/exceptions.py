@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "CacheCorruptionWarning",
+    "OutputFolderError",
     "PretrainedWeightsError",
     "RandomWeightsWarning",
     "UnreadableImageError",
@@ -29,6 +30,15 @@ class UnreadableImageError(ValueError):
             + "\n".join(lines)
             + "\nRemove or replace these files and call again."
         )
+
+
+class OutputFolderError(ValueError):
+    """An output folder cannot take the results: not creatable, not a folder, not writable,
+    or holding a symbolic link (or something that is not a file) where an output goes.
+
+    Raised by :func:`skgradnorm._outputs.check_output_dir` (meant to run before any
+    computation) and again by the writer; the message is one line naming the path.
+    """
 
 
 class PretrainedWeightsError(RuntimeError):

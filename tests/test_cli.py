@@ -17,9 +17,7 @@ from PIL import Image
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from skgradnorm._cli import CLIError, find_images, main, read_labels
-from skgradnorm._demo import swatch_thumbnail
 from skgradnorm._outputs import OUTPUT_FILES
-from skgradnorm._report import render_report_html, summarize_clusters
 from skgradnorm.metrics import clustering_accuracy_score
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 200)}
@@ -226,7 +224,14 @@ def test_cluster_overwrite(images, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "[1/4] embedding 12 images" in captured.err and "Embedding images" in captured.err
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["assignments.csv", "clusters.json", "keep.txt", "report.html", "selected_nouns.csv"]
+        [
+            "assignments.csv",
+            "clusters",
+            "clusters.json",
+            "keep.txt",
+            "report.html",
+            "selected_nouns.csv",
+        ]
     )  # the stale metrics.json is gone, other files are kept
     assert json.loads((out / "clusters.json").read_text())["n_clusters"] == 2
 
@@ -418,46 +423,6 @@ def test_read_labels_relative_absolute_and_header(tmp_path, monkeypatch):
     labels.write_text("path\ns/a.png\n")
     with pytest.raises(CLIError, match="has no label"):
         read_labels(labels, root, ["s/a.png"])
-
-
-def test_render_report_escapes_text():
-    uri = swatch_thumbnail(0.3, shape=2, pattern=1)
-    clusters = [
-        {
-            "cluster": 0,
-            "size": 3,
-            "nouns": ["<script>alert(1)</script>", "r&d"],
-            "thumbnails": [(uri, 'cap"tion<', "a/<b>.png")],
-        },
-        {"cluster": 1, "size": 0, "nouns": [], "thumbnails": []},
-    ]
-    page = render_report_html(clusters, title="<T>", meta_lines=["x < y"], metrics={"ACC": 0.5})
-    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "r&amp;d" in page and "cap&quot;tion&lt;" in page and "a/&lt;b&gt;.png" in page
-    assert "<title>&lt;T&gt;</title>" in page and "x &lt; y" in page and "0.500" in page
-    assert "and 2 more" in page and "empty cluster" in page
-    assert len(DATA_IMG.findall(page)) == 1
-    with pytest.raises(ValueError, match="data:image/"):
-        render_report_html([{**clusters[0], "thumbnails": [("file:///x.png", "", "")]}])
-
-
-def test_summarize_clusters_nouns_follow_the_mean_text():
-    from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
-    from skgradnorm.datasets import make_planted_world
-
-    w = make_planted_world(n_samples=200, n_classes=4, random_state=0)
-    selector = GradNormNounSelector(
-        w.noun_embeddings, vocabulary=w.vocabulary, n_centers=12, random_state=0
-    )
-    laic = LanguageAssistedClusterer(4, selector=selector, n_init=5, random_state=0).fit(w.data)
-    clusters = summarize_clusters(laic, w.data, n_nouns=3, n_examples=4)
-    assert sum(c["size"] for c in clusters) == len(w.data)
-    for c in clusters:
-        members = np.flatnonzero(laic.labels_ == c["cluster"])
-        majority = np.bincount(w.target[members]).argmax()
-        # The describing nouns are positive nouns of the cluster's majority class.
-        assert all(n.startswith(w.target_names[majority] + " ") for n in c["nouns"])
-        assert set(c["examples"]) <= set(members) and len(c["examples"]) == 4
 
 
 # --------------------------------------------------------------------------- demo
