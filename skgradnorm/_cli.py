@@ -189,30 +189,90 @@ class _Steps:
 
 
 def check_out_dir(out_dir: Path, overwrite: bool, *, own_source=None) -> None:
-    """Refuse an output folder that is a file, or that already holds results."""
-    from ._outputs import existing_outputs
+    """Refuse an unusable output folder before any compute (one line, exit 2).
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CLIError(f"--out {str(out_dir)!r} exists and is not a folder.")
-    present = existing_outputs(out_dir) if out_dir.is_dir() else []
-    if not present or overwrite:
-        return
-    if own_source is not None:
-        try:
-            source = json.loads((out_dir / "clusters.json").read_text(encoding="utf-8")).get(
-                "source"
-            )
-        except (OSError, ValueError, AttributeError):
-            source = None
-        if source == own_source:
-            return
-    raise CLIError(
-        f"{str(out_dir)!r} already holds results ({', '.join(present)}); pass --overwrite to "
-        "replace them, or choose another --out folder."
-    )
+    See :func:`skgradnorm._outputs.check_output_dir`: creatable and writable, not inside a
+    file, no links planted where outputs go, and no earlier results unless ``overwrite``
+    (or unless they are ``own_source``'s, for the demo).
+    """
+    from ._outputs import check_output_dir
+
+    try:
+        check_output_dir(out_dir, overwrite=overwrite, own_source=own_source)
+    except ValueError as exc:  # OutputFolderError
+        raise CLIError(" ".join(str(exc).split())) from None
 
 
 # --------------------------------------------------------------------------- cluster
+
+
+#: ``--tune-grid`` keys: the selector's parameters by their option names.
+_TUNABLE = {
+    "temperature": "selector__temperature",
+    "retrieval_temperature": "selector__retrieval_temperature",
+    "n_centers": "selector__n_centers",
+    "top_k": "selector__top_k",
+}
+
+
+def parse_tune_grid(text):
+    """``--tune-grid``: JSON ``{"temperature": [...], ...}`` -> a GridSearchCV-style grid."""
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(raw, dict) or not raw:
+        raise argparse.ArgumentTypeError(
+            'expected a non-empty JSON object such as {"temperature": [0.02, 0.05]}'
+        )
+    grid = {}
+    for key, values in raw.items():
+        name = _TUNABLE.get(key, key if "__" in key else None)
+        if name is None:
+            raise argparse.ArgumentTypeError(
+                f"unknown --tune-grid key {key!r}; use {', '.join(_TUNABLE)}"
+            )
+        if not isinstance(values, list) or not values:
+            raise argparse.ArgumentTypeError(f"--tune-grid {key!r} needs a non-empty list")
+        grid[name] = values
+    return grid
+
+
+def fit_or_tune(clusterer, U, args):
+    """Fit ``clusterer`` on ``U``, choosing K and the settings without labels when asked.
+
+    Returns the fitted clusterer, the report's charts ``[(title, svg, note)]`` and the
+    sentences that say what was chosen and why.
+    """
+    from .tuning import criterion_chart_svg, tune
+
+    charts, reasons = [], []
+    auto = clusterer.n_clusters == "auto"
+    if args.tune:
+        result = tune(clusterer, U, grid=args.tune_grid)
+        clusterer = result.best_estimator_
+        if auto:
+            k_model = result.auto_k_estimator_
+            k_reason = (
+                f"K = {k_model.n_clusters_} chosen without labels first (the highest "
+                "stability, the largest K among ties), then the settings at that K."
+            )
+            charts.append(("Number of clusters", criterion_chart_svg(estimator=k_model), k_reason))
+            reasons.append(k_reason)
+        charts.append(("Settings tried", criterion_chart_svg(result), result.reason))
+        reasons.append(result.reason)
+        return clusterer, charts, reasons
+    clusterer.fit(U)
+    if auto:
+        best = max(clusterer.n_clusters_scores_)
+        reason = (
+            f"K = {clusterer.n_clusters_} chosen without labels: the highest stability "
+            f"({best:.3f}) over K in {[int(k) for k in clusterer.n_clusters_range_]}, "
+            "the largest K among ties."
+        )
+        charts.append(("Number of clusters", criterion_chart_svg(estimator=clusterer), reason))
+        reasons.append(reason)
+    return clusterer, charts, reasons
 
 
 def cluster(args) -> int:
@@ -245,7 +305,7 @@ def cluster(args) -> int:
                 f"no images found in {str(image_dir)!r} (searched recursively for "
                 f"{', '.join(IMAGE_EXTENSIONS)}, any case)."
             )
-        if args.n_clusters > n:
+        if args.n_clusters != "auto" and args.n_clusters > n:
             raise CLIError(
                 f"--n-clusters {args.n_clusters} is larger than the number of images ({n})."
             )
@@ -292,6 +352,7 @@ def cluster(args) -> int:
     with steps(
         "cluster", f"selecting nouns with {args.strategy} and clustering into {args.n_clusters}"
     ):
+        charts = []
         selector = GradNormNounSelector(
             E,
             vocabulary=vocabulary,
@@ -311,49 +372,65 @@ def cluster(args) -> int:
             device=args.device,
         )
         try:
-            clusterer.fit(U)
+            clusterer, charts, reasons = fit_or_tune(clusterer, U, args)
         except ValueError as exc:
-            raise CLIError(str(exc)) from None
+            raise CLIError(" ".join(str(exc).split())) from None
 
     sel = clusterer.selector_
+    n_clusters = int(getattr(clusterer, "n_clusters_", clusterer.n_clusters))
     with steps("write outputs", f"writing the results to {out_dir}"):
+        chosen = sel.get_params()
         info = {
             "source": "cluster",
             "image_dir": str(image_dir.resolve()) if image_dir is not None else None,
             "model": args.model,
             "pretrained": str(args.pretrained),
             "parameters": {
-                "n_clusters": args.n_clusters,
+                "n_clusters": n_clusters,
                 "n_centers": sel.n_centers_,
-                "temperature": args.temperature,
-                "top_k": args.top_k,
-                "retrieval_temperature": args.retrieval_temperature,
+                "temperature": chosen["temperature"],
+                "top_k": chosen["top_k"],
+                "retrieval_temperature": chosen["retrieval_temperature"],
                 "strategy": args.strategy,
                 "n_init": args.n_init,
                 "seed": args.seed,
+                "vocabulary": str(args.vocabulary),
                 "n_vocabulary": len(vocabulary),
             },
+            "choices": reasons,
         }
+        where = image_dir.resolve() if image_dir is not None else args.embeddings
         meta = [
-            f"{n} images from {image_dir.resolve()} in {args.n_clusters} clusters; "
+            f"{n} images from {where} in {n_clusters} clusters; "
             f"model {args.model} ({args.pretrained}).",
             f"{len(sel.selected_nouns_)} nouns kept by {args.strategy} out of {len(vocabulary)} "
-            f"({sel.n_centers_} centres, top {args.top_k} per centre).",
+            f"({sel.n_centers_} centres, top {chosen['top_k']} per centre).",
+            *reasons,
         ]
-        result = write_outputs(
-            out_dir,
-            rel_paths,
-            clusterer,
-            U,
-            image_root=image_dir,
-            true_labels=true_labels,
-            title=f"skgradnorm: {image_dir.resolve().name or image_dir}",
-            meta_lines=meta,
-            info=info,
-        )
+        title_name = image_dir.resolve().name if image_dir is not None else Path(where).name
+        try:
+            result = write_outputs(
+                out_dir,
+                rel_paths,
+                clusterer,
+                U,
+                image_root=image_dir,
+                true_labels=true_labels,
+                title=f"skgradnorm: {title_name}",
+                meta_lines=meta,
+                info=info,
+                noun_definitions=definitions,
+                map_method=args.map,
+                n_jobs=max(1, args.num_workers),
+                charts=charts,
+            )
+        except ValueError as exc:  # OutputFolderError: the folder changed during the run
+            raise CLIError(" ".join(str(exc).split())) from None
 
     total = time.perf_counter() - t_start
-    print(f"Clustered {n} images into {args.n_clusters} clusters in {total:.1f} s.")
+    print(f"Clustered {n} images into {n_clusters} clusters in {total:.1f} s.")
+    for reason in reasons:
+        print(reason)
     print(f"GradNorm kept {len(sel.selected_nouns_)} of {len(vocabulary)} nouns.")
     for c in sorted(result["clusters"], key=lambda c: (-c["size"], c["cluster"])):
         print(f"  cluster {c['cluster']:>3}: {c['size']:>6} images  {', '.join(c['nouns'])}")
@@ -431,7 +508,7 @@ _non_negative_int = _number(int, minimum=0, strict=False, what="an integer >= 0"
 _positive_float = _number(float, minimum=0, strict=True, what="a positive number")
 
 
-def _n_centers(text):
+def _int_or_auto(text):
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
 
 
@@ -502,10 +579,11 @@ def _add_cluster_parser(sub) -> None:
     parser.add_argument(
         "--n-clusters",
         "-k",
-        type=_positive_int,
+        type=_int_or_auto,
         required=True,
         metavar="K",
-        help="number of clusters",
+        help="number of clusters, or auto (chosen without labels, by stability, over "
+        "2 to min(50, n_images / 10); the report shows the criterion for each K)",
     )
     parser.add_argument(
         "--out", "-o", required=True, metavar="OUT_DIR", help="output folder (created if needed)"
@@ -525,7 +603,7 @@ def _add_cluster_parser(sub) -> None:
     )
     method.add_argument(
         "--n-centers",
-        type=_n_centers,
+        type=_int_or_auto,
         default=selector["n_centers"],
         help="image centres for GradNorm: an int, or auto (default: %(default)s)",
     )
@@ -565,7 +643,28 @@ def _add_cluster_parser(sub) -> None:
         default=0,
         help="random seed of every k-means (default: %(default)s)",
     )
+    method.add_argument(
+        "--tune",
+        action="store_true",
+        help="choose T, tau and C without labels: fit a small grid (18 settings by default) "
+        "and keep the most stable; the report charts every setting",
+    )
+    method.add_argument(
+        "--tune-grid",
+        type=parse_tune_grid,
+        default=None,
+        metavar="JSON",
+        help='the grid for --tune, e.g. \'{"temperature": [0.02, 0.05], "n_centers": [40, 80]}\' '
+        "(keys: temperature, retrieval_temperature, n_centers, top_k)",
+    )
     output = parser.add_argument_group("evaluation and output")
+    output.add_argument(
+        "--map",
+        choices=("pca", "tsne", "auto"),
+        default="pca",
+        help="the report's 2-D map of the collection (auto: t-SNE up to 1,000 images, else "
+        "PCA; default: %(default)s)",
+    )
     output.add_argument(
         "--labels",
         metavar="CSV",

@@ -227,6 +227,7 @@ def write_outputs(
     max_map_points=3000,
     page_size=1000,
     n_jobs=None,
+    charts=None,
 ):
     """Write the results of a fitted clusterer into ``out_dir`` (created if needed).
 
@@ -291,6 +292,10 @@ def write_outputs(
     n_jobs : int or None, default=None
         Threads making the thumbnails (joblib's convention: None is 1, -1 all cores).
         Every image gets one (about 8 ms for a 1024 x 768 JPEG on one core).
+    charts : sequence of (str, str, str) or None, default=None
+        Extra panels for the overview, each ``(title, svg, note)``: ``svg`` an inline SVG
+        made by the package (such as :func:`skgradnorm.tuning.criterion_chart_svg`),
+        ``title`` and ``note`` plain text (escaped).
 
     Returns
     -------
@@ -377,6 +382,7 @@ def write_outputs(
         "method": used,
         "n_total": len(paths),
     }
+    overview["charts"] = list(charts or ())
 
     if thumbnail is None:
         root = Path(image_root) if image_root is not None else None

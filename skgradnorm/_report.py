@@ -252,6 +252,10 @@ def _overview(ordered, overview, colours) -> list[str]:
             f"counterpart), {e(sample)}; colour: cluster (as in the bars{matched}). "
             "Points of a cluster open its page.</p></div>"
         )
+    for title, svg, note in overview.get("charts", ()):
+        out.append(
+            f'<div class="panel"><h2>{e(title)}</h2>{svg}<p class="note">{e(note)}</p></div>'
+        )
     out.append("</div>")
     if table is not None:
         heads = {c["cluster"]: (str(c["cluster"]), _label(c), c.get("page", "")) for c in ordered}
@@ -300,7 +304,7 @@ def render_report_html(
         Draws the overview: the cluster sizes always; ``map``: ``{"coords": (m, 2),
         "labels": (m,), "method": "pca" or "tsne", "n_total": int}`` for the map;
         ``classes``: :func:`skgradnorm._report_data.class_table` for the confusion matrix
-        and the class colours.
+        and the class colours; ``charts``: extra panels ``(title, svg, note)``.
 
     Returns
     -------

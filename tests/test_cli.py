@@ -570,3 +570,57 @@ def test_cluster_needs_images_or_embeddings(tmp_path, capsys):
         capsys,
         "is not an embeddings folder",
     )
+
+
+@pytest.mark.slow
+def test_cluster_chooses_k_and_settings_without_labels(images, tmp_path):
+    root, rel, labels, vocab = images
+    out = tmp_path / "out"
+    argv = [
+        "cluster",
+        str(root),
+        "-k",
+        "auto",
+        "--tune",
+        "--tune-grid",
+        '{"temperature": [0.02, 0.05], "n_centers": [6]}',
+        "--vocabulary",
+        str(vocab),
+        "--quiet",
+        *_tiny_args(out, tmp_path / "cache"),
+    ]
+    code, stdout, stderr = _run(argv)
+    assert code == 0, stderr
+    document = json.loads((out / "clusters.json").read_text())
+    k = document["parameters"]["n_clusters"]
+    assert isinstance(k, int) and 2 <= k and document["n_clusters"] == k
+    assert document["parameters"]["temperature"] in (0.02, 0.05)
+    assert any("K = " in line for line in document["choices"])
+    assert any("Chose" in line for line in document["choices"])
+    page = (out / "report.html").read_text()
+    assert "Number of clusters" in page and "Settings tried" in page and "<svg" in page
+    assert f"Clustered 12 images into {k} clusters" in stdout
+
+
+@pytest.mark.parametrize(
+    "grid, fragment",
+    [("not json", "expected a JSON object"), ('{"speed": [1]}', "unknown --tune-grid key")],
+)
+def test_tune_grid_errors(grid, fragment, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["cluster", str(tmp_path), "-k", "2", "-o", str(tmp_path / "o"), "--tune-grid", grid])
+    assert exc.value.code == 2
+    assert fragment in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["inside_a_file", "proc"])
+def test_unusable_out_dir_fails_before_any_compute(images, tmp_path, capsys, where):
+    root, _, _, vocab = images
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = afile / "sub" if where == "inside_a_file" else Path("/proc/skgradnorm-test")
+    argv = ["cluster", str(root), "-k", "2", "--vocabulary", str(vocab)]
+    argv += [*_tiny_args(out, tmp_path / "cache"), "--pretrained", str(tmp_path / "absent.pt")]
+    # the weights do not exist either: the folder is checked first, before any loading
+    err = _expect_error(argv, capsys)
+    assert str(out) in err and "absent.pt" not in err
