@@ -89,7 +89,9 @@ def nearest_neighbors(
         by the two backends.
     """
     n = X.shape[0]
-    if not 1 <= n_neighbors <= n - 1:
+    if n_neighbors < 1:
+        raise ValueError(f"n_neighbors={n_neighbors} must be at least 1.")
+    if n_neighbors > n - 1:
         raise ValueError(
             f"n_neighbors={n_neighbors} needs at least n_neighbors + 1 = {n_neighbors + 1} "
             f"samples (a sample is not its own neighbour); got n_samples={n}. Pass "
