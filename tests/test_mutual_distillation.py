@@ -170,3 +170,24 @@ def test_predict_before_fit(world):
 
     with pytest.raises(NotFittedError):
         model_for(world).predict(world.data)
+
+
+def test_raw_images_through_an_encoder(tmp_path):
+    from _clip_fixtures import make_tiny_encoder, random_image
+    from PIL import Image
+
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"img_{i}.png"
+        Image.fromarray(random_image(seed=i, size=(24, 30))).save(path)
+        paths.append(str(path))
+    enc = make_tiny_encoder(cache_dir=tmp_path / "cache")
+    vocabulary = ["cat", "dog", "car", "tree", "boat", "house", "bird", "fish", "lamp", "cup"]
+    model = MutualDistillationClusterer(
+        3, encoder=enc, vocabulary=vocabulary, n_neighbors=3, n_epochs=2, random_state=0
+    )
+    labels = model.fit_predict(paths)
+    assert labels.shape == (12,) and model.n_features_in_ == enc.transform(paths[:1]).shape[1]
+    assert set(model.selector_.selected_nouns_) <= set(vocabulary)
+    np.testing.assert_array_equal(model.predict(paths), labels)
+    np.testing.assert_array_equal(model.predict(enc.transform(paths)), labels)
