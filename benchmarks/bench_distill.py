@@ -23,8 +23,8 @@ process, inputs included):
   epochs; the neighbour search timed for ``--queries`` query rows against all 1.28M rows and
   extrapolated linearly in the number of queries (the exact search is quadratic in n).
 
-Reproduce (from the repository root; accuracy about 5 minutes, speed about 15 minutes on
-2 busy cores)::
+Reproduce (from the repository root; on 2 calm cores the speed part takes about 4 minutes,
+the accuracy part about 10 to 30 depending on the load)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_distill.py --part accuracy
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_distill.py --part speed
