@@ -5,6 +5,8 @@ The estimators work on embeddings (numeric arrays) made by a CLIP model:
 - :class:`GradNormNounSelector` keeps the nouns of a bank that are close to the images and
   retrieves a text counterpart for each image;
 - :class:`LanguageAssistedClusterer` clusters images joined with their text counterparts;
+- :class:`MutualDistillationClusterer` trains TAC's two cluster heads (one on the images,
+  one on their text counterparts) by cross-modal mutual distillation;
 - :class:`SphericalKMeans` (and :func:`spherical_kmeans`) is the spherical k-means both use,
   and the image-only baseline;
 - :func:`gradnorm_scores` is the scoring function itself;
@@ -33,6 +35,7 @@ _LAZY = {
     "CLIPEncoder": "._encoder",
     "GradNormNounSelector": "._selector",
     "LanguageAssistedClusterer": "._clusterer",
+    "MutualDistillationClusterer": "._mutual_distillation",
     "SphericalKMeans": "._spherical_kmeans",
     "gradnorm_scores": "._gradnorm",
     "spherical_kmeans": "._spherical_kmeans",

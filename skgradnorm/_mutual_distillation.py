@@ -1,0 +1,372 @@
+"""``MutualDistillationClusterer``: TAC's trained cluster heads on retrieved text counterparts."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._distill_train import head_probabilities, train_heads
+from ._neighbors import nearest_neighbors
+from ._selector import STRATEGIES, GradNormNounSelector, embed_if_images
+from ._torch_utils import resolve_device
+from ._validation import l2_normalize_rows
+
+__all__ = ["MutualDistillationClusterer"]
+
+# TAC's train_head.py: (epochs, batch size, temperature) below and from 100 clusters on.
+_SMALL_K = {"n_epochs": 20, "batch_size": 512, "temperature": 0.5}
+_LARGE_K = {"n_epochs": 100, "batch_size": 8192, "temperature": 5.0}
+_LARGE_K_FROM = 100
+
+
+class MutualDistillationClusterer(ClusterMixin, BaseEstimator):
+    """Cluster images with TAC's cluster heads trained on images and their retrieved text.
+
+    ``fit`` fits a noun selector (by default :class:`GradNormNounSelector`) on the image
+    embeddings ``u``, takes each image's text counterpart ``t`` from it
+    (``selector.transform``), finds every sample's nearest neighbours among the images and,
+    separately, among the text counterparts, and trains two cluster heads, one on ``u`` and
+    one on ``t``, by TAC's cross-modal mutual distillation. Clusters are the argmax of the
+    image head, so ``predict`` on new images needs no text.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters K.
+    selector : GradNormNounSelector, default=None
+        The noun selector, cloned before fitting (its ``concatenate`` is set to False). None
+        builds ``GradNormNounSelector(encoder=encoder, vocabulary=vocabulary)`` with this
+        estimator's ``random_state`` and ``device``; it needs a noun bank, from the
+        ``encoder`` or from ``selector=GradNormNounSelector(noun_embeddings=...)``.
+    strategy : {"gradnorm", "tac", "sic", "none"} or None, default=None
+        When set, replaces the selector's noun filter: ``"tac"`` with these heads is TAC
+        as published. None keeps the selector's (GradNorm for the default selector).
+    encoder : CLIPEncoder or None, default=None
+        Embeds images given as paths, PIL images or uint8 arrays, and (through the
+        selector) the noun bank. When set, it replaces the selector's encoder.
+    vocabulary : sequence of str or None, default=None
+        The nouns for the encoder to embed (None: the bundled WordNet nouns). When set, it
+        replaces the selector's vocabulary.
+    n_neighbors : int, default=50
+        Nearest neighbours (inner product, the sample itself excluded) each sample draws
+        its partner from, in each modality (TAC: 50). Needs ``n_samples > n_neighbors``.
+    n_epochs : int or "auto", default="auto"
+        Passes over the data. ``"auto"``: 20, or 100 when ``n_clusters >= 100`` (TAC).
+    batch_size : int or "auto", default="auto"
+        Samples per step; the last incomplete batch of every epoch is dropped. ``"auto"``:
+        512, or 8192 when ``n_clusters >= 100`` (TAC), at most ``n_samples``. An int
+        larger than ``n_samples`` is replaced by ``n_samples``, with a warning.
+    temperature : float or "auto", default="auto"
+        Temperature of the cluster-level contrast. ``"auto"``: 0.5, or 5.0 when
+        ``n_clusters >= 100`` (TAC).
+    entropy_weight : float, default=5.0
+        Weight of the batch-entropy term (TAC: 5).
+    learning_rate : float, default=1e-3
+        Adam's step size (TAC: torch's default, 1e-3).
+    betas : tuple of two floats, default=(0.9, 0.99)
+        Adam's decay rates (TAC: 0.9, 0.99).
+    weight_decay : float, default=0.0
+        Adam's L2 penalty (TAC: none).
+    neighbor_backend : {"auto", "torch", "faiss"}, default="auto"
+        What finds the neighbours: faiss's exact inner-product search (CPU, float32), or
+        chunked torch matrix products on ``device``; ``"auto"`` picks faiss when it is
+        installed and the device is the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the heads' initial weights, the batch orders, the neighbour draws and the
+        default selector. An int gives the same labels on every run on the same device.
+    device : str, torch.device or None, default=None
+        Where to train and predict (None: CUDA, then MPS, then CPU).
+    verbose : bool, default=False
+        Show a progress bar (tqdm) per epoch, with the running mean loss.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training image (argmax of the trained image head).
+    selector_ : estimator
+        The fitted clone of ``selector``.
+    image_head_, text_head_ : torch.nn.Sequential
+        The trained heads (on the CPU, in eval mode): ``Linear(d, d) -> BatchNorm1d ->
+        ReLU -> Linear(d, K) -> Softmax``.
+    loss_curve_ : list of float
+        The mean batch loss of every epoch.
+    n_iter_ : int
+        Epochs run.
+    batch_size_ : int
+        The batch size used (resolves ``"auto"`` and the cap at ``n_samples``).
+    temperature_ : float
+        The contrast temperature used.
+    n_features_in_ : int
+        Dimension of the image embeddings.
+
+    See Also
+    --------
+    LanguageAssistedClusterer : the training-free alternative (k-means on ``[u ; t]``).
+    GradNormNounSelector : the noun selection and retrieval.
+
+    Notes
+    -----
+    With ``P`` the ``(batch, K)`` softmax outputs of a head (``P^n``: of a neighbour drawn
+    among the 50 nearest in the same modality), each step minimises
+
+    .. math::
+
+        D(P_{img}, P^n_{txt}) + D(P_{txt}, P^n_{img})
+        - \\frac{1}{B}\\sum_i \\log \\langle p_{txt,i}, p_{img,i} \\rangle
+        - w\\,[H(\\bar p_{txt}) + H(\\bar p_{img})]
+
+    where :math:`D(P, Q)` is the cluster-level contrast: the :math:`2K` columns of
+    :math:`P` and :math:`Q` are L2-normalised, column :math:`k` of :math:`P` is pulled to
+    column :math:`k` of :math:`Q` and pushed from the other :math:`2K-2` columns (softmax
+    cross-entropy of their cosines over the temperature, averaged over the :math:`2K`
+    columns), :math:`\\bar p` is the batch-mean prediction and :math:`H` its entropy.
+    The heads are trained in float32 whatever the input's dtype.
+
+    References
+    ----------
+    .. [1] Y. Li, P. Hu, D. Peng, J. Lv, J. Fan, X. Peng, "Image Clustering with External
+       Guidance", ICML 2024, arXiv:2310.11989.
+    .. [2] B. Peng et al., "On the Provable Importance of Gradients for Language-Assisted
+       Image Clustering", ICCV 2025, arXiv:2510.16335.
+
+    Examples
+    --------
+    >>> from skgradnorm import GradNormNounSelector, MutualDistillationClusterer
+    >>> from skgradnorm.datasets import make_planted_world
+    >>> world = make_planted_world(n_samples=300, n_classes=3, random_state=0)
+    >>> model = MutualDistillationClusterer(
+    ...     n_clusters=3, n_neighbors=10, n_epochs=5, batch_size=100,
+    ...     selector=GradNormNounSelector(world.noun_embeddings, n_centers=12, random_state=0),
+    ...     random_state=0)
+    >>> labels = model.fit_predict(world.data)
+    >>> labels.shape, model.predict_proba(world.data).shape
+    ((300,), (300, 3))
+    >>> model.n_iter_, len(model.loss_curve_)
+    (5, 5)
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
+        "selector": [HasMethods(["fit", "transform"]), None],
+        "strategy": [StrOptions(set(STRATEGIES)), None],
+        "encoder": [HasMethods(["transform", "encode_nouns"]), None],
+        "vocabulary": ["array-like", None],
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "entropy_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "betas": ["array-like"],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "neighbor_backend": [StrOptions({"auto", "torch", "faiss"})],
+        "random_state": ["random_state"],
+        "device": [None, str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        selector=None,
+        strategy=None,
+        encoder=None,
+        vocabulary=None,
+        n_neighbors=50,
+        n_epochs="auto",
+        batch_size="auto",
+        temperature="auto",
+        entropy_weight=5.0,
+        learning_rate=1e-3,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+        neighbor_backend="auto",
+        random_state=None,
+        device=None,
+        verbose=False,
+    ):
+        self.n_clusters = n_clusters
+        self.selector = selector
+        self.strategy = strategy
+        self.encoder = encoder
+        self.vocabulary = vocabulary
+        self.n_neighbors = n_neighbors
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.temperature = temperature
+        self.entropy_weight = entropy_weight
+        self.learning_rate = learning_rate
+        self.betas = betas
+        self.weight_decay = weight_decay
+        self.neighbor_backend = neighbor_backend
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # -- set-up ------------------------------------------------------------------------
+    def _make_selector(self):
+        if self.selector is None:
+            selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
+        else:
+            selector = clone(self.selector)
+        overrides = {
+            "encoder": self.encoder,
+            "vocabulary": self.vocabulary,
+            "strategy": self.strategy,
+        }
+        params = {k: v for k, v in overrides.items() if v is not None}
+        if "concatenate" in selector.get_params():
+            params["concatenate"] = False
+        selector.set_params(**params)
+        given = selector.get_params()
+        if given.get("noun_embeddings", 0) is None and given.get("encoder") is None:
+            raise ValueError(
+                "MutualDistillationClusterer needs a noun bank for its selector: pass "
+                "selector=GradNormNounSelector(noun_embeddings=...) with the nouns' embeddings, "
+                "or encoder=CLIPEncoder(...) to embed the vocabulary."
+            )
+        return selector
+
+    def _resolved(self, name):
+        value = getattr(self, name)
+        if value != "auto":
+            return value
+        return (_LARGE_K if self.n_clusters >= _LARGE_K_FROM else _SMALL_K)[name]
+
+    def _check_sizes(self, n_samples):
+        """Every size check, before any long computation; returns the batch size to use."""
+        if self.n_clusters > n_samples:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} is larger than n_samples={n_samples}; ask "
+                f"for at most {n_samples} clusters."
+            )
+        if n_samples < self.n_neighbors + 1:
+            raise ValueError(
+                f"n_neighbors={self.n_neighbors} needs at least {self.n_neighbors + 1} samples "
+                f"(a sample is not its own neighbour); got n_samples={n_samples}. Pass "
+                f"n_neighbors <= {max(n_samples - 1, 1)} or more samples."
+            )
+        betas = tuple(self.betas)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(
+                f"betas must be two numbers in [0, 1) (Adam's decay rates); got {self.betas!r}."
+            )
+        batch_size = self._resolved("batch_size")
+        if batch_size > n_samples:
+            if self.batch_size != "auto":
+                warnings.warn(
+                    f"batch_size={batch_size} is larger than n_samples={n_samples}; using "
+                    f"batch_size={n_samples} (one batch per epoch) instead.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            batch_size = n_samples
+        return batch_size
+
+    def _images(self, X, selector, *, reset):
+        """Validated image embeddings (``X`` embedded first when it holds images)."""
+        X = embed_if_images(X, selector.get_params().get("encoder"))
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+
+    # -- fit / predict -----------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Retrieve text counterparts, find neighbours and train the two cluster heads.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or images
+            Image embeddings, or images (paths, PIL images, uint8 arrays) when an
+            ``encoder`` is given.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : MutualDistillationClusterer
+            The fitted clusterer.
+        """
+        selector = self._make_selector()
+        X = self._images(X, selector, reset=True)
+        batch_size = self._check_sizes(X.shape[0])
+        dev = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+
+        self.selector_ = selector.fit(X)
+        T = np.asarray(self.selector_.transform(X), dtype=np.float32)
+        U = l2_normalize_rows(X, name="X", dtype=np.float32)
+        image_neighbors, text_neighbors = (
+            nearest_neighbors(
+                Z, self.n_neighbors, backend=self.neighbor_backend, device=dev
+            ).astype(np.int32)
+            for Z in (U, T)
+        )
+        U_t = torch.from_numpy(U).to(dev)
+        self.temperature_ = float(self._resolved("temperature"))
+        self.batch_size_ = int(batch_size)
+        image_head, text_head, self.loss_curve_ = train_heads(
+            U_t,
+            torch.from_numpy(T).to(dev),
+            image_neighbors,
+            text_neighbors,
+            self.n_clusters,
+            n_epochs=int(self._resolved("n_epochs")),
+            batch_size=self.batch_size_,
+            temperature=self.temperature_,
+            entropy_weight=float(self.entropy_weight),
+            learning_rate=float(self.learning_rate),
+            betas=tuple(float(b) for b in self.betas),
+            weight_decay=float(self.weight_decay),
+            rng=rng,
+            verbose=bool(self.verbose),
+        )
+        self.n_iter_ = len(self.loss_curve_)
+        self.labels_ = head_probabilities(image_head, U_t).argmax(dim=1).cpu().numpy()
+        self.image_head_, self.text_head_ = image_head.cpu(), text_head.cpu()
+        return self
+
+    def predict_proba(self, X):
+        """The image head's cluster probabilities of new images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or images
+            Image embeddings (L2-normalised here), or images when an ``encoder`` is given.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters), float32
+            Rows sum to one.
+        """
+        check_is_fitted(self)
+        X = self._images(X, self.selector_, reset=False)
+        U = l2_normalize_rows(X, name="X", dtype=np.float32)
+        dev = resolve_device(self.device)
+        head = self.image_head_.to(dev)
+        try:
+            return head_probabilities(head, torch.from_numpy(U).to(dev)).cpu().numpy()
+        finally:
+            self.image_head_ = head.cpu()
+
+    def predict(self, X):
+        """Assign new images to the cluster their image head rates most probable.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or images
+            Image embeddings, or images when an ``encoder`` is given.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each image belongs to.
+        """
+        return self.predict_proba(X).argmax(axis=1)

@@ -1,0 +1,107 @@
+"""Exact k nearest neighbours by inner product, self excluded, without an n x n matrix.
+
+TAC pairs every sample with one of its 50 nearest neighbours (inner product of the
+L2-normalised embeddings) among the images, and separately among the text counterparts.
+The search is exact and chunked: faiss's ``IndexFlatIP`` when faiss is installed, on the CPU
+in float32 (the way :mod:`skgradnorm._spherical_kmeans` uses it), else blocks of rows
+against all rows with torch's matrix product and ``topk``. Memory: one (chunk, n_samples)
+block at a time, plus the (n_samples, n_neighbors) result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._spherical_kmeans import _faiss_available
+from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device
+
+__all__ = ["nearest_neighbors"]
+
+_BACKENDS = ("auto", "torch", "faiss")
+
+
+def _drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Remove each row's own index from a (n, n_neighbors + 1) result (else its last column).
+
+    A row's own index is normally its first hit, but exact ties (duplicated samples) may put
+    a twin first: the row itself is removed wherever it stands, and when it was not
+    returned at all the farthest hit is dropped instead.
+    """
+    n = indices.shape[0]
+    is_self = indices == np.arange(n)[:, None]
+    missing = ~is_self.any(axis=1)
+    is_self[missing, -1] = True  # drop the farthest hit where the row itself is absent
+    return indices[~is_self].reshape(n, n_neighbors)
+
+
+def _faiss_neighbors(X: np.ndarray, n_neighbors: int) -> np.ndarray:
+    import faiss
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    index = faiss.IndexFlatIP(X.shape[1])
+    index.add(X)
+    _, indices = index.search(X, n_neighbors + 1)
+    return _drop_self(indices, n_neighbors)
+
+
+def _torch_neighbors(X: np.ndarray, n_neighbors: int, device, chunk_size) -> np.ndarray:
+    dev = resolve_device(device)
+    dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+    Xt = as_tensor(X, dev, dtype)
+    n = Xt.shape[0]
+    # larger blocks than the k-means' cache-sized ones: topk over n columns dominates here
+    chunk_size = chunk_size or default_chunk_size(n, dev, (64 << 20) if dev.type == "cpu" else None)
+    out = torch.empty((n, n_neighbors), dtype=torch.int64, device=dev)
+    for sl in iter_chunks(n, chunk_size):
+        sim = Xt[sl] @ Xt.T
+        rows = torch.arange(sl.stop - sl.start, device=dev)
+        sim[rows, rows + sl.start] = float("-inf")  # self excluded
+        out[sl] = torch.topk(sim, n_neighbors, dim=1).indices
+    return out.cpu().numpy()
+
+
+def nearest_neighbors(
+    X, n_neighbors: int, *, backend: str = "auto", device=None, chunk_size: int | None = None
+) -> np.ndarray:
+    """Indices of each row's ``n_neighbors`` largest inner products with the other rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The embeddings (L2-normalised for cosine neighbours).
+    n_neighbors : int
+        Neighbours per row, at most ``n_samples - 1`` (a row is never its own neighbour).
+    backend : {"auto", "torch", "faiss"}, default="auto"
+        ``"faiss"``: ``faiss.IndexFlatIP`` (CPU, float32). ``"torch"``: chunked matrix
+        products on ``device``. ``"auto"``: faiss when it is installed, ``device`` resolves to
+        the CPU and ``X`` is float32, torch otherwise.
+    device : str, torch.device or None, default=None
+        Where the torch backend computes (None: CUDA, then MPS, then CPU).
+    chunk_size : int or None, default=None
+        Rows per block of the torch backend (None: a (chunk, n_samples) block of about
+        64 MiB on the CPU, 256 MiB on accelerators).
+
+    Returns
+    -------
+    indices : ndarray of shape (n_samples, n_neighbors), int64
+        Neighbours in order of decreasing inner product. Ties may be ordered differently
+        by the two backends.
+    """
+    n = X.shape[0]
+    if n_neighbors < 1:
+        raise ValueError(f"n_neighbors={n_neighbors} must be at least 1.")
+    if n_neighbors > n - 1:
+        raise ValueError(
+            f"n_neighbors={n_neighbors} needs at least n_neighbors + 1 = {n_neighbors + 1} "
+            f"samples (a sample is not its own neighbour); got n_samples={n}. Pass "
+            f"n_neighbors <= {max(n - 1, 1)} or more samples."
+        )
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend={backend!r} is not one of {_BACKENDS}.")
+    if backend == "auto":
+        on_cpu = resolve_device(device).type == "cpu"
+        backend = "faiss" if on_cpu and X.dtype == np.float32 and _faiss_available() else "torch"
+    if backend == "faiss":
+        return _faiss_neighbors(X, n_neighbors).astype(np.int64, copy=False)
+    return _torch_neighbors(X, n_neighbors, device, chunk_size)
