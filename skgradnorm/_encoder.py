@@ -323,7 +323,9 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: ``object.__getstate__`` may return the live ``__dict__`` itself, and
+        # popping from it would unload the model of the encoder being pickled.
+        state = dict(super().__getstate__())
         state.pop("_model_bundle", None)
         return state
 

@@ -491,9 +491,10 @@ def test_pickle_drops_the_model_and_reloads_it(tiny_encoder):
     X = [random_image(0), random_image(1)]
     before = tiny_encoder.transform(X)
     texts = tiny_encoder.encode_texts(PROMPTS[:3])
-    assert hasattr(tiny_encoder, "_model_bundle")
+    bundle = tiny_encoder._model_bundle
     blob = pickle.dumps(tiny_encoder)
     assert len(blob) < 4096  # the tiny model alone is > 100 kB
+    assert tiny_encoder._model_bundle is bundle  # pickling left the live encoder alone
     restored = pickle.loads(blob)
     assert not hasattr(restored, "_model_bundle")
     assert restored.get_params() == tiny_encoder.get_params()
