@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "CacheCorruptionWarning",
+    "CacheUnavailableWarning",
     "PretrainedWeightsError",
     "RandomWeightsWarning",
     "UnreadableImageError",
@@ -46,4 +47,12 @@ class CacheCorruptionWarning(UserWarning):
     """A cached noun-embedding chunk was damaged (unreadable, wrong shape, bad checksum).
 
     The chunk is never used: it is computed again and rewritten.
+    """
+
+
+class CacheUnavailableWarning(UserWarning):
+    """An on-disk cache folder cannot be written (read-only, not a folder, disk full).
+
+    The work goes on without the cache, so nothing is lost but the time it would save next
+    time; give a writable ``cache_dir`` to keep the results.
     """
