@@ -354,8 +354,11 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             A list (or other sequence) whose items are image file paths (str or
             ``pathlib.Path``), PIL images or uint8 arrays (H x W grayscale, H x W x C with C
             in 1, 3, 4). A single uint8 array is one image (H x W or H x W x C) or a batch
-            (N x H x W x C). RGBA, palette, grayscale and CMYK images are converted to RGB
-            (alpha is dropped). Images are preprocessed with the model's own transform.
+            (N x H x W x C). Images are decoded as a browser shows them: EXIF orientation
+            is applied, 16-bit images are scaled to 8 bits (not clipped), float images
+            from [0, 1] or else from their own range; RGBA, palette, grayscale and CMYK
+            images are converted to RGB (alpha is dropped). Images are then preprocessed
+            with the model's own transform.
 
         Returns
         -------
