@@ -1,21 +1,18 @@
 """CLIPEncoder: embed images, texts and a noun bank with an open_clip CLIP model.
 
-This module holds the estimator and the loading of its model (architecture and weights,
-from an open_clip tag, a local file or a folder). Its other rooms: ``_images.py`` (image
-inputs and file checks), ``_clip_text.py`` (the fast text path) and ``_noun_cache.py`` (the
-on-disk cache of noun embeddings). open_clip is imported lazily, on first use, through
+This module holds the estimator. Its other rooms: ``_clip_model.py`` (loading the model
+from an open_clip tag, a local file or a folder, with clear errors), ``_images.py`` (image
+inputs, decoding and file checks), ``_clip_text.py`` (the fast text path),
+``_noun_cache.py`` (the on-disk cache of noun embeddings) and ``_image_cache.py`` (the
+on-disk cache of image embeddings). open_clip is imported lazily, on first use, through
 :func:`skgradnorm._compat.import_open_clip`.
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
-import warnings
-from dataclasses import dataclass, field
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,12 +20,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from . import _noun_cache
-from ._clip_text import _text_tower_of, encode_prompts
-from ._compat import import_open_clip
+from ._clip_model import ModelBundle, load_bundle
+from ._clip_text import encode_prompts
 from ._images import as_image_items, check_image_files, encode_images
 from ._torch_utils import resolve_device
 from ._validation import l2_normalize_rows
-from .exceptions import PretrainedWeightsError, RandomWeightsWarning, UnreadableImageError
+from .exceptions import PretrainedWeightsError, UnreadableImageError
 
 __all__ = [
     "CLIPEncoder",
@@ -49,130 +46,6 @@ PAPER_TEMPLATES = (
     "art of the {}.",
     "a photo of the small {}.",
 )
-
-_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
-_LOCAL_DIR = "local-dir:"
-_HF_HUB = "hf-hub:"
-
-
-# --------------------------------------------------------------------------- the model
-
-
-@dataclass
-class _ModelBundle:
-    params: tuple
-    model: torch.nn.Module
-    preprocess: object
-    tokenizer: object
-    device: torch.device
-    precision: str
-    image_dtype: torch.dtype
-    embed_dim: int
-    text_tower: object  # a _clip_text._TextTower, or None
-    source_kind: str  # "tag", "file", "local-dir", "hf-hub", "random"
-    source: str | None
-    arch_name: str
-    _weights_identity: dict | None = field(default=None, repr=False)
-
-    def weights_identity(self, cache_root) -> dict:
-        if self._weights_identity is None:
-            if self.source_kind == "file":
-                path = Path(self.source)
-                ident = {
-                    "kind": "file",
-                    "size": path.stat().st_size,
-                    "sha256": _noun_cache.file_sha256(path, cache_root=cache_root),
-                }
-            elif self.source_kind == "local-dir":
-                folder = Path(self.source)
-                files = {}
-                for p in sorted(folder.iterdir()):
-                    if p.is_file() and not p.name.startswith("."):
-                        files[p.name] = _noun_cache.file_sha256(p, cache_root=cache_root)
-                ident = {"kind": "local-dir", "files": files}
-            else:
-                ident = {"kind": self.source_kind, "name": self.source}
-            self._weights_identity = ident
-        return self._weights_identity
-
-
-def _input_dtype(module: torch.nn.Module) -> torch.dtype:
-    """dtype of the first convolution or linear weight (what the input must be cast to)."""
-    for sub in module.modules():
-        if isinstance(sub, (torch.nn.Conv2d, torch.nn.Linear)):
-            return sub.weight.dtype
-    return next(module.parameters()).dtype  # pragma: no cover - no such tower in open_clip
-
-
-def _looks_like_path(value: str) -> bool:
-    return (
-        os.sep in value
-        or "/" in value
-        or value.startswith(("~", "."))
-        or value.lower().endswith(_WEIGHT_SUFFIXES)
-    )
-
-
-def _resolve_source(model_name: str, pretrained, known_tags=()):
-    """-> (open_clip model name, open_clip pretrained, kind, source).
-
-    As in open_clip, a known pretrained tag of ``model_name`` wins over a file of the same
-    name; otherwise existing files and folders are local weights.
-    """
-    if model_name.startswith(_LOCAL_DIR):
-        folder = Path(model_name[len(_LOCAL_DIR) :]).expanduser()
-        return f"{_LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
-    if model_name.startswith(_HF_HUB):
-        return model_name, None, "hf-hub", model_name
-    if pretrained is None:
-        return model_name, None, "random", None
-    pretrained = os.fspath(pretrained)
-    if not pretrained.strip():
-        raise ValueError(
-            "pretrained is an empty string; give an open_clip tag such as 'openai', a local "
-            "weights file or folder, or None for random weights."
-        )
-    if pretrained in known_tags:
-        return model_name, pretrained, "tag", pretrained
-    if pretrained.startswith(_LOCAL_DIR):
-        folder = Path(pretrained[len(_LOCAL_DIR) :]).expanduser()
-        if not folder.is_dir():
-            raise FileNotFoundError(
-                f"pretrained={pretrained!r}: folder {str(folder)!r} does not exist; it must hold "
-                "open_clip_config.json and open_clip_model.safetensors."
-            )
-        return f"{_LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
-    expanded = Path(pretrained).expanduser()
-    if expanded.is_dir():
-        return f"{_LOCAL_DIR}{expanded}", None, "local-dir", str(expanded.resolve())
-    if expanded.is_file():
-        return model_name, str(expanded), "file", str(expanded.resolve())
-    if _looks_like_path(pretrained):
-        raise FileNotFoundError(
-            f"pretrained={pretrained!r} looks like a path but no such file or folder exists. "
-            "Pass an open_clip weights file (.pt, .bin or .safetensors), a folder (or "
-            "'local-dir:/path') holding open_clip_config.json and open_clip_model.safetensors, "
-            "or an open_clip pretrained tag such as 'openai'."
-        )
-    return model_name, pretrained, "tag", pretrained
-
-
-def _weights_advice(model_name: str, pretrained, open_clip) -> str:
-    try:
-        tags = open_clip.list_pretrained_tags_by_model(model_name)
-    except Exception:  # pragma: no cover - defensive
-        tags = []
-    known = f" Known tags for {model_name!r}: {', '.join(tags)}." if tags else ""
-    return (
-        "open_clip fetches tagged weights from the Hugging Face Hub (or the original URLs), "
-        "which needs network access (and HF_HUB_OFFLINE unset) unless they are already in its "
-        "cache. Without network, copy the weights to this machine and pass them locally: "
-        f"CLIPEncoder(model_name={model_name!r}, "
-        "pretrained='/path/to/open_clip_model.safetensors') "
-        "(a .safetensors, .bin or .pt state dict of this architecture), or "
-        "pretrained='local-dir:/path/to/folder' (a folder holding open_clip_config.json and "
-        f"open_clip_model.safetensors).{known}"
-    )
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -382,6 +255,26 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             verbose=self.verbose,
         )
 
+    def load_model(self):
+        """Load the model now, rather than on first use, and return the encoder.
+
+        This is where a wrong weights file, a wrong architecture or unreachable weights
+        fail, in one line, so calling it first checks the weights before any long work.
+
+        Returns
+        -------
+        self : CLIPEncoder
+
+        Raises
+        ------
+        PretrainedWeightsError
+            If the weights cannot be loaded: a file that is not an open_clip state dict of
+            ``model_name``, or a tag that is neither cached nor downloadable.
+        """
+        self._validate_params()
+        self._get_bundle()
+        return self
+
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: ``clipencoder0``, ``clipencoder1``, ...
 
@@ -498,7 +391,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         pretrained = os.fspath(self.pretrained) if self.pretrained is not None else None
         return (self.model_name, pretrained, str(device), precision)
 
-    def _get_bundle(self) -> _ModelBundle:
+    def _get_bundle(self) -> ModelBundle:
         params = self._bundle_params()
         bundle = getattr(self, "_model_bundle", None)
         if bundle is None or bundle.params != params:
@@ -506,72 +399,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             self._model_bundle = bundle
         return bundle
 
-    def _load_bundle(self, params) -> _ModelBundle:
-        model_name, pretrained, device_str, precision = params
-        device = torch.device(device_str)
-        open_clip = import_open_clip()
-        try:
-            known_tags = open_clip.list_pretrained_tags_by_model(model_name)
-        except Exception:  # pragma: no cover - defensive (names with schemas)
-            known_tags = []
-        oc_name, oc_pretrained, kind, source = _resolve_source(model_name, pretrained, known_tags)
-        if kind in ("tag", "file", "random"):
-            cleaned = model_name.replace("/", "-")
-            if open_clip.get_model_config(cleaned) is None:
-                close = difflib.get_close_matches(cleaned, open_clip.list_models(), n=5)
-                hint = f" Did you mean one of {close}?" if close else ""
-                raise ValueError(
-                    f"model_name={model_name!r} is not an open_clip architecture.{hint} "
-                    "See open_clip.list_models()."
-                )
-        if kind == "random":
-            warnings.warn(
-                f"CLIPEncoder(pretrained=None) builds {model_name!r} with random weights: "
-                "embeddings carry no meaning (useful for tests and benchmarks only).",
-                RandomWeightsWarning,
-                stacklevel=4,
-            )
-        try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                oc_name, pretrained=oc_pretrained, precision=precision, device=device
-            )
-        except torch.cuda.OutOfMemoryError:
-            raise
-        except (RuntimeError, OSError, ValueError) as exc:
-            if kind in ("tag", "hf-hub"):
-                raise PretrainedWeightsError(
-                    f"Could not load pretrained={pretrained!r} for model_name={model_name!r} "
-                    f"({type(exc).__name__}: {exc}). "
-                    + _weights_advice(model_name, pretrained, open_clip)
-                ) from exc
-            raise
-        model.eval()
-        model.requires_grad_(False)
-        tokenizer = open_clip.get_tokenizer(oc_name)
-        image_dtype = _input_dtype(model.visual)
-        text_tower = _text_tower_of(model, open_clip)
-        if text_tower is None:
-            logger.info(
-                "%s: text tower not supported by the cut-context fast path; using encode_text",
-                type(model).__name__,
-            )
-        with torch.inference_mode():
-            probe = tokenizer(["a"]).to(device)
-            embed_dim = int(model.encode_text(probe).shape[-1])
-        return _ModelBundle(
-            params=params,
-            model=model,
-            preprocess=preprocess,
-            tokenizer=tokenizer,
-            device=device,
-            precision=precision,
-            image_dtype=image_dtype,
-            embed_dim=embed_dim,
-            text_tower=text_tower,
-            source_kind=kind,
-            source=source,
-            arch_name=oc_name if kind in ("local-dir", "hf-hub") else model_name,
-        )
+    def _load_bundle(self, params) -> ModelBundle:
+        return load_bundle(params, stacklevel=5)
 
     def _encode_prompts(self, bundle, texts, *, groups=None, progress=False, on_progress=None):
         """Raw float32 text embeddings of ``texts`` (see :func:`._clip_text.encode_prompts`)."""
@@ -584,7 +413,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             on_progress=on_progress,
         )
 
-    def _encode_noun_chunk(self, bundle: _ModelBundle, nouns, templates, progress=None):
+    def _encode_noun_chunk(self, bundle: ModelBundle, nouns, templates, progress=None):
         n_t = len(templates)
         prompts = [t.format(noun) for noun in nouns for t in templates]
         # The prompts of one template share their first tokens: encode them together.
