@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from numbers import Integral
 
 import numpy as np
@@ -23,6 +24,7 @@ from . import _noun_cache
 from ._clip_model import ModelBundle, load_bundle
 from ._clip_text import encode_prompts
 from ._images import as_image_items, check_image_files, encode_images
+from ._noun_cost import COST_SAMPLE_NOUNS, announce_noun_cost
 from ._torch_utils import resolve_device
 from ._validation import l2_normalize_rows
 from .exceptions import PretrainedWeightsError, UnreadableImageError
@@ -97,8 +99,11 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         Folder for the noun-embedding cache. ``None`` uses ``$SKGRADNORM_CACHE`` if set,
         else ``~/.cache/skgradnorm`` (``$XDG_CACHE_HOME/skgradnorm``). ``False`` disables
         the cache.
-    verbose : bool, default=False
-        Show progress bars for long encodes.
+    verbose : bool, default=True
+        Show progress bars (tqdm) while embedding, and warn
+        (:class:`~skgradnorm.exceptions.SlowNounBankWarning`) before embedding nouns that
+        are estimated to take more than a minute. ``False`` silences both; the estimate is
+        still logged (logger ``skgradnorm``, level INFO).
 
     See Also
     --------
@@ -171,7 +176,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         num_workers=0,
         templates=None,
         cache_dir=None,
-        verbose=False,
+        verbose=True,
     ):
         self.model_name = model_name
         self.pretrained = pretrained
@@ -200,6 +205,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         # popping from it would unload the model of the encoder being pickled.
         state = dict(super().__getstate__())
         state.pop("_model_bundle", None)
+        state.pop("_noun_sample", None)
         return state
 
     def fit(self, X=None, y=None):
@@ -327,34 +333,140 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         templates = self._checked_templates()
         nouns = _check_strings(nouns, "nouns")
         bundle = self._get_bundle()
+        cache = self._noun_cache_for(bundle, nouns, templates)
+        if cache is None and bundle.source_kind == "random" and self.cache_dir is not False:
+            logger.info("random weights (pretrained=None): noun embeddings are not cached")
 
         def compute(chunk, progress):
-            return self._encode_noun_chunk(bundle, chunk, templates, progress)
+            return self._embed_noun_chunk(bundle, chunk, templates, progress)
 
-        cache_root = _noun_cache.resolve_cache_dir(self.cache_dir)
-        cache = None
-        if cache_root is not None and bundle.source_kind == "random":
-            logger.info("random weights (pretrained=None): noun embeddings are not cached")
-        elif cache_root is not None:
-            key = _noun_cache.noun_cache_key(
-                arch_name=bundle.arch_name,
-                weights=bundle.weights_identity(cache_root),
-                nouns=nouns,
-                templates=templates,
-                precision=bundle.precision,
+        def on_start(n_pending, first_chunk):
+            if n_pending <= 2 * COST_SAMPLE_NOUNS:
+                return  # short work: not worth a word
+            sample = self._timed_sample(bundle, first_chunk, templates)
+            announced, sample["announced"] = sample["announced"], False
+            announce_noun_cost(
+                sample["seconds_per_noun"] * n_pending,
+                n_pending,
+                len(templates),
+                bundle.device,
+                None if cache is None else cache.root,
+                warn=bool(self.verbose) and not announced,
+                stacklevel=4,
             )
-            cache = _noun_cache.NounEmbeddingCache(
-                cache_root, key, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE
-            )
+
         return _noun_cache.embed_nouns_in_chunks(
             nouns,
             compute,
             cache=cache,
             chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE,
             verbose=self.verbose,
+            on_start=on_start,
         )
 
+    def estimate_noun_seconds(self, nouns):
+        """Estimated seconds that :meth:`encode_nouns` needs for ``nouns``; 0.0 if cached.
+
+        Loads the model, counts the nouns whose embeddings are not cached yet, times a
+        short batch of them (48 nouns with every template) and extrapolates. The timed
+        batch is kept and used by the next :meth:`encode_nouns`, so nothing is embedded
+        twice, and that call does not warn again. The estimate is also logged.
+
+        Parameters
+        ----------
+        nouns : sequence of str
+            The vocabulary that :meth:`encode_nouns` will be given.
+
+        Returns
+        -------
+        seconds : float
+            The estimate, 0.0 when every noun is cached. It includes the timed batch.
+        """
+        self._validate_params()
+        templates = self._checked_templates()
+        nouns = _check_strings(nouns, "nouns")
+        bundle = self._get_bundle()
+        cache = self._noun_cache_for(bundle, nouns, templates)
+        size = _noun_cache.DEFAULT_CHUNK_SIZE
+        starts = range(0, len(nouns), size)
+        pending = [i for i in range(len(starts)) if cache is None or not cache.has_chunk(i)]
+        if not pending:
+            return 0.0
+        n_pending = sum(min(len(nouns), starts[i] + size) - starts[i] for i in pending)
+        first = starts[pending[0]]
+        sample = self._timed_sample(bundle, nouns[first : first + size], templates)
+        sample["announced"] = True
+        seconds = sample["seconds_per_noun"] * n_pending
+        announce_noun_cost(
+            seconds,
+            n_pending,
+            len(templates),
+            bundle.device,
+            None if cache is None else cache.root,
+            warn=False,
+        )
+        return float(seconds)
+
     # ----------------------------------------------------------------- internals
+
+    def _noun_cache_for(self, bundle, nouns, templates):
+        """The noun cache of these inputs, or ``None`` (cache off or random weights)."""
+        cache_root = _noun_cache.resolve_cache_dir(self.cache_dir)
+        if cache_root is None or bundle.source_kind == "random":
+            return None
+        try:
+            weights = bundle.weights_identity(cache_root)
+        except OSError as exc:  # pragma: no cover - the weights vanished since loading
+            logger.info("noun cache off: cannot identify the weights (%s)", exc)
+            return None
+        key = _noun_cache.noun_cache_key(
+            arch_name=bundle.arch_name,
+            weights=weights,
+            nouns=nouns,
+            templates=templates,
+            precision=bundle.precision,
+        )
+        return _noun_cache.NounEmbeddingCache(
+            cache_root, key, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE
+        )
+
+    def _timed_sample(self, bundle, chunk, templates):
+        """Embed (and time) the first nouns of ``chunk``; kept for :meth:`_embed_noun_chunk`."""
+        head = list(chunk[:COST_SAMPLE_NOUNS])
+        key = (bundle.params, tuple(templates), tuple(head))
+        sample = getattr(self, "_noun_sample", None)
+        if sample is None or sample["key"] != key:
+            start = time.perf_counter()
+            embeddings = self._encode_noun_chunk(bundle, head, templates)
+            seconds = time.perf_counter() - start
+            sample = {
+                "key": key,
+                "embeddings": embeddings,
+                "seconds_per_noun": seconds / len(head),
+                "announced": False,
+            }
+            self._noun_sample = sample
+        return sample
+
+    def _embed_noun_chunk(self, bundle, chunk, templates, progress=None):
+        """One cache chunk: its first nouns (the timed sample's size) apart, then the rest.
+
+        The split is the same whether or not the first part was timed beforehand, so an
+        estimate never changes the result, and a timed sample is reused, not recomputed.
+        """
+        head, tail = list(chunk[:COST_SAMPLE_NOUNS]), list(chunk[COST_SAMPLE_NOUNS:])
+        sample = getattr(self, "_noun_sample", None)
+        if sample is not None and sample["key"] == (bundle.params, tuple(templates), tuple(head)):
+            first = sample["embeddings"]
+            self._noun_sample = None  # used once
+            if progress is not None:
+                progress(len(head))
+        else:
+            first = self._encode_noun_chunk(bundle, head, templates, progress)
+        if not tail:
+            return first
+        rest = self._encode_noun_chunk(bundle, tail, templates, progress)
+        return np.concatenate([first, rest])
 
     def _checked_templates(self):
         templates = PAPER_TEMPLATES if self.templates is None else self.templates

@@ -304,6 +304,16 @@ class NounEmbeddingCache:
         )
         self.remove_orphans()
 
+    def has_chunk(self, index: int) -> bool:
+        """Whether chunk ``index`` looks finished (both files are regular files); cheap.
+
+        Used to count what is left to compute; :meth:`load_chunk` does the real checks.
+        """
+        try:
+            return all(stat.S_ISREG(os.stat(p).st_mode) for p in self._paths(index))
+        except OSError:
+            return False
+
     def check_folder(self) -> None:
         """Raise ``OSError`` if the cache folder exists but cannot be a folder of chunks.
 
@@ -332,7 +342,9 @@ def _cache_unavailable(cache, exc) -> None:
     )
 
 
-def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbose=False):
+def embed_nouns_in_chunks(
+    nouns, compute, *, cache=None, chunk_size=None, verbose=False, on_start=None
+):
     """Embed ``nouns`` chunk by chunk, reusing and filling ``cache`` when given.
 
     Parameters
@@ -348,6 +360,10 @@ def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbos
         Nouns per chunk; defaults to ``cache.chunk_size`` or :data:`DEFAULT_CHUNK_SIZE`.
     verbose : bool
         Show a progress bar.
+    on_start : callable, optional
+        ``on_start(n_pending, first_chunk)``: called once, before any computing, with the
+        number of nouns to compute and the nouns of the first chunk to compute (used to
+        estimate and announce the cost). Not called when everything is cached.
 
     Returns
     -------
@@ -398,6 +414,9 @@ def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbos
     for index, array in stored.items():
         place(index, array)
     done_rows = n - sum(min(n, starts[i] + chunk_size) - starts[i] for i in pending)
+    if pending and on_start is not None:
+        first = starts[pending[0]]
+        on_start(n - done_rows, nouns[first : first + chunk_size])
     with tqdm(
         total=n, initial=done_rows, unit="noun", desc="Embedding nouns", disable=not verbose
     ) as bar:

@@ -11,6 +11,7 @@ __all__ = [
     "CacheUnavailableWarning",
     "PretrainedWeightsError",
     "RandomWeightsWarning",
+    "SlowNounBankWarning",
     "UnreadableImageError",
 ]
 
@@ -55,4 +56,13 @@ class CacheUnavailableWarning(UserWarning):
 
     The work goes on without the cache, so nothing is lost but the time it would save next
     time; give a writable ``cache_dir`` to keep the results.
+    """
+
+
+class SlowNounBankWarning(UserWarning):
+    """Embedding the nouns that are not cached yet will take long (minutes to hours).
+
+    Raised by a verbose :class:`skgradnorm.CLIPEncoder` before it starts, from a timed
+    batch of the nouns; the message gives the estimate and the ways to shorten it (a GPU,
+    a smaller vocabulary, the cache that makes the next run instant).
     """
