@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from . import _noun_cache
 from ._clip_model import ModelBundle, load_bundle
 from ._clip_text import encode_prompts
+from ._image_cache import ImageEmbeddingCache, embed_with_cache, image_model_key
 from ._images import as_image_items, check_image_files, encode_images
 from ._noun_cost import COST_SAMPLE_NOUNS, announce_noun_cost
 from ._torch_utils import resolve_device
@@ -253,13 +254,18 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         items = as_image_items(X)
         check_image_files(items)
         bundle = self._get_bundle()
-        return encode_images(
-            bundle,
-            items,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            verbose=self.verbose,
-        )
+
+        def embed(subset, positions):
+            return encode_images(
+                bundle,
+                subset,
+                batch_size=self.batch_size,
+                num_workers=self.num_workers,
+                verbose=self.verbose,
+                positions=positions,
+            )
+
+        return embed_with_cache(items, embed, self._image_cache_for(bundle), _is_path)
 
     def load_model(self):
         """Load the model now, rather than on first use, and return the encoder.
@@ -280,6 +286,24 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         self._validate_params()
         self._get_bundle()
         return self
+
+    def model_key(self):
+        """What identifies this encoder's image embeddings, as a JSON-able dict.
+
+        The architecture, the identity of the weights (the SHA-256 of a local file, or the
+        tag), the precision, the preprocessing, the image decoding rules and the library
+        versions: two encoders with equal keys give the same embeddings. The image cache
+        is keyed by it, and ``skgradnorm._embedding_files.save_embeddings`` stores it beside
+        saved embeddings, to check them against the encoder that reads them back.
+        Loads the model.
+
+        Returns
+        -------
+        key : dict
+        """
+        self._validate_params()
+        bundle = self._get_bundle()
+        return self._model_key(bundle, _noun_cache.resolve_cache_dir(self.cache_dir))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: ``clipencoder0``, ``clipencoder1``, ...
@@ -430,6 +454,23 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             cache_root, key, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE
         )
 
+    def _image_cache_for(self, bundle):
+        """The image-embedding cache of this model, or ``None`` (cache off, random weights)."""
+        cache_root = _noun_cache.resolve_cache_dir(self.cache_dir)
+        if cache_root is None or bundle.source_kind == "random":
+            return None
+        return ImageEmbeddingCache(
+            cache_root, self._model_key(bundle, cache_root), bundle.embed_dim
+        )
+
+    def _model_key(self, bundle, cache_root):
+        return image_model_key(
+            arch_name=bundle.arch_name,
+            weights=bundle.weights_identity(cache_root),
+            precision=bundle.precision,
+            preprocess=bundle.preprocess,
+        )
+
     def _timed_sample(self, bundle, chunk, templates):
         """Embed (and time) the first nouns of ``chunk``; kept for :meth:`_embed_noun_chunk`."""
         head = list(chunk[:COST_SAMPLE_NOUNS])
@@ -544,6 +585,10 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         raw = self._encode_prompts(bundle, prompts, groups=groups, on_progress=on_prompts)
         mean = raw.reshape(len(nouns), n_t, -1).mean(axis=1)
         return l2_normalize_rows(mean, name="noun embeddings", copy=False, zero="keep")
+
+
+def _is_path(item) -> bool:
+    return isinstance(item, (str, os.PathLike))
 
 
 def _check_strings(values, name):

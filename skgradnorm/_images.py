@@ -190,9 +190,11 @@ def check_image_files(items) -> None:
 class _ImageDataset(torch.utils.data.Dataset):
     """Loads (for paths), converts to RGB and preprocesses one image per index."""
 
-    def __init__(self, items, preprocess):
+    def __init__(self, items, preprocess, positions=None):
         self.items = items
         self.preprocess = preprocess
+        # Where each item sits in the caller's X (some may have been found in a cache).
+        self.positions = list(range(len(items))) if positions is None else list(positions)
 
     def __len__(self):
         return len(self.items)
@@ -209,12 +211,13 @@ class _ImageDataset(torch.utils.data.Dataset):
                     if image is im:
                         image = im.copy()
             elif isinstance(item, np.ndarray):
-                image = _to_rgb(_array_to_pil(item, f"X[{index}]"))
+                image = _to_rgb(_array_to_pil(item, f"X[{self.positions[index]}]"))
             else:
                 image = _to_rgb(item)
             return index, self.preprocess(image), None
         except Exception as exc:  # reported together at the end, see _encode_images
-            name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"X[{index}]"
+            where = f"X[{self.positions[index]}]"
+            name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else where
             return index, None, (name, f"{type(exc).__name__}: {exc}")
 
 
@@ -226,7 +229,9 @@ def _collate(samples):
     return indices, batch, failures
 
 
-def encode_images(bundle, items, *, batch_size, num_workers=0, verbose=False) -> np.ndarray:
+def encode_images(
+    bundle, items, *, batch_size, num_workers=0, verbose=False, positions=None
+) -> np.ndarray:
     """L2-normalised float32 embeddings of ``items`` (checked by :func:`as_image_items`).
 
     Images are read and preprocessed by a torch ``DataLoader`` (``num_workers`` processes)
@@ -235,7 +240,7 @@ def encode_images(bundle, items, *, batch_size, num_workers=0, verbose=False) ->
     """
     from tqdm.auto import tqdm
 
-    dataset = _ImageDataset(items, bundle.preprocess)
+    dataset = _ImageDataset(items, bundle.preprocess, positions)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,

@@ -82,7 +82,7 @@ def atomic_write(path, write) -> None:
 
 
 def atomic_write_json(path, obj) -> None:
-    data = json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    data = json.dumps(obj, indent=1, sort_keys=True).encode("ascii")  # \u escapes: any str
     atomic_write(path, lambda fh: fh.write(data))
 
 

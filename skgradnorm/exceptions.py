@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "CacheCorruptionWarning",
     "CacheUnavailableWarning",
+    "EmbeddingsFileError",
     "PretrainedWeightsError",
     "RandomWeightsWarning",
     "SlowNounBankWarning",
@@ -65,4 +66,12 @@ class SlowNounBankWarning(UserWarning):
     Raised by a verbose :class:`skgradnorm.CLIPEncoder` before it starts, from a timed
     batch of the nouns; the message gives the estimate and the ways to shorten it (a GPU,
     a smaller vocabulary, the cache that makes the next run instant).
+    """
+
+
+class EmbeddingsFileError(ValueError):
+    """A saved embeddings file cannot be used: missing or damaged, or of another model.
+
+    Raised by ``skgradnorm._embedding_files.load_embeddings``; the message says why and
+    what to do (usually: embed the images again).
     """
