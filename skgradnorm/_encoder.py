@@ -472,42 +472,50 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         )
 
     def _timed_sample(self, bundle, chunk, templates):
-        """Embed (and time) the first nouns of ``chunk``; kept for :meth:`_embed_noun_chunk`."""
-        head = list(chunk[:COST_SAMPLE_NOUNS])
-        key = (bundle.params, tuple(templates), tuple(head))
+        """Embed and time the sample of ``chunk``; kept for :meth:`_embed_noun_chunk`."""
+        picked = [chunk[i] for i in _sample_positions(len(chunk))]
+        key = (bundle.params, tuple(templates), tuple(picked))
         sample = getattr(self, "_noun_sample", None)
         if sample is None or sample["key"] != key:
             start = time.perf_counter()
-            embeddings = self._encode_noun_chunk(bundle, head, templates)
+            embeddings = self._encode_noun_chunk(bundle, picked, templates)
             seconds = time.perf_counter() - start
             sample = {
                 "key": key,
                 "embeddings": embeddings,
-                "seconds_per_noun": seconds / len(head),
+                "seconds_per_noun": seconds / len(picked),
                 "announced": False,
             }
             self._noun_sample = sample
         return sample
 
     def _embed_noun_chunk(self, bundle, chunk, templates, progress=None):
-        """One cache chunk: its first nouns (the timed sample's size) apart, then the rest.
+        """One cache chunk: its sample (:func:`_sample_positions`) apart, then the rest.
 
-        The split is the same whether or not the first part was timed beforehand, so an
+        The split is the same whether or not the sample was timed beforehand, so an
         estimate never changes the result, and a timed sample is reused, not recomputed.
         """
-        head, tail = list(chunk[:COST_SAMPLE_NOUNS]), list(chunk[COST_SAMPLE_NOUNS:])
+        positions = _sample_positions(len(chunk))
+        picked = [chunk[i] for i in positions]
+        rest_positions = np.setdiff1d(np.arange(len(chunk)), positions)
         sample = getattr(self, "_noun_sample", None)
-        if sample is not None and sample["key"] == (bundle.params, tuple(templates), tuple(head)):
+        if sample is not None and sample["key"] == (
+            bundle.params,
+            tuple(templates),
+            tuple(picked),
+        ):
             first = sample["embeddings"]
             self._noun_sample = None  # used once
             if progress is not None:
-                progress(len(head))
+                progress(len(picked))
         else:
-            first = self._encode_noun_chunk(bundle, head, templates, progress)
-        if not tail:
-            return first
-        rest = self._encode_noun_chunk(bundle, tail, templates, progress)
-        return np.concatenate([first, rest])
+            first = self._encode_noun_chunk(bundle, picked, templates, progress)
+        out = np.empty((len(chunk), first.shape[1]), dtype=np.float32)
+        out[positions] = first
+        if len(rest_positions):
+            rest = [chunk[i] for i in rest_positions]
+            out[rest_positions] = self._encode_noun_chunk(bundle, rest, templates, progress)
+        return out
 
     def _checked_templates(self):
         templates = PAPER_TEMPLATES if self.templates is None else self.templates
@@ -585,6 +593,17 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         raw = self._encode_prompts(bundle, prompts, groups=groups, on_progress=on_prompts)
         mean = raw.reshape(len(nouns), n_t, -1).mean(axis=1)
         return l2_normalize_rows(mean, name="noun embeddings", copy=False, zero="keep")
+
+
+def _sample_positions(n: int) -> np.ndarray:
+    """The nouns of a chunk of ``n`` that are timed for the cost estimate: spread evenly.
+
+    Evenly spaced rather than the first ones, so that the sample's prompt lengths are
+    those of the chunk (a sorted vocabulary starts with unusual entries).
+    """
+    if n <= COST_SAMPLE_NOUNS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, COST_SAMPLE_NOUNS).round().astype(np.intp))
 
 
 def _is_path(item) -> bool:

@@ -67,7 +67,7 @@ def test_estimate_counts_only_the_uncached_nouns(tmp_path, monkeypatch):
     (folder / "chunk_00001.json").unlink()
     seconds = enc.estimate_noun_seconds(NOUNS)
     assert seconds / enc._noun_sample["seconds_per_noun"] == pytest.approx(40)
-    assert enc._noun_sample["key"][2] == tuple(NOUNS[40:80])  # the sample: chunk 1
+    assert enc._noun_sample["key"][2] == tuple(NOUNS[40:80])  # the sample: all of chunk 1
     assert _encoder(cache_dir=False).estimate_noun_seconds(NOUNS[:3]) > 0.0
 
 
@@ -117,6 +117,15 @@ def test_progress_is_shown_by_default(capsys):
     assert "Embedding nouns" in capsys.readouterr().err
     enc.set_params(verbose=False).encode_nouns(["dog", "cat", "cow"])
     assert capsys.readouterr().err == ""
+
+
+def test_sample_is_spread_over_the_chunk():
+    from skgradnorm._encoder import _sample_positions
+
+    positions = _sample_positions(4096)
+    assert len(positions) == COST_SAMPLE_NOUNS and positions[0] == 0 and positions[-1] == 4095
+    assert np.all(np.diff(positions) > 80)
+    np.testing.assert_array_equal(_sample_positions(30), np.arange(30))
 
 
 @pytest.mark.parametrize(
