@@ -97,9 +97,11 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         Prompt templates for :meth:`encode_nouns`, each with one ``{}`` for the noun.
         ``None`` uses the paper's seven templates, :data:`PAPER_TEMPLATES`.
     cache_dir : str, path-like, False or None, default=None
-        Folder for the noun-embedding cache. ``None`` uses ``$SKGRADNORM_CACHE`` if set,
-        else ``~/.cache/skgradnorm`` (``$XDG_CACHE_HOME/skgradnorm``). ``False`` disables
-        the cache.
+        Folder for the cache of noun embeddings and of image-file embeddings (keyed by
+        each file's content and by :meth:`model_key`). ``None`` uses
+        ``$SKGRADNORM_CACHE`` if set, else ``~/.cache/skgradnorm``
+        (``$XDG_CACHE_HOME/skgradnorm``). ``False`` disables the cache. Nothing is
+        cached for random weights (``pretrained=None``).
     verbose : bool, default=True
         Show progress bars (tqdm) while embedding, and warn
         (:class:`~skgradnorm.exceptions.SlowNounBankWarning`) before embedding nouns that

@@ -13,6 +13,7 @@ import os
 import numpy as np
 import torch
 
+from ._safe_files import open_regular
 from ._torch_utils import run_with_oom_backoff
 from ._validation import l2_normalize_rows
 from .exceptions import UnreadableImageError
@@ -168,7 +169,8 @@ def check_image_files(items) -> None:
     failures = []
     for path in paths:
         try:
-            with Image.open(path) as im:
+            # Opened through open_regular: a FIFO or a device can neither block nor be read.
+            with open_regular(path) as fh, Image.open(fh) as im:
                 im.verify()
         except Exception as exc:  # PIL raises many types for corrupt files
             failures.append((path, f"{type(exc).__name__}: {exc}"))
@@ -178,7 +180,7 @@ def check_image_files(items) -> None:
             if path in seen:
                 continue
             try:
-                with Image.open(path) as im:
+                with open_regular(path) as fh, Image.open(fh) as im:
                     im.load()
             except Exception as exc:
                 failures.append((path, f"{type(exc).__name__}: {exc}"))

@@ -6,12 +6,16 @@ computed here independently (numpy rounding, ``np.rot90``), on the tiny random m
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 import pytest
 from _clip_fixtures import random_image
 from PIL import Image
 
 from skgradnorm._images import _to_rgb
+from skgradnorm.exceptions import UnreadableImageError
 
 ATOL = 1e-6
 
@@ -90,3 +94,27 @@ def test_empty_image_arrays_are_rejected_with_their_shape(tiny_encoder, shape):
 def test_empty_pil_image_is_rejected(tiny_encoder):
     with pytest.raises(ValueError, match="empty"):
         tiny_encoder.transform([Image.new("RGB", (0, 3))])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_like_an_image_is_reported_not_waited_on(tiny_encoder, tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(random_image(0)).save(good)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    result = {}
+
+    def work():
+        try:
+            tiny_encoder.transform([good, fifo])
+        except UnreadableImageError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # unblock the reader
+        pytest.fail("reading a FIFO as an image blocked")
+    assert [name for name, _ in result["error"].failures] == [str(fifo)]
+    assert "not a regular file" in result["error"].failures[0][1]
