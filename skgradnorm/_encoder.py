@@ -297,7 +297,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         versions: two encoders with equal keys give the same embeddings. The image cache
         is keyed by it, and ``skgradnorm._embedding_files.save_embeddings`` stores it beside
         saved embeddings, to check them against the encoder that reads them back.
-        Loads the model.
+        Loads the model. With random weights (``pretrained=None``) the key says so, and
+        equal keys do not mean equal embeddings (nothing is cached then).
 
         Returns
         -------
