@@ -47,6 +47,7 @@ def files(tmp_path):
     return paths
 
 
+@pytest.mark.slow
 def test_rerun_over_the_same_files_does_not_embed_again(tmp_path, files, count_embedded):
     cache = tmp_path / "cache"
     array = random_image(7)

@@ -71,6 +71,7 @@ def test_estimate_counts_only_the_uncached_nouns(tmp_path, monkeypatch):
     assert _encoder(cache_dir=False).estimate_noun_seconds(NOUNS[:3]) > 0.0
 
 
+@pytest.mark.slow
 def test_slow_bank_warns_when_verbose_with_the_ways_out(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(_noun_cost, "SLOW_NOUN_BANK_SECONDS", 0.0)  # any bank is "slow"
     caplog.set_level(logging.INFO, logger="skgradnorm")
