@@ -6,7 +6,8 @@ about to embed (:data:`COST_SAMPLE_NOUNS` of them, with every template), extrapo
 all the nouns that are not cached yet, and reports the estimate here: always through
 ``logging``, and as a :class:`~skgradnorm.exceptions.SlowNounBankWarning` when the encoder
 is verbose and the estimate exceeds :data:`SLOW_NOUN_BANK_SECONDS`. The timed batch is part
-of the work (its embeddings are used, never computed twice).
+of the work (its embeddings are used, never computed twice). Small batches cost more per
+prompt than the full chunks, so the estimate errs high (``benchmarks/bench_noun_cost.py``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def noun_cost_message(seconds, n_nouns, n_templates, device, cache_folder) -> st
     return (
         f"Embedding {n_nouns:,} nouns x {n_templates} templates "
         f"({n_nouns * n_templates:,} prompts) will take about {format_duration(seconds)} "
-        f"on {device} (timed on {COST_SAMPLE_NOUNS} nouns). Ways to shorten it: run on "
+        f"on {device} (timed on {COST_SAMPLE_NOUNS} nouns; usually on the high side). Ways "
+        "to shorten it: run on "
         f"{where}; pass a smaller vocabulary; or {cache}."
     )
 
