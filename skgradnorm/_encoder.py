@@ -1,21 +1,19 @@
 """CLIPEncoder: embed images, texts and a noun bank with an open_clip CLIP model.
 
-This module holds the estimator and the loading of its model (architecture and weights,
-from an open_clip tag, a local file or a folder). Its other rooms: ``_images.py`` (image
-inputs and file checks), ``_clip_text.py`` (the fast text path) and ``_noun_cache.py`` (the
-on-disk cache of noun embeddings). open_clip is imported lazily, on first use, through
+This module holds the estimator. Its other rooms: ``_clip_model.py`` (loading the model
+from an open_clip tag, a local file or a folder, with clear errors), ``_images.py`` (image
+inputs, decoding and file checks), ``_clip_text.py`` (the fast text path),
+``_noun_cache.py`` (the on-disk cache of noun embeddings) and ``_image_cache.py`` (the
+on-disk cache of image embeddings). open_clip is imported lazily, on first use, through
 :func:`skgradnorm._compat.import_open_clip`.
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
-import warnings
-from dataclasses import dataclass, field
+import time
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,12 +21,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from . import _noun_cache
-from ._clip_text import _text_tower_of, encode_prompts
-from ._compat import import_open_clip
+from ._clip_model import ModelBundle, load_bundle
+from ._clip_text import encode_prompts
+from ._image_cache import ImageEmbeddingCache, embed_with_cache, image_model_key
 from ._images import as_image_items, check_image_files, encode_images
+from ._noun_cost import COST_SAMPLE_NOUNS, announce_noun_cost
 from ._torch_utils import resolve_device
 from ._validation import l2_normalize_rows
-from .exceptions import PretrainedWeightsError, RandomWeightsWarning, UnreadableImageError
+from .exceptions import PretrainedWeightsError, UnreadableImageError
 
 __all__ = [
     "CLIPEncoder",
@@ -49,130 +49,6 @@ PAPER_TEMPLATES = (
     "art of the {}.",
     "a photo of the small {}.",
 )
-
-_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
-_LOCAL_DIR = "local-dir:"
-_HF_HUB = "hf-hub:"
-
-
-# --------------------------------------------------------------------------- the model
-
-
-@dataclass
-class _ModelBundle:
-    params: tuple
-    model: torch.nn.Module
-    preprocess: object
-    tokenizer: object
-    device: torch.device
-    precision: str
-    image_dtype: torch.dtype
-    embed_dim: int
-    text_tower: object  # a _clip_text._TextTower, or None
-    source_kind: str  # "tag", "file", "local-dir", "hf-hub", "random"
-    source: str | None
-    arch_name: str
-    _weights_identity: dict | None = field(default=None, repr=False)
-
-    def weights_identity(self, cache_root) -> dict:
-        if self._weights_identity is None:
-            if self.source_kind == "file":
-                path = Path(self.source)
-                ident = {
-                    "kind": "file",
-                    "size": path.stat().st_size,
-                    "sha256": _noun_cache.file_sha256(path, cache_root=cache_root),
-                }
-            elif self.source_kind == "local-dir":
-                folder = Path(self.source)
-                files = {}
-                for p in sorted(folder.iterdir()):
-                    if p.is_file() and not p.name.startswith("."):
-                        files[p.name] = _noun_cache.file_sha256(p, cache_root=cache_root)
-                ident = {"kind": "local-dir", "files": files}
-            else:
-                ident = {"kind": self.source_kind, "name": self.source}
-            self._weights_identity = ident
-        return self._weights_identity
-
-
-def _input_dtype(module: torch.nn.Module) -> torch.dtype:
-    """dtype of the first convolution or linear weight (what the input must be cast to)."""
-    for sub in module.modules():
-        if isinstance(sub, (torch.nn.Conv2d, torch.nn.Linear)):
-            return sub.weight.dtype
-    return next(module.parameters()).dtype  # pragma: no cover - no such tower in open_clip
-
-
-def _looks_like_path(value: str) -> bool:
-    return (
-        os.sep in value
-        or "/" in value
-        or value.startswith(("~", "."))
-        or value.lower().endswith(_WEIGHT_SUFFIXES)
-    )
-
-
-def _resolve_source(model_name: str, pretrained, known_tags=()):
-    """-> (open_clip model name, open_clip pretrained, kind, source).
-
-    As in open_clip, a known pretrained tag of ``model_name`` wins over a file of the same
-    name; otherwise existing files and folders are local weights.
-    """
-    if model_name.startswith(_LOCAL_DIR):
-        folder = Path(model_name[len(_LOCAL_DIR) :]).expanduser()
-        return f"{_LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
-    if model_name.startswith(_HF_HUB):
-        return model_name, None, "hf-hub", model_name
-    if pretrained is None:
-        return model_name, None, "random", None
-    pretrained = os.fspath(pretrained)
-    if not pretrained.strip():
-        raise ValueError(
-            "pretrained is an empty string; give an open_clip tag such as 'openai', a local "
-            "weights file or folder, or None for random weights."
-        )
-    if pretrained in known_tags:
-        return model_name, pretrained, "tag", pretrained
-    if pretrained.startswith(_LOCAL_DIR):
-        folder = Path(pretrained[len(_LOCAL_DIR) :]).expanduser()
-        if not folder.is_dir():
-            raise FileNotFoundError(
-                f"pretrained={pretrained!r}: folder {str(folder)!r} does not exist; it must hold "
-                "open_clip_config.json and open_clip_model.safetensors."
-            )
-        return f"{_LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
-    expanded = Path(pretrained).expanduser()
-    if expanded.is_dir():
-        return f"{_LOCAL_DIR}{expanded}", None, "local-dir", str(expanded.resolve())
-    if expanded.is_file():
-        return model_name, str(expanded), "file", str(expanded.resolve())
-    if _looks_like_path(pretrained):
-        raise FileNotFoundError(
-            f"pretrained={pretrained!r} looks like a path but no such file or folder exists. "
-            "Pass an open_clip weights file (.pt, .bin or .safetensors), a folder (or "
-            "'local-dir:/path') holding open_clip_config.json and open_clip_model.safetensors, "
-            "or an open_clip pretrained tag such as 'openai'."
-        )
-    return model_name, pretrained, "tag", pretrained
-
-
-def _weights_advice(model_name: str, pretrained, open_clip) -> str:
-    try:
-        tags = open_clip.list_pretrained_tags_by_model(model_name)
-    except Exception:  # pragma: no cover - defensive
-        tags = []
-    known = f" Known tags for {model_name!r}: {', '.join(tags)}." if tags else ""
-    return (
-        "open_clip fetches tagged weights from the Hugging Face Hub (or the original URLs), "
-        "which needs network access (and HF_HUB_OFFLINE unset) unless they are already in its "
-        "cache. Without network, copy the weights to this machine and pass them locally: "
-        f"CLIPEncoder(model_name={model_name!r}, "
-        "pretrained='/path/to/open_clip_model.safetensors') "
-        "(a .safetensors, .bin or .pt state dict of this architecture), or "
-        "pretrained='local-dir:/path/to/folder' (a folder holding open_clip_config.json and "
-        f"open_clip_model.safetensors).{known}"
-    )
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -221,11 +97,16 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         Prompt templates for :meth:`encode_nouns`, each with one ``{}`` for the noun.
         ``None`` uses the paper's seven templates, :data:`PAPER_TEMPLATES`.
     cache_dir : str, path-like, False or None, default=None
-        Folder for the noun-embedding cache. ``None`` uses ``$SKGRADNORM_CACHE`` if set,
-        else ``~/.cache/skgradnorm`` (``$XDG_CACHE_HOME/skgradnorm``). ``False`` disables
-        the cache.
-    verbose : bool, default=False
-        Show progress bars for long encodes.
+        Folder for the cache of noun embeddings and of image-file embeddings (keyed by
+        each file's content and by :meth:`model_key`). ``None`` uses
+        ``$SKGRADNORM_CACHE`` if set, else ``~/.cache/skgradnorm``
+        (``$XDG_CACHE_HOME/skgradnorm``). ``False`` disables the cache. Nothing is
+        cached for random weights (``pretrained=None``).
+    verbose : bool, default=True
+        Show progress bars (tqdm) while embedding, and warn
+        (:class:`~skgradnorm.exceptions.SlowNounBankWarning`) before embedding nouns that
+        are estimated to take more than a minute. ``False`` silences both; the estimate is
+        still logged (logger ``skgradnorm``, level INFO).
 
     See Also
     --------
@@ -298,7 +179,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         num_workers=0,
         templates=None,
         cache_dir=None,
-        verbose=False,
+        verbose=True,
     ):
         self.model_name = model_name
         self.pretrained = pretrained
@@ -323,8 +204,11 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: ``object.__getstate__`` may return the live ``__dict__`` itself, and
+        # popping from it would unload the model of the encoder being pickled.
+        state = dict(super().__getstate__())
         state.pop("_model_bundle", None)
+        state.pop("_noun_sample", None)
         return state
 
     def fit(self, X=None, y=None):
@@ -352,8 +236,11 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             A list (or other sequence) whose items are image file paths (str or
             ``pathlib.Path``), PIL images or uint8 arrays (H x W grayscale, H x W x C with C
             in 1, 3, 4). A single uint8 array is one image (H x W or H x W x C) or a batch
-            (N x H x W x C). RGBA, palette, grayscale and CMYK images are converted to RGB
-            (alpha is dropped). Images are preprocessed with the model's own transform.
+            (N x H x W x C). Images are decoded as a browser shows them: EXIF orientation
+            is applied, 16-bit images are scaled to 8 bits (not clipped), float images
+            from [0, 1] or else from their own range; RGBA, palette, grayscale and CMYK
+            images are converted to RGB (alpha is dropped). Images are then preprocessed
+            with the model's own transform.
 
         Returns
         -------
@@ -369,13 +256,57 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         items = as_image_items(X)
         check_image_files(items)
         bundle = self._get_bundle()
-        return encode_images(
-            bundle,
-            items,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            verbose=self.verbose,
-        )
+
+        def embed(subset, positions):
+            return encode_images(
+                bundle,
+                subset,
+                batch_size=self.batch_size,
+                num_workers=self.num_workers,
+                verbose=self.verbose,
+                positions=positions,
+            )
+
+        return embed_with_cache(items, embed, self._image_cache_for(bundle), _is_path)
+
+    def load_model(self):
+        """Load the model now, rather than on first use, and return the encoder.
+
+        This is where a wrong weights file, a wrong architecture or unreachable weights
+        fail, in one line, so calling it first checks the weights before any long work.
+
+        Returns
+        -------
+        self : CLIPEncoder
+
+        Raises
+        ------
+        PretrainedWeightsError
+            If the weights cannot be loaded: a file that is not an open_clip state dict of
+            ``model_name``, or a tag that is neither cached nor downloadable.
+        """
+        self._validate_params()
+        self._get_bundle()
+        return self
+
+    def model_key(self):
+        """What identifies this encoder's image embeddings, as a JSON-able dict.
+
+        The architecture, the identity of the weights (the SHA-256 of a local file, or the
+        tag), the precision, the preprocessing, the image decoding rules and the library
+        versions: two encoders with equal keys give the same embeddings. The image cache
+        is keyed by it, and ``skgradnorm._embedding_files.save_embeddings`` stores it beside
+        saved embeddings, to check them against the encoder that reads them back.
+        Loads the model. With random weights (``pretrained=None``) the key says so, and
+        equal keys do not mean equal embeddings (nothing is cached then).
+
+        Returns
+        -------
+        key : dict
+        """
+        self._validate_params()
+        bundle = self._get_bundle()
+        return self._model_key(bundle, _noun_cache.resolve_cache_dir(self.cache_dir))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: ``clipencoder0``, ``clipencoder1``, ...
@@ -437,34 +368,165 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             row = {noun: i for i, noun in enumerate(distinct)}
             return self.encode_nouns(distinct)[[row[noun] for noun in nouns]]
         bundle = self._get_bundle()
+        cache = self._noun_cache_for(bundle, nouns, templates)
+        if cache is None and bundle.source_kind == "random" and self.cache_dir is not False:
+            logger.info("random weights (pretrained=None): noun embeddings are not cached")
 
         def compute(chunk, progress):
-            return self._encode_noun_chunk(bundle, chunk, templates, progress)
+            return self._embed_noun_chunk(bundle, chunk, templates, progress)
 
-        cache_root = _noun_cache.resolve_cache_dir(self.cache_dir)
-        cache = None
-        if cache_root is not None and bundle.source_kind == "random":
-            logger.info("random weights (pretrained=None): noun embeddings are not cached")
-        elif cache_root is not None:
-            key = _noun_cache.noun_cache_key(
-                arch_name=bundle.arch_name,
-                weights=bundle.weights_identity(cache_root),
-                nouns=nouns,
-                templates=templates,
-                precision=bundle.precision,
+        def on_start(n_pending, first_chunk):
+            if n_pending <= 2 * COST_SAMPLE_NOUNS:
+                return  # short work: not worth a word
+            sample = self._timed_sample(bundle, first_chunk, templates)
+            announced, sample["announced"] = sample["announced"], False
+            announce_noun_cost(
+                sample["seconds_per_noun"] * n_pending,
+                n_pending,
+                len(templates),
+                bundle.device,
+                None if cache is None else cache.root,
+                warn=bool(self.verbose) and not announced,
+                stacklevel=4,
             )
-            cache = _noun_cache.NounEmbeddingCache(
-                cache_root, key, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE
-            )
+
         return _noun_cache.embed_nouns_in_chunks(
             nouns,
             compute,
             cache=cache,
             chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE,
             verbose=self.verbose,
+            on_start=on_start,
         )
 
+    def estimate_noun_seconds(self, nouns):
+        """Estimated seconds that :meth:`encode_nouns` needs for ``nouns``; 0.0 if cached.
+
+        Loads the model, counts the nouns whose embeddings are not cached yet, times a
+        short batch of them (48 nouns with every template) and extrapolates. The timed
+        batch is kept and used by the next :meth:`encode_nouns`, so nothing is embedded
+        twice, and that call does not warn again. The estimate is also logged.
+
+        Parameters
+        ----------
+        nouns : sequence of str
+            The vocabulary that :meth:`encode_nouns` will be given.
+
+        Returns
+        -------
+        seconds : float
+            The estimate, 0.0 when every noun is cached. It includes the timed batch.
+        """
+        self._validate_params()
+        templates = self._checked_templates()
+        nouns = _check_strings(nouns, "nouns")
+        bundle = self._get_bundle()
+        cache = self._noun_cache_for(bundle, nouns, templates)
+        size = _noun_cache.DEFAULT_CHUNK_SIZE
+        starts = range(0, len(nouns), size)
+        pending = [i for i in range(len(starts)) if cache is None or not cache.has_chunk(i)]
+        if not pending:
+            return 0.0
+        n_pending = sum(min(len(nouns), starts[i] + size) - starts[i] for i in pending)
+        first = starts[pending[0]]
+        sample = self._timed_sample(bundle, nouns[first : first + size], templates)
+        sample["announced"] = True
+        seconds = sample["seconds_per_noun"] * n_pending
+        announce_noun_cost(
+            seconds,
+            n_pending,
+            len(templates),
+            bundle.device,
+            None if cache is None else cache.root,
+            warn=False,
+        )
+        return float(seconds)
+
     # ----------------------------------------------------------------- internals
+
+    def _noun_cache_for(self, bundle, nouns, templates):
+        """The noun cache of these inputs, or ``None`` (cache off or random weights)."""
+        cache_root = _noun_cache.resolve_cache_dir(self.cache_dir)
+        if cache_root is None or bundle.source_kind == "random":
+            return None
+        try:
+            weights = bundle.weights_identity(cache_root)
+        except OSError as exc:  # pragma: no cover - the weights vanished since loading
+            logger.info("noun cache off: cannot identify the weights (%s)", exc)
+            return None
+        key = _noun_cache.noun_cache_key(
+            arch_name=bundle.arch_name,
+            weights=weights,
+            nouns=nouns,
+            templates=templates,
+            precision=bundle.precision,
+        )
+        return _noun_cache.NounEmbeddingCache(
+            cache_root, key, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE
+        )
+
+    def _image_cache_for(self, bundle):
+        """The image-embedding cache of this model, or ``None`` (cache off, random weights)."""
+        cache_root = _noun_cache.resolve_cache_dir(self.cache_dir)
+        if cache_root is None or bundle.source_kind == "random":
+            return None
+        return ImageEmbeddingCache(
+            cache_root, self._model_key(bundle, cache_root), bundle.embed_dim
+        )
+
+    def _model_key(self, bundle, cache_root):
+        return image_model_key(
+            arch_name=bundle.arch_name,
+            weights=bundle.weights_identity(cache_root),
+            precision=bundle.precision,
+            preprocess=bundle.preprocess,
+        )
+
+    def _timed_sample(self, bundle, chunk, templates):
+        """Embed and time the sample of ``chunk``; kept for :meth:`_embed_noun_chunk`."""
+        picked = [chunk[i] for i in _sample_positions(len(chunk))]
+        key = (bundle.params, tuple(templates), tuple(picked))
+        sample = getattr(self, "_noun_sample", None)
+        if sample is None or sample["key"] != key:
+            start = time.perf_counter()
+            embeddings = self._encode_noun_chunk(bundle, picked, templates)
+            seconds = time.perf_counter() - start
+            sample = {
+                "key": key,
+                "embeddings": embeddings,
+                "seconds_per_noun": seconds / len(picked),
+                "announced": False,
+            }
+            self._noun_sample = sample
+        return sample
+
+    def _embed_noun_chunk(self, bundle, chunk, templates, progress=None):
+        """One cache chunk: its sample (:func:`_sample_positions`) apart, then the rest.
+
+        The split is the same whether or not the sample was timed beforehand, so an
+        estimate never changes the result, and a timed sample is reused, not recomputed.
+        """
+        positions = _sample_positions(len(chunk))
+        picked = [chunk[i] for i in positions]
+        rest_positions = np.setdiff1d(np.arange(len(chunk)), positions)
+        sample = getattr(self, "_noun_sample", None)
+        if sample is not None and sample["key"] == (
+            bundle.params,
+            tuple(templates),
+            tuple(picked),
+        ):
+            first = sample["embeddings"]
+            self._noun_sample = None  # used once
+            if progress is not None:
+                progress(len(picked))
+        else:
+            first = self._encode_noun_chunk(bundle, picked, templates, progress)
+        out = np.empty((len(chunk), first.shape[1]), dtype=np.float32)
+        out[positions] = first
+        if len(rest_positions):
+            rest = [chunk[i] for i in rest_positions]
+            out[rest_positions] = self._encode_noun_chunk(bundle, rest, templates, progress)
+        return out
 
     def _checked_templates(self):
         templates = PAPER_TEMPLATES if self.templates is None else self.templates
@@ -501,7 +563,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         pretrained = os.fspath(self.pretrained) if self.pretrained is not None else None
         return (self.model_name, pretrained, str(device), precision)
 
-    def _get_bundle(self) -> _ModelBundle:
+    def _get_bundle(self) -> ModelBundle:
         params = self._bundle_params()
         bundle = getattr(self, "_model_bundle", None)
         if bundle is None or bundle.params != params:
@@ -509,72 +571,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             self._model_bundle = bundle
         return bundle
 
-    def _load_bundle(self, params) -> _ModelBundle:
-        model_name, pretrained, device_str, precision = params
-        device = torch.device(device_str)
-        open_clip = import_open_clip()
-        try:
-            known_tags = open_clip.list_pretrained_tags_by_model(model_name)
-        except Exception:  # pragma: no cover - defensive (names with schemas)
-            known_tags = []
-        oc_name, oc_pretrained, kind, source = _resolve_source(model_name, pretrained, known_tags)
-        if kind in ("tag", "file", "random"):
-            cleaned = model_name.replace("/", "-")
-            if open_clip.get_model_config(cleaned) is None:
-                close = difflib.get_close_matches(cleaned, open_clip.list_models(), n=5)
-                hint = f" Did you mean one of {close}?" if close else ""
-                raise ValueError(
-                    f"model_name={model_name!r} is not an open_clip architecture.{hint} "
-                    "See open_clip.list_models()."
-                )
-        if kind == "random":
-            warnings.warn(
-                f"CLIPEncoder(pretrained=None) builds {model_name!r} with random weights: "
-                "embeddings carry no meaning (useful for tests and benchmarks only).",
-                RandomWeightsWarning,
-                stacklevel=4,
-            )
-        try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                oc_name, pretrained=oc_pretrained, precision=precision, device=device
-            )
-        except torch.cuda.OutOfMemoryError:
-            raise
-        except (RuntimeError, OSError, ValueError) as exc:
-            if kind in ("tag", "hf-hub"):
-                raise PretrainedWeightsError(
-                    f"Could not load pretrained={pretrained!r} for model_name={model_name!r} "
-                    f"({type(exc).__name__}: {exc}). "
-                    + _weights_advice(model_name, pretrained, open_clip)
-                ) from exc
-            raise
-        model.eval()
-        model.requires_grad_(False)
-        tokenizer = open_clip.get_tokenizer(oc_name)
-        image_dtype = _input_dtype(model.visual)
-        text_tower = _text_tower_of(model, open_clip)
-        if text_tower is None:
-            logger.info(
-                "%s: text tower not supported by the cut-context fast path; using encode_text",
-                type(model).__name__,
-            )
-        with torch.inference_mode():
-            probe = tokenizer(["a"]).to(device)
-            embed_dim = int(model.encode_text(probe).shape[-1])
-        return _ModelBundle(
-            params=params,
-            model=model,
-            preprocess=preprocess,
-            tokenizer=tokenizer,
-            device=device,
-            precision=precision,
-            image_dtype=image_dtype,
-            embed_dim=embed_dim,
-            text_tower=text_tower,
-            source_kind=kind,
-            source=source,
-            arch_name=oc_name if kind in ("local-dir", "hf-hub") else model_name,
-        )
+    def _load_bundle(self, params) -> ModelBundle:
+        return load_bundle(params, stacklevel=5)
 
     def _encode_prompts(self, bundle, texts, *, groups=None, progress=False, on_progress=None):
         """Raw float32 text embeddings of ``texts`` (see :func:`._clip_text.encode_prompts`)."""
@@ -587,7 +585,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             on_progress=on_progress,
         )
 
-    def _encode_noun_chunk(self, bundle: _ModelBundle, nouns, templates, progress=None):
+    def _encode_noun_chunk(self, bundle: ModelBundle, nouns, templates, progress=None):
         n_t = len(templates)
         prompts = [t.format(noun) for noun in nouns for t in templates]
         # The prompts of one template share their first tokens: encode them together.
@@ -606,6 +604,21 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         raw = self._encode_prompts(bundle, prompts, groups=groups, on_progress=on_prompts)
         mean = raw.reshape(len(nouns), n_t, -1).mean(axis=1)
         return l2_normalize_rows(mean, name="noun embeddings", copy=False, zero="keep")
+
+
+def _sample_positions(n: int) -> np.ndarray:
+    """The nouns of a chunk of ``n`` that are timed for the cost estimate: spread evenly.
+
+    Evenly spaced rather than the first ones, so that the sample's prompt lengths are
+    those of the chunk (a sorted vocabulary starts with unusual entries).
+    """
+    if n <= COST_SAMPLE_NOUNS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, COST_SAMPLE_NOUNS).round().astype(np.intp))
+
+
+def _is_path(item) -> bool:
+    return isinstance(item, (str, os.PathLike))
 
 
 def _check_strings(values, name):

@@ -13,6 +13,7 @@ import os
 import numpy as np
 import torch
 
+from ._safe_files import open_regular
 from ._torch_utils import run_with_oom_backoff
 from ._validation import l2_normalize_rows
 from .exceptions import UnreadableImageError
@@ -20,8 +21,49 @@ from .exceptions import UnreadableImageError
 __all__ = ["as_image_items", "check_image_files", "encode_images"]
 
 
+def _scaled_to_uint8(image):
+    """16-bit and float images as 8-bit grayscale ("L"), scaled the way viewers show them.
+
+    Pillow's own ``convert`` clips these modes to 0-255, which turns a 16-bit gradient
+    almost white and a float image in [0, 1] black. Here 16-bit integers (modes ``I;16*``,
+    and ``I``, the mode some Pillow versions and TIFF give 16-bit files) are scaled by
+    255 / 65535; floats (mode ``F``) in [0, 1] by 255, other float ranges from their finite
+    minimum and maximum to 0-255. Other modes are returned unchanged.
+    """
+    from PIL import Image
+
+    mode = image.mode
+    if not (mode.startswith("I") or mode == "F"):
+        return image
+    a = np.asarray(image)
+    if mode == "F":
+        a = a.astype(np.float64)
+        finite = np.isfinite(a)
+        lo, hi = (a[finite].min(), a[finite].max()) if finite.any() else (0.0, 1.0)
+        if lo < 0.0 or hi > 1.0:  # not a [0, 1] image: stretch its own range
+            a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+        a = np.where(finite, a, 0.0)
+        scaled = np.rint(np.clip(a, 0.0, 1.0) * 255.0)
+    else:
+        a = np.clip(a.astype(np.int64), 0, 65535)
+        scaled = (a * 255 + 32767) // 65535  # round(a / 257)
+    return Image.fromarray(np.ascontiguousarray(scaled, dtype=np.uint8), mode="L")
+
+
 def _to_rgb(image):
-    """A PIL image in RGB mode (alpha dropped, palette/grayscale/CMYK converted)."""
+    """A PIL image in RGB mode, decoded as a browser shows it.
+
+    EXIF orientation is applied (the picture is turned upright, as in the report's
+    thumbnails), 16-bit and float images are scaled to 8 bits (:func:`_scaled_to_uint8`),
+    alpha is dropped and palette, grayscale and CMYK images are converted.
+    """
+    from PIL import ImageOps
+
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"the image is empty ({image.width} x {image.height} pixels)")
+    if image.getexif().get(0x0112, 1) != 1:  # the Orientation tag: 1 is upright
+        image = ImageOps.exif_transpose(image)
+    image = _scaled_to_uint8(image)
     if image.mode == "RGB":
         return image
     if image.mode == "P" and "transparency" in image.info:
@@ -36,6 +78,11 @@ def _array_to_pil(array: np.ndarray, where: str):
         raise ValueError(
             f"{where}: image arrays must have dtype uint8 (values 0-255); got {array.dtype}. "
             "Convert with (x * 255).round().astype(np.uint8) for floats in [0, 1]."
+        )
+    if array.ndim in (2, 3) and 0 in array.shape:
+        raise ValueError(
+            f"{where}: the image array is empty (shape {array.shape}); each image needs at "
+            "least one pixel and one channel."
         )
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
@@ -92,8 +139,12 @@ def as_image_items(X) -> list:
                 raise ValueError(
                     f"X[{i}]: an image array must be H x W or H x W x C; got shape {item.shape}."
                 )
-            if item.dtype != np.uint8:
-                _array_to_pil(item, f"X[{i}]")  # raises the dtype error
+            if item.dtype != np.uint8 or 0 in item.shape:
+                _array_to_pil(item, f"X[{i}]")  # raises the dtype or empty-image error
+        elif isinstance(item, Image.Image) and (item.width == 0 or item.height == 0):
+            raise ValueError(
+                f"X[{i}]: the PIL image is empty ({item.width} x {item.height} pixels)."
+            )
         elif not isinstance(item, (str, os.PathLike, Image.Image)):
             raise TypeError(
                 f"X[{i}] is a {type(item).__name__}; each image must be a file path (str or "
@@ -118,7 +169,8 @@ def check_image_files(items) -> None:
     failures = []
     for path in paths:
         try:
-            with Image.open(path) as im:
+            # Opened through open_regular: a FIFO or a device can neither block nor be read.
+            with open_regular(path) as fh, Image.open(fh) as im:
                 im.verify()
         except Exception as exc:  # PIL raises many types for corrupt files
             failures.append((path, f"{type(exc).__name__}: {exc}"))
@@ -128,7 +180,7 @@ def check_image_files(items) -> None:
             if path in seen:
                 continue
             try:
-                with Image.open(path) as im:
+                with open_regular(path) as fh, Image.open(fh) as im:
                     im.load()
             except Exception as exc:
                 failures.append((path, f"{type(exc).__name__}: {exc}"))
@@ -140,9 +192,11 @@ def check_image_files(items) -> None:
 class _ImageDataset(torch.utils.data.Dataset):
     """Loads (for paths), converts to RGB and preprocesses one image per index."""
 
-    def __init__(self, items, preprocess):
+    def __init__(self, items, preprocess, positions=None):
         self.items = items
         self.preprocess = preprocess
+        # Where each item sits in the caller's X (some may have been found in a cache).
+        self.positions = list(range(len(items))) if positions is None else list(positions)
 
     def __len__(self):
         return len(self.items)
@@ -159,12 +213,13 @@ class _ImageDataset(torch.utils.data.Dataset):
                     if image is im:
                         image = im.copy()
             elif isinstance(item, np.ndarray):
-                image = _to_rgb(_array_to_pil(item, f"X[{index}]"))
+                image = _to_rgb(_array_to_pil(item, f"X[{self.positions[index]}]"))
             else:
                 image = _to_rgb(item)
             return index, self.preprocess(image), None
         except Exception as exc:  # reported together at the end, see _encode_images
-            name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"X[{index}]"
+            where = f"X[{self.positions[index]}]"
+            name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else where
             return index, None, (name, f"{type(exc).__name__}: {exc}")
 
 
@@ -176,7 +231,9 @@ def _collate(samples):
     return indices, batch, failures
 
 
-def encode_images(bundle, items, *, batch_size, num_workers=0, verbose=False) -> np.ndarray:
+def encode_images(
+    bundle, items, *, batch_size, num_workers=0, verbose=False, positions=None
+) -> np.ndarray:
     """L2-normalised float32 embeddings of ``items`` (checked by :func:`as_image_items`).
 
     Images are read and preprocessed by a torch ``DataLoader`` (``num_workers`` processes)
@@ -185,7 +242,7 @@ def encode_images(bundle, items, *, batch_size, num_workers=0, verbose=False) ->
     """
     from tqdm.auto import tqdm
 
-    dataset = _ImageDataset(items, bundle.preprocess)
+    dataset = _ImageDataset(items, bundle.preprocess, positions)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,

@@ -18,23 +18,37 @@ array, then its sidecar with the SHA-256 of the array bytes. A chunk counts as d
 when its sidecar exists, so a run killed halfway resumes from the chunks already written. A
 chunk whose sidecar exists but whose array is missing, unreadable, of the wrong shape or
 dtype, or whose bytes do not match the checksum, is reported with a
-:class:`CacheCorruptionWarning` and computed again; it is never used. Arrays are loaded with
-``allow_pickle=False``: nothing in the cache is ever unpickled.
+:class:`CacheCorruptionWarning` and computed again; it is never used; so is a chunk whose
+files are not regular files (a FIFO is never opened in a blocking way). Arrays are loaded
+with ``allow_pickle=False``: nothing in the cache is ever unpickled.
+
+A cache folder that cannot be written (read-only, not a folder, disk full) gives one
+:class:`CacheUnavailableWarning` and the nouns are embedded without it. Temporary files
+left by a killed run are deleted once they are a few minutes old.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
-import tempfile
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .exceptions import CacheCorruptionWarning
+from ._safe_files import (
+    atomic_write,
+    atomic_write_json,
+    file_fingerprint,
+    open_regular,
+    read_regular_bytes,
+    remove_orphan_temps,
+)
+from .exceptions import CacheCorruptionWarning, CacheUnavailableWarning
 
 __all__ = [
     "CacheCorruptionWarning",
@@ -58,7 +72,7 @@ CACHE_FORMAT_VERSION = 1
 CACHE_ENV_VAR = "SKGRADNORM_CACHE"
 
 _HASH_BLOCK = 1 << 20
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+_FILE_HASHES: dict[tuple[str, str], str] = {}
 _FILE_HASHES_NAME = "file_hashes.json"
 
 
@@ -89,42 +103,9 @@ def resolve_cache_dir(cache_dir) -> Path | None:
 
 # --------------------------------------------------------------------------- atomic files
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write a file by ``write(fh)`` into a temporary file beside ``path``, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _atomic_write_json(path: Path, obj) -> None:
-    data = json.dumps(obj, indent=1, sort_keys=True).encode("utf-8")
-    _atomic_write(path, lambda fh: fh.write(data))
+# The writing and reading helpers live in ``_safe_files`` (shared with the image cache).
+_atomic_write = atomic_write
+_atomic_write_json = atomic_write_json
 
 
 def _array_sha256(array: np.ndarray) -> str:
@@ -142,35 +123,39 @@ def vocabulary_sha256(nouns) -> str:
 
 
 def file_sha256(path, *, cache_root: Path | None = None) -> str:
-    """SHA-256 of a file's bytes, remembered per (path, mtime, size).
+    """SHA-256 of a file's bytes, remembered per version of the file.
 
     Hashing a weights file takes a second or two per GB, so the digest is kept in memory
-    and, when ``cache_root`` is given, in ``<cache_root>/file_hashes.json``; it is reused
-    while the file's path, modification time and size are unchanged.
+    and, when ``cache_root`` is given, in ``<cache_root>/file_hashes.json``. It is reused
+    only while the file's :func:`~._safe_files.file_fingerprint` is unchanged: inode, size,
+    modification and change times, and a hash of its first and last MiB. A file replaced
+    by another of the same size whose modification time was restored is hashed again.
     """
     path = Path(path).resolve()
-    st = path.stat()
-    memo_key = (str(path), st.st_mtime_ns, st.st_size)
+    fingerprint = file_fingerprint(path)
+    memo_key = (str(path), fingerprint)
     if memo_key in _FILE_HASHES:
         return _FILE_HASHES[memo_key]
-    disk_key = f"{path}|{st.st_mtime_ns}|{st.st_size}"
+    disk_key = f"{path}|{fingerprint}"
     table_path = cache_root / _FILE_HASHES_NAME if cache_root is not None else None
     table = {}
-    if table_path is not None and table_path.is_file():
+    if table_path is not None:
         try:
-            table = json.loads(table_path.read_text(encoding="utf-8"))
+            table = json.loads(read_regular_bytes(table_path).decode("utf-8"))
             if not isinstance(table, dict):
                 table = {}
-        except (OSError, ValueError):
+        except Exception:  # missing, not a regular file, damaged: start a new table
             table = {}
     digest = table.get(disk_key)
     if not (isinstance(digest, str) and len(digest) == 64):
         h = hashlib.sha256()
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
                 h.update(block)
         digest = h.hexdigest()
         if table_path is not None:
+            # One entry per path: older versions of this file are forgotten.
+            table = {k: v for k, v in table.items() if not k.startswith(f"{path}|")}
             table[disk_key] = digest
             try:
                 _atomic_write_json(table_path, table)
@@ -249,29 +234,45 @@ class NounEmbeddingCache:
         )
 
     def load_chunk(self, index: int, n_rows: int, dim: int | None = None) -> np.ndarray | None:
-        """The stored chunk, or ``None`` if it is not done yet or is damaged (warned)."""
+        """The stored chunk, or ``None`` if it is not done yet or is damaged (warned).
+
+        Never raises for a damaged chunk: whatever is wrong with its files (unreadable,
+        truncated, a flipped byte anywhere, not a regular file), it is reported with a
+        :class:`CacheCorruptionWarning` and ``None`` is returned, so it is computed again.
+        """
         array_path, meta_path = self._paths(index)
-        if not meta_path.exists():
-            return None  # never finished (a run killed before the sidecar was written)
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            expected_sha = meta["sha256"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            meta_bytes = read_regular_bytes(meta_path)
+        except FileNotFoundError:
+            return None  # never finished (a run killed before the sidecar was written)
+        except OSError as exc:
             self._damaged(index, f"unreadable checksum file: {exc}")
             return None
         try:
-            array = np.load(array_path, allow_pickle=False)
+            meta = json.loads(meta_bytes.decode("utf-8"))
+            expected_sha = meta["sha256"]
+        except Exception as exc:  # any damage to the sidecar: bad UTF-8, JSON, fields
+            self._damaged(index, f"unreadable checksum file: {type(exc).__name__}: {exc}")
+            return None
+        try:
+            with open_regular(array_path) as fh:
+                array = np.load(fh, allow_pickle=False)
         except FileNotFoundError:
             self._damaged(index, "array file missing")
             return None
-        except (OSError, ValueError, EOFError) as exc:
-            self._damaged(index, f"unreadable array file: {exc}")
+        except Exception as exc:
+            # A damaged .npy header can raise almost anything from numpy's parser
+            # (ValueError, EOFError, SyntaxError, tokenize.TokenError, ...).
+            self._damaged(index, f"unreadable array file: {type(exc).__name__}: {exc}")
             return None
-        if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != n_rows:
-            self._damaged(
-                index,
-                f"expected float32 array with {n_rows} rows, found {array.dtype} {array.shape}",
-            )
+        if (
+            not isinstance(array, np.ndarray)
+            or array.dtype != np.float32
+            or array.ndim != 2
+            or array.shape[0] != n_rows
+        ):
+            found = f"{getattr(array, 'dtype', type(array).__name__)} {np.shape(array)}"
+            self._damaged(index, f"expected float32 array with {n_rows} rows, found {found}")
             return None
         if dim is not None and array.shape[1] != dim:
             self._damaged(index, f"expected {dim} columns, found {array.shape[1]}")
@@ -282,7 +283,10 @@ class NounEmbeddingCache:
         return array
 
     def save_chunk(self, index: int, array: np.ndarray) -> None:
-        """Store a finished chunk atomically: the array first, then its checksum sidecar."""
+        """Store a finished chunk atomically: the array first, then its checksum sidecar.
+
+        Raises ``OSError`` when the cache folder cannot be written (read-only, full).
+        """
         array = np.ascontiguousarray(array, dtype=np.float32)
         array_path, meta_path = self._paths(index)
         if not (self.directory / "key.json").exists():
@@ -298,9 +302,49 @@ class NounEmbeddingCache:
                 "chunk_size": self.chunk_size,
             },
         )
+        self.remove_orphans()
+
+    def has_chunk(self, index: int) -> bool:
+        """Whether chunk ``index`` looks finished (both files are regular files); cheap.
+
+        Used to count what is left to compute; :meth:`load_chunk` does the real checks.
+        """
+        try:
+            return all(stat.S_ISREG(os.stat(p).st_mode) for p in self._paths(index))
+        except OSError:
+            return False
+
+    def check_folder(self) -> None:
+        """Raise ``OSError`` if the cache folder exists but cannot be a folder of chunks.
+
+        A folder that does not exist yet is fine (it is created on the first write).
+        """
+        try:
+            st = os.stat(self.directory)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(self.directory))
+
+    def remove_orphans(self) -> int:
+        """Delete temporary files left by killed runs (untouched for several minutes)."""
+        return remove_orphan_temps(self.directory)
 
 
-def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbose=False):
+def _cache_unavailable(cache, exc) -> None:
+    warnings.warn(
+        f"the noun-embedding cache in {cache.directory} cannot be used "
+        f"({type(exc).__name__}: {exc}); the nouns are embedded without it and will be "
+        "embedded again next time. Pass a writable cache_dir (or cache_dir=False to "
+        "silence this).",
+        CacheUnavailableWarning,
+        stacklevel=4,
+    )
+
+
+def embed_nouns_in_chunks(
+    nouns, compute, *, cache=None, chunk_size=None, verbose=False, on_start=None
+):
     """Embed ``nouns`` chunk by chunk, reusing and filling ``cache`` when given.
 
     Parameters
@@ -316,6 +360,10 @@ def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbos
         Nouns per chunk; defaults to ``cache.chunk_size`` or :data:`DEFAULT_CHUNK_SIZE`.
     verbose : bool
         Show a progress bar.
+    on_start : callable, optional
+        ``on_start(n_pending, first_chunk)``: called once, before any computing, with the
+        number of nouns to compute and the nouns of the first chunk to compute (used to
+        estimate and announce the cost). Not called when everything is cached.
 
     Returns
     -------
@@ -334,14 +382,20 @@ def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbos
     pending = []
     stored = {}
     if cache is not None:
-        for index, start in enumerate(starts):
-            rows = min(n, start + chunk_size) - start
-            array = cache.load_chunk(index, rows, dim)
-            if array is None:
-                pending.append(index)
-            else:
-                dim = array.shape[1]
-                stored[index] = array
+        try:
+            cache.check_folder()
+            cache.remove_orphans()
+            for index, start in enumerate(starts):
+                rows = min(n, start + chunk_size) - start
+                array = cache.load_chunk(index, rows, dim)
+                if array is None:
+                    pending.append(index)
+                else:
+                    dim = array.shape[1]
+                    stored[index] = array
+        except OSError as exc:  # the folder itself; load_chunk reports damaged chunks
+            _cache_unavailable(cache, exc)
+            cache, pending, stored, dim = None, list(range(len(starts))), {}, None
         if stored:
             logger.info(
                 "noun cache %s: %d of %d chunks found", cache.directory, len(stored), len(starts)
@@ -360,6 +414,9 @@ def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbos
     for index, array in stored.items():
         place(index, array)
     done_rows = n - sum(min(n, starts[i] + chunk_size) - starts[i] for i in pending)
+    if pending and on_start is not None:
+        first = starts[pending[0]]
+        on_start(n - done_rows, nouns[first : first + chunk_size])
     with tqdm(
         total=n, initial=done_rows, unit="noun", desc="Embedding nouns", disable=not verbose
     ) as bar:
@@ -382,7 +439,11 @@ def embed_nouns_in_chunks(nouns, compute, *, cache=None, chunk_size=None, verbos
                     f"compute returned shape {array.shape} for {len(chunk)} nouns"
                 )  # pragma: no cover - internal contract
             if cache is not None:
-                cache.save_chunk(index, array)
+                try:
+                    cache.save_chunk(index, array)
+                except OSError as exc:  # read-only, unwritable or full: go on without it
+                    _cache_unavailable(cache, exc)
+                    cache = None
             place(index, array)
             bar.update(len(chunk) - reported)
     return out

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 __all__ = [
     "CacheCorruptionWarning",
+    "CacheUnavailableWarning",
+    "EmbeddingsFileError",
     "OutputFolderError",
     "PretrainedWeightsError",
     "RandomWeightsWarning",
+    "SlowNounBankWarning",
     "UnreadableImageError",
 ]
 
@@ -56,4 +59,29 @@ class CacheCorruptionWarning(UserWarning):
     """A cached noun-embedding chunk was damaged (unreadable, wrong shape, bad checksum).
 
     The chunk is never used: it is computed again and rewritten.
+    """
+
+
+class CacheUnavailableWarning(UserWarning):
+    """An on-disk cache folder cannot be written (read-only, not a folder, disk full).
+
+    The work goes on without the cache, so nothing is lost but the time it would save next
+    time; give a writable ``cache_dir`` to keep the results.
+    """
+
+
+class SlowNounBankWarning(UserWarning):
+    """Embedding the nouns that are not cached yet will take long (minutes to hours).
+
+    Raised by a verbose :class:`skgradnorm.CLIPEncoder` before it starts, from a timed
+    batch of the nouns; the message gives the estimate and the ways to shorten it (a GPU,
+    a smaller vocabulary, the cache that makes the next run instant).
+    """
+
+
+class EmbeddingsFileError(ValueError):
+    """A saved embeddings file cannot be used: missing or damaged, or of another model.
+
+    Raised by ``skgradnorm._embedding_files.load_embeddings``; the message says why and
+    what to do (usually: embed the images again).
     """

@@ -80,6 +80,7 @@ def make_tiny_encoder(cache_dir=False, **params):
 
     register_tiny_config()
     params.setdefault("device", "cpu")
+    params.setdefault("verbose", False)  # quiet test logs; the default (True) is tested
     return CLIPEncoder(
         model_name=TINY_NAME, pretrained=tiny_weights_file(), cache_dir=cache_dir, **params
     )

@@ -190,15 +190,20 @@ def test_key_helpers(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "file_hashes.json").read_text())
     f.write_bytes(b"y" * 1001)
     assert file_sha256(f, cache_root=tmp_path) != h1
-    # The digest is reused while path, mtime and size are unchanged.
-    st = f.stat()
+    # The digest is reused from the disk table while the file is unchanged ...
     _noun_cache._FILE_HASHES.clear()
     digest = file_sha256(f, cache_root=tmp_path)
+    _noun_cache._FILE_HASHES.clear()
+    monkeypatch.setattr(_noun_cache, "_HASH_BLOCK", None)  # a full hash would now fail
+    assert file_sha256(f, cache_root=tmp_path) == digest
+    monkeypatch.undo()
+    # ... and not once it changed, even with the same size and mtime.
+    st = f.stat()
     with open(f, "r+b") as fh:
         fh.write(b"z")  # same size
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
     _noun_cache._FILE_HASHES.clear()
-    assert file_sha256(f, cache_root=tmp_path) == digest  # trusted: same path, mtime, size
+    assert file_sha256(f, cache_root=tmp_path) == hashlib.sha256(f.read_bytes()).hexdigest()
 
     monkeypatch.setenv("SKGRADNORM_CACHE", str(tmp_path / "env"))
     assert resolve_cache_dir(None) == tmp_path / "env"

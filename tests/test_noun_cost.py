@@ -1,0 +1,137 @@
+"""The cost of a noun bank is estimated from a timed batch and said before the work starts."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pytest
+from _clip_fixtures import TINY_NAME, make_tiny_encoder, register_tiny_config, tiny_weights_file
+
+from skgradnorm import _noun_cache, _noun_cost
+from skgradnorm._encoder import CLIPEncoder
+from skgradnorm._noun_cost import COST_SAMPLE_NOUNS, format_duration
+from skgradnorm.exceptions import SlowNounBankWarning
+
+NOUNS = [f"thing{i}" for i in range(100)]  # more than twice the timed sample
+TEMPLATES = ["a photo of a {}.", "art of the {}."]  # two are enough, and fast
+
+
+def _encoder(**params):
+    return make_tiny_encoder(templates=TEMPLATES, **params)
+
+
+@pytest.fixture
+def count_prompts(monkeypatch):
+    """Count the prompts sent to the text tower."""
+    counts = {"prompts": 0}
+    real = CLIPEncoder._encode_prompts
+
+    def counting(self, bundle, texts, **kwargs):
+        counts["prompts"] += len(texts)
+        return real(self, bundle, texts, **kwargs)
+
+    monkeypatch.setattr(CLIPEncoder, "_encode_prompts", counting)
+    return counts
+
+
+@pytest.mark.slow
+def test_estimate_then_encode_embeds_each_noun_once(tmp_path, count_prompts):
+    enc = _encoder(cache_dir=tmp_path)
+    n_templates = len(enc._checked_templates())
+    seconds = enc.estimate_noun_seconds(NOUNS)
+    assert seconds > 0.0
+    assert count_prompts["prompts"] == COST_SAMPLE_NOUNS * n_templates  # only the sample
+    assert seconds == pytest.approx(enc._noun_sample["seconds_per_noun"] * len(NOUNS))
+    out = enc.encode_nouns(NOUNS)
+    assert count_prompts["prompts"] == len(NOUNS) * n_templates  # the sample was reused
+    # The same bits as an encoder that never estimated, and the plain ensemble.
+    plain = _encoder(cache_dir=False)
+    np.testing.assert_array_equal(out, plain.encode_nouns(NOUNS))
+    bundle = plain._get_bundle()
+    reference = plain._encode_noun_chunk(bundle, NOUNS, plain._checked_templates())
+    np.testing.assert_allclose(out, reference, atol=1e-5)
+    # Cached now: nothing left to estimate, nothing embedded.
+    count_prompts["prompts"] = 0
+    assert enc.estimate_noun_seconds(NOUNS) == 0.0
+    assert count_prompts["prompts"] == 0
+
+
+@pytest.mark.slow
+def test_estimate_counts_only_the_uncached_nouns(tmp_path, monkeypatch):
+    monkeypatch.setattr(_noun_cache, "DEFAULT_CHUNK_SIZE", 40)  # chunks of 40, 40, 20
+    enc = _encoder(cache_dir=tmp_path)
+    enc.encode_nouns(NOUNS)
+    (folder,) = (tmp_path / "noun_embeddings").iterdir()
+    (folder / "chunk_00001.json").unlink()
+    seconds = enc.estimate_noun_seconds(NOUNS)
+    assert seconds / enc._noun_sample["seconds_per_noun"] == pytest.approx(40)
+    assert enc._noun_sample["key"][2] == tuple(NOUNS[40:80])  # the sample: all of chunk 1
+    assert _encoder(cache_dir=False).estimate_noun_seconds(NOUNS[:3]) > 0.0
+
+
+@pytest.mark.slow
+def test_slow_bank_warns_when_verbose_with_the_ways_out(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(_noun_cost, "SLOW_NOUN_BANK_SECONDS", 0.0)  # any bank is "slow"
+    caplog.set_level(logging.INFO, logger="skgradnorm")
+    with pytest.warns(SlowNounBankWarning) as record:
+        _encoder(cache_dir=tmp_path, verbose=True).encode_nouns(NOUNS)
+    message = str(record[0].message)
+    assert "100 nouns" in message and "GPU" in message and "smaller vocabulary" in message
+    assert str(tmp_path) in message and "instant" in message
+    assert any("will take about" in r.getMessage() for r in caplog.records)
+
+    # verbose=False: logged, not warned.
+    caplog.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowNounBankWarning)
+        _encoder(cache_dir=False).encode_nouns(NOUNS)
+    assert any("enable the cache" in r.getMessage() for r in caplog.records)
+
+    # After estimate_noun_seconds (the caller was told), encode_nouns does not warn again.
+    enc = _encoder(cache_dir=False, verbose=True)
+    enc.estimate_noun_seconds(NOUNS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowNounBankWarning)
+        enc.encode_nouns(NOUNS)
+    with pytest.warns(SlowNounBankWarning):  # a second, new job is announced again
+        enc.encode_nouns(NOUNS)
+
+
+def test_short_work_is_not_estimated(count_prompts, monkeypatch):
+    monkeypatch.setattr(_noun_cost, "SLOW_NOUN_BANK_SECONDS", 0.0)
+    enc = _encoder(cache_dir=False, verbose=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowNounBankWarning)
+        enc.encode_nouns(NOUNS[: 2 * COST_SAMPLE_NOUNS])
+    assert not hasattr(enc, "_noun_sample")
+
+
+def test_progress_is_shown_by_default(capsys):
+    register_tiny_config()
+    enc = CLIPEncoder(
+        TINY_NAME, pretrained=tiny_weights_file(), device="cpu", cache_dir=False, templates=["{}"]
+    )
+    assert enc.get_params()["verbose"] is True
+    enc.encode_nouns(["dog", "cat", "cow"])
+    assert "Embedding nouns" in capsys.readouterr().err
+    enc.set_params(verbose=False).encode_nouns(["dog", "cat", "cow"])
+    assert capsys.readouterr().err == ""
+
+
+def test_sample_is_spread_over_the_chunk():
+    from skgradnorm._encoder import _sample_positions
+
+    positions = _sample_positions(4096)
+    assert len(positions) == COST_SAMPLE_NOUNS and positions[0] == 0 and positions[-1] == 4095
+    assert np.all(np.diff(positions) > 80)
+    np.testing.assert_array_equal(_sample_positions(30), np.arange(30))
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(0.2, "1 s"), (40.4, "40 s"), (600, "10 min"), (16723, "4 h 39 min"), (7200, "2 h")],
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
