@@ -3,8 +3,14 @@
 - ``skgradnorm cluster IMAGE_DIR --n-clusters K --out OUT_DIR``: cluster a folder of images
   with CLIP and GradNorm and write the assignments, the selected nouns, a JSON summary and
   a self-contained HTML report (see :mod:`skgradnorm._report`).
-- ``skgradnorm demo``: the method on a synthetic planted world (no download, CPU, seconds),
+- ``skgradnorm embed IMAGE_DIR --out EMB_DIR``: images to a resumable embeddings folder
+  (on a Dask cluster with ``--scheduler``).
+- ``skgradnorm demo``: the method on a synthetic planted world (no weights, CPU, seconds),
   with the same report.
+
+This module parses (its defaults read from the estimators' signatures, without importing
+torch); ``_cli_inputs.py`` reads and checks the inputs, ``_cli_commands.py`` runs the
+commands and ``_demo.py`` the demo.
 
 Errors the user can fix (no images, unreadable images, K too large, weights that cannot be
 loaded, an output folder that already holds results, ...) end with exit status 2 and an
@@ -16,431 +22,21 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import csv
 import functools
-import json
 import math
-import os
 import sys
-import time
 from importlib import resources
-from pathlib import Path
 
+from ._cli_commands import cluster, embed, parse_tune_grid
+from ._cli_inputs import (  # noqa: F401 (the names tests and the demo import from here)
+    IMAGE_EXTENSIONS,
+    CLIError,
+    check_out_dir,
+    find_images,
+    load_vocabulary,
+    read_labels,
+)
 from ._version import __version__
-
-#: File name extensions (lower case) that ``skgradnorm cluster`` treats as images.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-class CLIError(Exception):
-    """An error the user can fix: reported as ``error: <message>`` with exit status 2."""
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def find_images(image_dir) -> list[str]:
-    """Image files under ``image_dir``, recursively, as sorted POSIX paths relative to it.
-
-    A file is an image if its extension is in :data:`IMAGE_EXTENSIONS` (any case). Hidden
-    files and folders (names starting with ".") are skipped. Symbolic links to folders are
-    followed (a link back to a folder already visited is not, so cycles end).
-    """
-    root = Path(image_dir)
-    found = []
-    seen = set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:  # a link cycle, or two links to one folder
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                found.append((Path(folder) / name).relative_to(root).as_posix())
-    return sorted(found)
-
-
-def read_vocabulary(path) -> list[str]:
-    """Nouns from a text file, one per line (blank lines skipped, duplicates dropped)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CLIError(f"cannot read the vocabulary file {str(path)!r}: {exc}") from None
-    nouns = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
-    if not nouns:
-        raise CLIError(f"the vocabulary file {str(path)!r} holds no nouns (one noun per line).")
-    return nouns
-
-
-#: The bundled noun banks, by the names ``--vocabulary`` accepts (see skgradnorm.vocabulary).
-BUNDLED_VOCABULARIES = ("paper", "common", "unique")
-
-
-def load_vocabulary(choice):
-    """``(nouns, definitions or None)`` for ``--vocabulary``: a bundled bank or a file.
-
-    A bundled bank's name wins unless a file of that name exists in the current folder.
-    """
-    if choice is None:
-        choice = "paper"
-    if choice in BUNDLED_VOCABULARIES and not Path(choice).is_file():
-        from .vocabulary import wordnet_definitions, wordnet_nouns
-
-        return wordnet_nouns(choice), wordnet_definitions(choice)
-    return read_vocabulary(choice), None
-
-
-def read_labels(labels_csv, image_dir, rel_paths) -> list[str]:
-    """The label of each image, from a CSV file of ``path,label`` rows.
-
-    A header row (first cell ``path``) is optional. Paths may be relative to
-    ``image_dir``, relative to the current folder, or absolute. Every image must have a
-    label; rows for other files are ignored.
-    """
-    try:
-        with open(labels_csv, newline="", encoding="utf-8") as f:
-            rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CLIError(f"cannot read the labels file {str(labels_csv)!r}: {exc}") from None
-    if rows and rows[0][0].strip().lower() == "path":
-        rows = rows[1:]
-    root = Path(image_dir).resolve()
-    by_path = {}
-    for line, row in enumerate(rows, start=1):
-        if len(row) < 2:
-            raise CLIError(
-                f"{labels_csv}: row {line} {row!r} has no label; each row must be 'path,label'."
-            )
-        path, label = row[0].strip(), row[1].strip()
-        p = Path(path).expanduser()
-        candidates = [p.resolve()] if p.is_absolute() else [(root / p).resolve(), p.resolve()]
-        for c in candidates:
-            by_path[c] = label
-    labels, missing = [], []
-    for rel in rel_paths:
-        label = by_path.get((root / rel).resolve())
-        if label is None:
-            missing.append(rel)
-        labels.append(label)
-    if missing:
-        shown = ", ".join(missing[:5]) + (
-            f", ... ({len(missing) - 5} more)" if len(missing) > 5 else ""
-        )
-        raise CLIError(
-            f"{len(missing)} of {len(rel_paths)} images have no label in {labels_csv}: {shown}. "
-            "Give every image a 'path,label' row (paths relative to IMAGE_DIR or absolute)."
-        )
-    return labels
-
-
-def read_embeddings(path, image_dir):
-    """``(U, names, image_root)`` from ``--embeddings``: a ``skgradnorm embed`` folder.
-
-    The names are the image paths relative to ``image_root`` (IMAGE_DIR when given, else
-    the folder the embeddings were made from), so that the report can show the images.
-    """
-    path = Path(path)
-    if not (path / "manifest.json").is_file():
-        raise CLIError(
-            f"--embeddings {str(path)!r} is not an embeddings folder (no manifest.json); make "
-            "one with `skgradnorm embed IMAGE_DIR --out FOLDER`."
-        )
-    try:
-        from .distributed import load_embeddings
-    except ImportError as exc:
-        raise CLIError(
-            f"reading an embeddings folder needs dask ({exc}); pip install 'skgradnorm[dask]'."
-        ) from None
-    import numpy as np
-
-    try:
-        U, paths = load_embeddings(path)
-        U = np.asarray(U.compute())
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CLIError(" ".join(str(exc).split())) from None
-    root = Path(image_dir).resolve() if image_dir is not None else None
-    if root is None:
-        common = os.path.commonpath(paths) if paths else "."
-        root = Path(common if os.path.isdir(common) else os.path.dirname(common))
-    names = [os.path.relpath(p, root) for p in paths]
-    return U, [Path(n).as_posix() for n in names], root
-
-
-class _Steps:
-    """Prints ``[i/n] what`` to stderr (unless quiet) and records each step's duration."""
-
-    def __init__(self, n, quiet):
-        self.n, self.quiet, self.i = n, quiet, 0
-        self.timings = {}
-
-    @contextlib.contextmanager
-    def __call__(self, name, message=None):
-        if message is not None:
-            self.i += 1
-            if not self.quiet:
-                print(f"[{self.i}/{self.n}] {message}", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = time.perf_counter() - t0
-
-
-def check_out_dir(out_dir: Path, overwrite: bool, *, own_source=None) -> None:
-    """Refuse an unusable output folder before any compute (one line, exit 2).
-
-    See :func:`skgradnorm._outputs.check_output_dir`: creatable and writable, not inside a
-    file, no links planted where outputs go, and no earlier results unless ``overwrite``
-    (or unless they are ``own_source``'s, for the demo).
-    """
-    from ._outputs import check_output_dir
-
-    try:
-        check_output_dir(out_dir, overwrite=overwrite, own_source=own_source)
-    except ValueError as exc:  # OutputFolderError
-        raise CLIError(" ".join(str(exc).split())) from None
-
-
-# --------------------------------------------------------------------------- cluster
-
-
-#: ``--tune-grid`` keys: the selector's parameters by their option names.
-_TUNABLE = {
-    "temperature": "selector__temperature",
-    "retrieval_temperature": "selector__retrieval_temperature",
-    "n_centers": "selector__n_centers",
-    "top_k": "selector__top_k",
-}
-
-
-def parse_tune_grid(text):
-    """``--tune-grid``: JSON ``{"temperature": [...], ...}`` -> a GridSearchCV-style grid."""
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc})") from None
-    if not isinstance(raw, dict) or not raw:
-        raise argparse.ArgumentTypeError(
-            'expected a non-empty JSON object such as {"temperature": [0.02, 0.05]}'
-        )
-    grid = {}
-    for key, values in raw.items():
-        name = _TUNABLE.get(key, key if "__" in key else None)
-        if name is None:
-            raise argparse.ArgumentTypeError(
-                f"unknown --tune-grid key {key!r}; use {', '.join(_TUNABLE)}"
-            )
-        if not isinstance(values, list) or not values:
-            raise argparse.ArgumentTypeError(f"--tune-grid {key!r} needs a non-empty list")
-        grid[name] = values
-    return grid
-
-
-def fit_or_tune(clusterer, U, args):
-    """Fit ``clusterer`` on ``U``, choosing K and the settings without labels when asked.
-
-    Returns the fitted clusterer, the report's charts ``[(title, svg, note)]`` and the
-    sentences that say what was chosen and why.
-    """
-    from .tuning import criterion_chart_svg, tune
-
-    charts, reasons = [], []
-    auto = clusterer.n_clusters == "auto"
-    if args.tune:
-        result = tune(clusterer, U, grid=args.tune_grid)
-        clusterer = result.best_estimator_
-        if auto:
-            k_model = result.auto_k_estimator_
-            k_reason = (
-                f"K = {k_model.n_clusters_} chosen without labels first (the highest "
-                "stability, the largest K among ties), then the settings at that K."
-            )
-            charts.append(("Number of clusters", criterion_chart_svg(estimator=k_model), k_reason))
-            reasons.append(k_reason)
-        charts.append(("Settings tried", criterion_chart_svg(result), result.reason))
-        reasons.append(result.reason)
-        return clusterer, charts, reasons
-    clusterer.fit(U)
-    if auto:
-        best = max(clusterer.n_clusters_scores_)
-        reason = (
-            f"K = {clusterer.n_clusters_} chosen without labels: the highest stability "
-            f"({best:.3f}) over K in {[int(k) for k in clusterer.n_clusters_range_]}, "
-            "the largest K among ties."
-        )
-        charts.append(("Number of clusters", criterion_chart_svg(estimator=clusterer), reason))
-        reasons.append(reason)
-    return clusterer, charts, reasons
-
-
-def cluster(args) -> int:
-    """Cluster a folder of images and write the results and the report."""
-    from . import GradNormNounSelector, LanguageAssistedClusterer
-    from ._encoder import CLIPEncoder
-    from ._outputs import write_outputs
-    from .exceptions import PretrainedWeightsError, UnreadableImageError
-
-    t_start = time.perf_counter()
-    out_dir = Path(args.out)
-    if args.image_dir is None and args.embeddings is None:
-        raise CLIError("give IMAGE_DIR (a folder of images) or --embeddings (from a past run).")
-    image_dir = Path(args.image_dir) if args.image_dir is not None else None
-    if image_dir is not None and not image_dir.is_dir():
-        raise CLIError(f"IMAGE_DIR {str(image_dir)!r} is not a folder.")
-    check_out_dir(out_dir, args.overwrite)
-    steps = _Steps(4, args.quiet)
-
-    # Check every input before the long steps (and before any progress output).
-    with steps("find images"):
-        U = None
-        if args.embeddings is not None:
-            U, rel_paths, image_dir = read_embeddings(args.embeddings, image_dir)
-        else:
-            rel_paths = find_images(image_dir)
-        n = len(rel_paths)
-        if n == 0:
-            raise CLIError(
-                f"no images found in {str(image_dir)!r} (searched recursively for "
-                f"{', '.join(IMAGE_EXTENSIONS)}, any case)."
-            )
-        if args.n_clusters != "auto" and args.n_clusters > n:
-            raise CLIError(
-                f"--n-clusters {args.n_clusters} is larger than the number of images ({n})."
-            )
-        if args.n_centers != "auto" and args.n_centers > n:
-            raise CLIError(
-                f"--n-centers {args.n_centers} is larger than the number of images ({n}); "
-                "use at most that many, or 'auto'."
-            )
-        true_labels = read_labels(args.labels, image_dir, rel_paths) if args.labels else None
-        vocabulary, definitions = load_vocabulary(args.vocabulary)
-
-    encoder = CLIPEncoder(
-        model_name=args.model,
-        pretrained=args.pretrained,
-        device=args.device,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        cache_dir=args.cache_dir,
-        verbose=not args.quiet,
-    )
-    user_errors = (UnreadableImageError, PretrainedWeightsError, FileNotFoundError, ValueError)
-    try:
-        with steps("load model"):
-            # Load the weights before any long step: a wrong file or architecture fails now.
-            encoder._get_bundle()
-    except Exception as exc:  # a bad file fails in many ways (pickle, zip, size mismatch)
-        message = " ".join(str(exc).split()) or type(exc).__name__  # one line
-        raise CLIError(
-            f"cannot load the model {args.model!r} with weights {str(args.pretrained)!r}: {message}"
-        ) from None
-    try:
-        if U is None:
-            with steps(
-                "embed images", f"embedding {n} images with {args.model} ({args.pretrained})"
-            ):
-                U = encoder.transform([str(image_dir / p) for p in rel_paths])
-        with steps(
-            "embed nouns", f"embedding {len(vocabulary)} nouns (cached after the first run)"
-        ):
-            E = encoder.encode_nouns(vocabulary)
-    except user_errors as exc:
-        raise CLIError(str(exc)) from None
-
-    with steps(
-        "cluster", f"selecting nouns with {args.strategy} and clustering into {args.n_clusters}"
-    ):
-        charts = []
-        selector = GradNormNounSelector(
-            E,
-            vocabulary=vocabulary,
-            n_centers=args.n_centers,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            strategy=args.strategy,
-            retrieval_temperature=args.retrieval_temperature,
-            random_state=args.seed,
-            device=args.device,
-        )
-        clusterer = LanguageAssistedClusterer(
-            args.n_clusters,
-            selector=selector,
-            n_init=args.n_init,
-            random_state=args.seed,
-            device=args.device,
-        )
-        try:
-            clusterer, charts, reasons = fit_or_tune(clusterer, U, args)
-        except ValueError as exc:
-            raise CLIError(" ".join(str(exc).split())) from None
-
-    sel = clusterer.selector_
-    n_clusters = int(getattr(clusterer, "n_clusters_", clusterer.n_clusters))
-    with steps("write outputs", f"writing the results to {out_dir}"):
-        chosen = sel.get_params()
-        info = {
-            "source": "cluster",
-            "image_dir": str(image_dir.resolve()) if image_dir is not None else None,
-            "model": args.model,
-            "pretrained": str(args.pretrained),
-            "parameters": {
-                "n_clusters": n_clusters,
-                "n_centers": sel.n_centers_,
-                "temperature": chosen["temperature"],
-                "top_k": chosen["top_k"],
-                "retrieval_temperature": chosen["retrieval_temperature"],
-                "strategy": args.strategy,
-                "n_init": args.n_init,
-                "seed": args.seed,
-                "vocabulary": str(args.vocabulary),
-                "n_vocabulary": len(vocabulary),
-            },
-            "choices": reasons,
-        }
-        where = image_dir.resolve() if image_dir is not None else args.embeddings
-        meta = [
-            f"{n} images from {where} in {n_clusters} clusters; "
-            f"model {args.model} ({args.pretrained}).",
-            f"{len(sel.selected_nouns_)} nouns kept by {args.strategy} out of {len(vocabulary)} "
-            f"({sel.n_centers_} centres, top {chosen['top_k']} per centre).",
-            *reasons,
-        ]
-        title_name = image_dir.resolve().name if image_dir is not None else Path(where).name
-        try:
-            result = write_outputs(
-                out_dir,
-                rel_paths,
-                clusterer,
-                U,
-                image_root=image_dir,
-                true_labels=true_labels,
-                title=f"skgradnorm: {title_name}",
-                meta_lines=meta,
-                info=info,
-                noun_definitions=definitions,
-                map_method=args.map,
-                n_jobs=max(1, args.num_workers),
-                charts=charts,
-            )
-        except ValueError as exc:  # OutputFolderError: the folder changed during the run
-            raise CLIError(" ".join(str(exc).split())) from None
-
-    total = time.perf_counter() - t_start
-    print(f"Clustered {n} images into {n_clusters} clusters in {total:.1f} s.")
-    for reason in reasons:
-        print(reason)
-    print(f"GradNorm kept {len(sel.selected_nouns_)} of {len(vocabulary)} nouns.")
-    for c in sorted(result["clusters"], key=lambda c: (-c["size"], c["cluster"])):
-        print(f"  cluster {c['cluster']:>3}: {c['size']:>6} images  {', '.join(c['nouns'])}")
-    if result["metrics"] is not None:
-        m = result["metrics"]
-        print(f"Against --labels: ACC {m['ACC']:.3f}  NMI {m['NMI']:.3f}  ARI {m['ARI']:.3f}")
-    print("Timings: " + ", ".join(f"{name} {sec:.1f} s" for name, sec in steps.timings.items()))
-    print(f"Report: {result['files']['report.html'].resolve()}")
-    return 0
-
 
 # --------------------------------------------------------------------------- defaults
 
@@ -644,6 +240,13 @@ def _add_cluster_parser(sub) -> None:
         help="random seed of every k-means (default: %(default)s)",
     )
     method.add_argument(
+        "--head",
+        choices=("kmeans", "distill"),
+        default="kmeans",
+        help="kmeans (default): training-free spherical k-means on [image ; text]; distill: "
+        "TAC's cluster heads trained by mutual distillation on GradNorm's nouns",
+    )
+    method.add_argument(
         "--tune",
         action="store_true",
         help="choose T, tau and C without labels: fit a small grid (18 settings by default) "
@@ -747,42 +350,6 @@ def _add_embed_parser(sub) -> None:
     )
     _add_model_options(parser.add_argument_group("model"), encoder)
     parser.set_defaults(command="embed")
-
-
-def embed(args) -> int:
-    """``skgradnorm embed``: images to a resumable embeddings folder."""
-    try:
-        from .distributed import embed_directory
-    except ImportError as exc:
-        raise CLIError(f"`embed` needs dask ({exc}); pip install 'skgradnorm[dask]'.") from None
-    from ._encoder import CLIPEncoder
-
-    encoder = CLIPEncoder(
-        model_name=args.model,
-        pretrained=args.pretrained,
-        device=args.device,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        cache_dir=args.cache_dir,
-    )
-    t0 = time.perf_counter()
-    try:
-        U, paths = embed_directory(
-            args.image_dir,
-            args.out,
-            encoder=encoder,
-            scheduler=args.scheduler,
-            partition_size=args.partition_size,
-            resume=not args.no_resume,
-        )
-    except (ValueError, OSError, RuntimeError) as exc:
-        raise CLIError(" ".join(str(exc).split())) from None
-    print(
-        f"Embedded {len(paths)} images ({U.shape[1]} dimensions) into {args.out} in "
-        f"{time.perf_counter() - t0:.1f} s. Cluster them with: skgradnorm cluster "
-        f"--embeddings {args.out} -k K -o OUT_DIR"
-    )
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

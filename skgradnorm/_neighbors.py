@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._spherical_kmeans import _faiss_available
+from ._kmeans_lloyd import _faiss_available
 from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device
 
 __all__ = ["nearest_neighbors"]

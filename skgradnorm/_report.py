@@ -116,7 +116,14 @@ def summarize_clusters(
         _text_part(selector, embeddings) if text_counterparts is None else text_counterparts
     )
     Z = _normalize_rows(np.hstack([U, T]))
-    centres = _normalize_rows(clusterer.cluster_centers_)
+    centres = getattr(clusterer, "cluster_centers_", None)
+    if centres is None or np.shape(centres)[1] != Z.shape[1]:
+        # A clusterer without centres in [u ; t] (trained heads): the members' mean.
+        k = getattr(clusterer, "n_clusters_", getattr(clusterer, "n_clusters", None))
+        k = int(labels.max()) + 1 if not isinstance(k, (int, np.integer)) else int(k)
+        centres = np.zeros((k, Z.shape[1]))
+        np.add.at(centres, labels, Z)
+    centres = _normalize_rows(centres)
     E = _normalize_rows(selector.selected_embeddings_)
     names = list(selector.selected_nouns_)
     rows = np.asarray(selector.selected_indices_)

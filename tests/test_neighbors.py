@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skgradnorm._neighbors import _drop_self, nearest_neighbors
-from skgradnorm._spherical_kmeans import _faiss_available
+from skgradnorm._kmeans_lloyd import _faiss_available
 
 
 def reference_neighbors(X, k):
