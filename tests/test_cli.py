@@ -228,6 +228,8 @@ def test_cluster_overwrite(images, tmp_path, capsys):
             "assignments.csv",
             "clusters",
             "clusters.json",
+            "embeddings.json",
+            "embeddings.npy",
             "keep.txt",
             "report.html",
             "selected_nouns.csv",
