@@ -570,7 +570,7 @@ def test_cluster_needs_images_or_embeddings(tmp_path, capsys):
     _expect_error(
         ["cluster", "--embeddings", str(tmp_path), "-k", "2", "-o", str(tmp_path / "o")],
         capsys,
-        "is not an embeddings folder",
+        "nor an embeddings folder",
     )
 
 
