@@ -7,6 +7,8 @@ import functools
 import io
 import os
 
+from ._images import _scaled_to_uint8
+
 __all__ = ["THUMBNAIL_SIZE", "data_uri", "image_thumbnail", "placeholder_thumbnail"]
 
 #: The longest side of a report thumbnail, in pixels.
@@ -30,8 +32,9 @@ def data_uri(image, fmt="JPEG") -> str:
 def image_thumbnail(path, size=THUMBNAIL_SIZE) -> str:
     """A ``data:image/jpeg;base64,...`` URI of the image file at ``path``, at most ``size`` px.
 
-    The image is turned upright (EXIF), put on white where transparent, converted to RGB
-    and downscaled (never upscaled) to fit in ``size`` x ``size``.
+    The image is turned upright (EXIF), 16-bit and float images are scaled to 8 bits (as
+    ``CLIPEncoder`` reads them), put on white where transparent, converted to RGB and
+    downscaled (never upscaled) to fit in ``size`` x ``size``.
     """
     from PIL import Image, ImageOps
 
@@ -39,6 +42,7 @@ def image_thumbnail(path, size=THUMBNAIL_SIZE) -> str:
         if im.format == "JPEG":
             im.draft("RGB", (2 * size, 2 * size))  # decode at a reduced scale: much faster
         im = ImageOps.exif_transpose(im)
+        im = _scaled_to_uint8(im)  # 16-bit and float images as the encoder sees them
         if im.mode in ("RGBA", "LA", "P", "PA"):
             im = im.convert("RGBA")
             background = Image.new("RGBA", im.size, (255, 255, 255, 255))

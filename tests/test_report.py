@@ -447,3 +447,19 @@ def test_check_output_dir_existing_results(tmp_path):
     (tmp_path / "report.html").mkdir()  # something that is not a file where one goes
     with pytest.raises(OutputFolderError, match="not a regular file"):
         check_output_dir(tmp_path, overwrite=True)
+
+
+def test_thumbnail_of_a_16_bit_image_is_not_clipped_white(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from skgradnorm._thumbnails import image_thumbnail
+
+    gradient = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    path = tmp_path / "gradient16.png"
+    Image.fromarray(gradient).save(path)
+    uri = image_thumbnail(path, size=64)
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    assert 100 < pixels.mean() < 155  # a mid-grey average, not 99% white
