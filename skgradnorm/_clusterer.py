@@ -6,13 +6,13 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._auto_k import check_n_clusters_range, search_n_clusters
 from ._kmeans_lloyd import nearest_centers
-from ._selector import GradNormNounSelector, embed_if_images
+from ._selector import embed_if_images, prepare_selector
 from ._spherical_kmeans import spherical_kmeans
 from ._validation import check_n_clusters, l2_normalize_rows
 
@@ -166,17 +166,15 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         return l2_normalize_rows(np.asarray(Z), name="the selector's transform output")
 
     def _make_selector(self):
-        """The unfitted selector: a clone of ``selector`` (or the default), set up."""
-        if self.selector is None:
-            selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
-        else:
-            selector = clone(self.selector)
-        params = selector.get_params(deep=False)
-        overrides = {"encoder": self.encoder, "vocabulary": self.vocabulary}
-        selector.set_params(**{k: v for k, v in overrides.items() if v is not None})
-        if "concatenate" in params:
-            selector.set_params(concatenate=True)
-        return selector
+        """The unfitted selector, returning ``[u ; t]`` (see :func:`prepare_selector`)."""
+        return prepare_selector(
+            self.selector,
+            random_state=self.random_state,
+            device=self.device,
+            concatenate=True,
+            encoder=self.encoder,
+            vocabulary=self.vocabulary,
+        )
 
     def _check_params_vs_input(self, X):
         """The checks that need both the parameters and the data; the K values to try."""

@@ -7,14 +7,14 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._distill_train import head_probabilities, train_heads
 from ._neighbors import nearest_neighbors
-from ._selector import STRATEGIES, GradNormNounSelector, embed_if_images
+from ._selector import STRATEGIES, embed_if_images, prepare_selector
 from ._torch_utils import resolve_device
 from ._validation import l2_normalize_rows
 
@@ -213,19 +213,15 @@ class MutualDistillationClusterer(ClusterMixin, BaseEstimator):
 
     # -- set-up ------------------------------------------------------------------------
     def _make_selector(self):
-        if self.selector is None:
-            selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
-        else:
-            selector = clone(self.selector)
-        overrides = {
-            "encoder": self.encoder,
-            "vocabulary": self.vocabulary,
-            "strategy": self.strategy,
-        }
-        params = {k: v for k, v in overrides.items() if v is not None}
-        if "concatenate" in selector.get_params():
-            params["concatenate"] = False
-        selector.set_params(**params)
+        selector = prepare_selector(
+            self.selector,
+            random_state=self.random_state,
+            device=self.device,
+            concatenate=False,
+            encoder=self.encoder,
+            vocabulary=self.vocabulary,
+            strategy=self.strategy,
+        )
         given = selector.get_params()
         if given.get("noun_embeddings", 0) is None and given.get("encoder") is None:
             raise ValueError(

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -65,6 +65,23 @@ def auto_n_centers(n_samples: int) -> int:
     (paper: 2,000). Set ``n_centers`` explicitly to reproduce the paper.
     """
     return int(min(n_samples, max(1, round(np.sqrt(n_samples)))))
+
+
+def prepare_selector(selector, *, random_state, device, concatenate, **overrides):
+    """The unfitted selector of a clusterer: a clone of ``selector``, set up.
+
+    None builds ``GradNormNounSelector(random_state=..., device=...)``. The ``overrides``
+    that are not None replace the selector's parameters of the same name, and
+    ``concatenate`` is set when the selector has that parameter.
+    """
+    if selector is None:
+        selector = GradNormNounSelector(random_state=random_state, device=device)
+    else:
+        selector = clone(selector)
+    params = {k: v for k, v in overrides.items() if v is not None}
+    if "concatenate" in selector.get_params(deep=False):
+        params["concatenate"] = concatenate
+    return selector.set_params(**params)
 
 
 class GradNormNounSelector(TransformerMixin, BaseEstimator):

@@ -25,10 +25,11 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .._safe_files import atomic_write
 
 FORMAT = "skgradnorm.embeddings"
 FORMAT_VERSION = 1
@@ -41,21 +42,8 @@ class IncompleteEmbeddingsError(RuntimeError):
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    # tempfile + os.replace: the standard atomic-rename idiom (no library offers it for
-    # plain files without extra dependencies).
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """The package's one atomic writer (temporary file, fsync, rename) for bytes."""
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def _json_bytes(obj) -> bytes:
