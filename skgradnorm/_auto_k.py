@@ -134,31 +134,14 @@ def search_n_clusters(
 
     rng = check_random_state(random_state)
     seed, other_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
+    params = dict(n_init=n_init, max_iter=max_iter, tol=tol, device=device, **kmeans_params)
     scores, kept = [], {}  # kept: the fits that may still be chosen (bounded memory)
     for i, k in enumerate(ks):
-        fit = spherical_kmeans(
-            Z,
-            int(k),
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            random_state=seed,
-            device=device,
-            **kmeans_params,
-        )
+        fit = spherical_kmeans(Z, int(k), random_state=seed, **params)
         if criterion == "silhouette":
             score = cosine_silhouette(Z, fit[1], random_state=0)
         else:
-            _, other, _, _ = spherical_kmeans(
-                Z,
-                int(k),
-                n_init=n_init,
-                max_iter=max_iter,
-                tol=tol,
-                random_state=other_seed,
-                device=device,
-                **kmeans_params,
-            )
+            _, other, _, _ = spherical_kmeans(Z, int(k), random_state=other_seed, **params)
             score = float(adjusted_rand_score(fit[1], other))
         scores.append(score)
         kept[i] = fit

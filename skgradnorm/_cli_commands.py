@@ -54,6 +54,21 @@ def parse_tune_grid(text):
     return grid
 
 
+def encoder_from_args(args, *, verbose):
+    """The ``CLIPEncoder`` of the model options shared by ``cluster`` and ``embed``."""
+    from ._encoder import CLIPEncoder
+
+    return CLIPEncoder(
+        model_name=args.model,
+        pretrained=args.pretrained,
+        device=args.device,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        cache_dir=args.cache_dir,
+        verbose=verbose,
+    )
+
+
 def fit_or_tune(clusterer, U, args):
     """Fit ``clusterer`` on ``U``, choosing K and the settings without labels when asked.
 
@@ -94,7 +109,6 @@ def fit_or_tune(clusterer, U, args):
 def cluster(args) -> int:
     """Cluster a folder of images and write the results and the report."""
     from . import GradNormNounSelector, LanguageAssistedClusterer
-    from ._encoder import CLIPEncoder
     from ._outputs import write_outputs
     from .exceptions import PretrainedWeightsError, UnreadableImageError
 
@@ -138,15 +152,7 @@ def cluster(args) -> int:
         true_labels = read_labels(args.labels, image_dir, rel_paths) if args.labels else None
         vocabulary, definitions = load_vocabulary(args.vocabulary)
 
-    encoder = CLIPEncoder(
-        model_name=args.model,
-        pretrained=args.pretrained,
-        device=args.device,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        cache_dir=args.cache_dir,
-        verbose=not args.quiet,
-    )
+    encoder = encoder_from_args(args, verbose=not args.quiet)
     user_errors = (UnreadableImageError, PretrainedWeightsError, FileNotFoundError, ValueError)
     try:
         with steps("load model"):
@@ -293,16 +299,7 @@ def embed(args) -> int:
         from .distributed import embed_directory
     except ImportError as exc:
         raise CLIError(f"`embed` needs dask ({exc}); pip install 'skgradnorm[dask]'.") from None
-    from ._encoder import CLIPEncoder
-
-    encoder = CLIPEncoder(
-        model_name=args.model,
-        pretrained=args.pretrained,
-        device=args.device,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        cache_dir=args.cache_dir,
-    )
+    encoder = encoder_from_args(args, verbose=True)
     t0 = time.perf_counter()
     try:
         U, paths = embed_directory(

@@ -418,33 +418,14 @@ class SphericalKMeans(
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         ks = self._check_params_vs_input(X)
-        Xn = l2_normalize_rows(X, name="X")
-        if ks is not None:
-            if self.max_samples is not None and self.max_samples < ks[-1]:
-                raise ValueError(
-                    f"max_samples={self.max_samples} is smaller than the largest K tried "
-                    f"({ks[-1]}); use max_samples >= {ks[-1]} or None."
-                )
-            self.n_clusters_, self.n_clusters_scores_, fit = search_n_clusters(
-                Xn,
-                ks,
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=self.random_state,
-                device=self.device,
-                init_size=self.init_size,
-                max_samples=self.max_samples,
-                backend=self.backend,
+        if ks is not None and self.max_samples is not None and self.max_samples < ks[-1]:
+            raise ValueError(
+                f"max_samples={self.max_samples} is smaller than the largest K tried "
+                f"({ks[-1]}); use max_samples >= {ks[-1]} or None."
             )
-            self.n_clusters_range_ = ks
-            (centers, labels, objective, n_iter) = fit
-            self._store(centers, labels, objective, n_iter)
-            return self
-        self.n_clusters_ = int(self.n_clusters)
-        centers, labels, objective, n_iter = spherical_kmeans(
-            Xn,
-            self.n_clusters,
+        Xn = l2_normalize_rows(X, name="X")
+        # the settings every k-means of this fit shares (one per K with "auto")
+        kmeans = dict(
             n_init=self.n_init,
             max_iter=self.max_iter,
             tol=self.tol,
@@ -453,7 +434,16 @@ class SphericalKMeans(
             init_size=self.init_size,
             max_samples=self.max_samples,
             backend=self.backend,
-            verbose=bool(self.verbose),
+        )
+        if ks is not None:
+            self.n_clusters_, self.n_clusters_scores_, fit = search_n_clusters(Xn, ks, **kmeans)
+            self.n_clusters_range_ = ks
+            (centers, labels, objective, n_iter) = fit
+            self._store(centers, labels, objective, n_iter)
+            return self
+        self.n_clusters_ = int(self.n_clusters)
+        centers, labels, objective, n_iter = spherical_kmeans(
+            Xn, self.n_clusters, verbose=bool(self.verbose), **kmeans
         )
         self._store(centers, labels, objective, n_iter)
         return self
