@@ -189,7 +189,7 @@ def worker(args):
         n, k = 1_280_000, 1000
         U, y = clustered_unit_rows(n, d, k, seed=0)
         T = U  # the same rows serve as text counterparts: speed does not depend on values
-    from skgradnorm._neighbors import nearest_neighbors
+    from skgradnorm._cluster._neighbors import nearest_neighbors
 
     result = {}
     t0 = time.perf_counter()

@@ -91,7 +91,7 @@ def _timed(fn):
 def _save_random_weights(folder):
     import torch
 
-    from skgradnorm._compat import import_open_clip
+    from skgradnorm._utils._compat import import_open_clip
 
     torch.manual_seed(0)
     model = import_open_clip().create_model(MODEL, pretrained=None)

@@ -58,7 +58,7 @@ implementation runs in its own child process (``--worker``) with ``--threads`` t
   ``torch.stack([preprocess(Image.open(p).convert("RGB")) for p in paths])`` over all the
   images first, then ``model.encode_image`` in batches of 64 under
   ``torch.inference_mode()`` and L2 normalisation. (open_clip is imported through
-  ``skgradnorm._compat.import_open_clip``, which only works around a broken torchvision
+  ``skgradnorm._utils._compat.import_open_clip``, which only works around a broken torchvision
   build where there is one.) Its memory grows by 3 x 224 x 224 float32 = 588 KiB per image
   (twice that at the ``torch.stack``), 10,000 images would need ~12 GB, so it runs on
   min(N, ``--eager-max``) images (said in its size column); its note gives its extra MiB
@@ -199,7 +199,7 @@ def _worker_package(args, paths):
     import torch
 
     from skgradnorm import CLIPEncoder
-    from skgradnorm._images import _collate, _ImageDataset, check_image_files
+    from skgradnorm._clip._images import _collate, _ImageDataset, check_image_files
 
     num_workers = 1 if "num_workers=1" in args.worker else 0
     enc = CLIPEncoder(
@@ -248,7 +248,7 @@ def _worker_eager(args, paths):
     import torch
     from PIL import Image
 
-    from skgradnorm._compat import import_open_clip
+    from skgradnorm._utils._compat import import_open_clip
 
     open_clip = import_open_clip()  # = import open_clip (see the module docstring)
     torch.manual_seed(0)

@@ -198,7 +198,7 @@ def _worker(args):
 
         def package_seeds():
             # The package's k-means++ seeds, with the draws spherical_kmeans makes (n_init=1).
-            from skgradnorm._kmeans_plusplus import (
+            from skgradnorm._cluster._kmeans_plusplus import (
                 _default_init_size,
                 _kmeans_plusplus,
                 draw_rows,
@@ -211,7 +211,7 @@ def _worker(args):
             return _kmeans_plusplus(Xs, k, run_rng)[0].numpy()
 
         if opts.get("init") == "package":  # warm-up (imports, thread pools) outside the timing
-            from skgradnorm._kmeans_plusplus import _kmeans_plusplus
+            from skgradnorm._cluster._kmeans_plusplus import _kmeans_plusplus
 
             _kmeans_plusplus(torch.from_numpy(X[:2000]), 4, np.random.RandomState(0))
 
@@ -320,7 +320,7 @@ def measure(
     n, d, k, n_true, default_iter, default_init = SCALES[scale]
     max_iter = max_iter or default_iter
     n_init = n_init or default_init
-    from skgradnorm._kmeans_plusplus import _default_init_size
+    from skgradnorm._cluster._kmeans_plusplus import _default_init_size
 
     init_size = _default_init_size(n, k)
     t0 = time.perf_counter()

@@ -29,8 +29,8 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
-from skgradnorm._auto_k import check_n_clusters_range
-from skgradnorm._label_free import (
+from skgradnorm._cluster._auto_k import check_n_clusters_range
+from skgradnorm._cluster._label_free import (
     cosine_silhouette,
     generalization_score,
     refit_labels,

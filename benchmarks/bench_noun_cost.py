@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from skgradnorm._encoder import CLIPEncoder  # noqa: E402
-from skgradnorm._noun_cost import format_duration  # noqa: E402
+from skgradnorm._clip._encoder import CLIPEncoder  # noqa: E402
+from skgradnorm._clip._noun_cost import format_duration  # noqa: E402
 from skgradnorm.vocabulary import wordnet_nouns  # noqa: E402
 
 

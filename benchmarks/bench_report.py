@@ -42,10 +42,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
-    from skgradnorm._demo import swatch_thumbnail
-    from skgradnorm._outputs import write_outputs
-    from skgradnorm._report_data import collection_map
-    from skgradnorm._thumbnails import image_thumbnail
+    from skgradnorm._cli._demo import swatch_thumbnail
+    from skgradnorm._reporting._outputs import write_outputs
+    from skgradnorm._reporting._report_data import collection_map
+    from skgradnorm._reporting._thumbnails import image_thumbnail
     from skgradnorm.datasets import make_planted_world
 
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -305,7 +305,7 @@ def _load_all(jobs, skipped, args, data_root):
 
 
 def _encoder(backbone, args):
-    from skgradnorm._encoder import CLIPEncoder
+    from skgradnorm._clip._encoder import CLIPEncoder
 
     _, model, pretrained = BACKBONES[backbone]
     return CLIPEncoder(
@@ -341,7 +341,7 @@ def run(args) -> dict:
             runs.append(run_)
 
     import skgradnorm
-    from skgradnorm._torch_utils import resolve_device
+    from skgradnorm._utils._torch import resolve_device
 
     return {
         "protocol": args.protocol,

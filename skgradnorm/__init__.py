@@ -32,7 +32,7 @@ from ._version import __version__ as __version__
 
 #: Public name -> the private module that defines it (imported on first access).
 _LAZY = {
-    "CLIPEncoder": "._encoder",
+    "CLIPEncoder": "._clip._encoder",
     "GradNormNounSelector": "._selector",
     "LanguageAssistedClusterer": "._clusterer",
     "MutualDistillationClusterer": "._mutual_distillation",

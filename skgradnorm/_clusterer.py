@@ -10,11 +10,11 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._auto_k import check_n_clusters_range, search_n_clusters
-from ._kmeans_lloyd import nearest_centers
+from ._cluster._auto_k import check_n_clusters_range, search_n_clusters
+from ._cluster._kmeans_lloyd import nearest_centers
 from ._selector import embed_if_images, prepare_selector
 from ._spherical_kmeans import spherical_kmeans
-from ._validation import check_n_clusters, l2_normalize_rows
+from ._utils._validation import check_n_clusters, l2_normalize_rows
 
 
 class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):

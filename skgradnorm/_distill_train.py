@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._distill_loss import cluster_head, mutual_distillation_loss
-from ._torch_utils import iter_chunks
+from ._utils._torch import iter_chunks
 
 __all__ = ["head_probabilities", "train_heads"]
 

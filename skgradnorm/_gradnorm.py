@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, validate_params
 
-from ._torch_utils import (
+from ._utils._torch import (
     as_tensor,
     default_chunk_size,
     iter_chunks,
@@ -26,7 +26,7 @@ from ._torch_utils import (
     resolve_device,
     torch_dtype_for,
 )
-from ._validation import (
+from ._utils._validation import (
     check_embedding_matrix,
     check_same_dimension,
 )

@@ -12,11 +12,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._cluster._neighbors import nearest_neighbors
 from ._distill_train import head_probabilities, train_heads
-from ._neighbors import nearest_neighbors
 from ._selector import STRATEGIES, embed_if_images, prepare_selector
-from ._torch_utils import resolve_device
-from ._validation import l2_normalize_rows
+from ._utils._torch import resolve_device
+from ._utils._validation import l2_normalize_rows
 
 __all__ = ["MutualDistillationClusterer"]
 

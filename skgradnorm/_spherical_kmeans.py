@@ -24,23 +24,23 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._auto_k import check_n_clusters_range, search_n_clusters
-from ._kmeans_lloyd import (
+from ._cluster._auto_k import check_n_clusters_range, search_n_clusters
+from ._cluster._kmeans_lloyd import (
     _BACKENDS,
     _assign,
     _resolve_search,
     _spherical_kmeans_single,
     nearest_centers,
 )
-from ._kmeans_plusplus import _default_init_size, _kmeans_plusplus, draw_rows
-from ._torch_utils import (
+from ._cluster._kmeans_plusplus import _default_init_size, _kmeans_plusplus, draw_rows
+from ._utils._torch import (
     as_tensor,
     default_chunk_size,
     resolve_device,
     sum_dtype,
     torch_dtype_for,
 )
-from ._validation import check_n_clusters, l2_normalize_rows
+from ._utils._validation import check_n_clusters, l2_normalize_rows
 
 __all__ = ["SphericalKMeans", "spherical_kmeans"]
 

@@ -17,7 +17,7 @@ from sklearn.metrics.cluster import contingency_matrix
 from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 
-from ._label_free import CRITERIA, DEFAULT_CRITERION, criterion_value
+from ._cluster._label_free import CRITERIA, DEFAULT_CRITERION, criterion_value
 
 __all__ = [
     "clustering_accuracy_score",

@@ -19,9 +19,9 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.utils import Bunch
 
-from ._auto_k import TIE_TOLERANCE, search_n_clusters
-from ._label_free import DEFAULT_CRITERION, check_fitted_clusterer
-from ._svg_chart import bar_chart_svg
+from ._cluster._auto_k import TIE_TOLERANCE, search_n_clusters
+from ._cluster._label_free import DEFAULT_CRITERION, check_fitted_clusterer
+from ._reporting._svg_chart import bar_chart_svg
 from .metrics import label_free_score
 from .model_selection import TransductiveSplit
 

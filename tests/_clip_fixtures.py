@@ -38,7 +38,7 @@ TINY_CONFIG = {
 
 
 def open_clip_module():
-    from skgradnorm._compat import import_open_clip
+    from skgradnorm._utils._compat import import_open_clip
 
     return import_open_clip()
 
@@ -76,7 +76,7 @@ def load_reference_model():
 
 
 def make_tiny_encoder(cache_dir=False, **params):
-    from skgradnorm._encoder import CLIPEncoder
+    from skgradnorm._clip._encoder import CLIPEncoder
 
     register_tiny_config()
     params.setdefault("device", "cpu")

@@ -107,7 +107,7 @@ _LOADS = {"n": 0}
 
 def _count_model_loads():
     """Wrap open_clip's model factory in this worker so that each model load is counted."""
-    from skgradnorm._compat import import_open_clip
+    from skgradnorm._utils._compat import import_open_clip
 
     open_clip = import_open_clip()
     original = getattr(open_clip.create_model_and_transforms, "__wrapped__", None)

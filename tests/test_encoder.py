@@ -22,10 +22,10 @@ from PIL import Image
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skgradnorm import _compat
-from skgradnorm._clip_text import _text_tower_of
-from skgradnorm._encoder import PAPER_TEMPLATES, CLIPEncoder
-from skgradnorm._torch_utils import run_with_oom_backoff
+from skgradnorm._clip._encoder import PAPER_TEMPLATES, CLIPEncoder
+from skgradnorm._clip._text import _text_tower_of
+from skgradnorm._utils import _compat
+from skgradnorm._utils._torch import run_with_oom_backoff
 from skgradnorm.exceptions import (
     PretrainedWeightsError,
     RandomWeightsWarning,
@@ -262,7 +262,7 @@ def test_prefix_sharing_and_plain_cut_paths_are_exact(monkeypatch, standard_bloc
 
 
 def test_batch_planning_and_shared_prefix():
-    from skgradnorm._clip_text import _plan_batches, _shared_prefix_length
+    from skgradnorm._clip._text import _plan_batches, _shared_prefix_length
 
     lengths = sorted([3] * 40 + [4] * 30 + [9] * 5 + [20] * 50)
     for max_rows in (1, 7, 64, 1000):

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 import torch
-
-from skgradnorm import gradnorm_scores
-from skgradnorm._gradnorm import select_top_k_per_center, sic_scores, tac_scores, text_counterparts
-from skgradnorm._reference import (
+from _reference import (
     reference_gradnorm_scores,
     reference_select_top_k_per_center,
     reference_text_counterparts,
 )
+
+from skgradnorm import gradnorm_scores
+from skgradnorm._gradnorm import select_top_k_per_center, sic_scores, tac_scores, text_counterparts
 
 
 def _unit_rows(rng, n, d):
@@ -192,7 +192,7 @@ def test_bad_arrays_are_rejected_with_their_name():
 
 
 def test_l2_normalize_rows_matches_numpy_and_checks_every_row():
-    from skgradnorm._validation import l2_normalize_rows
+    from skgradnorm._utils._validation import l2_normalize_rows
 
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):

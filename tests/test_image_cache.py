@@ -12,8 +12,8 @@ import pytest
 from _clip_fixtures import make_tiny_encoder, random_image
 from PIL import Image
 
-from skgradnorm import _encoder, _image_cache
-from skgradnorm._embedding_files import embeddings_sidecar, load_embeddings, save_embeddings
+from skgradnorm._clip import _encoder, _image_cache
+from skgradnorm._clip._embedding_files import embeddings_sidecar, load_embeddings, save_embeddings
 from skgradnorm.exceptions import (
     CacheCorruptionWarning,
     CacheUnavailableWarning,

@@ -14,7 +14,7 @@ import pytest
 from _clip_fixtures import random_image
 from PIL import Image
 
-from skgradnorm._images import _to_rgb
+from skgradnorm._clip._images import _to_rgb
 from skgradnorm.exceptions import UnreadableImageError
 
 ATOL = 1e-6

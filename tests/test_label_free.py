@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer, SphericalKMeans
+from skgradnorm._cluster._label_free import generalization_score
 from skgradnorm._consensus import consensus_order, count_votes, round_seeds
 from skgradnorm._gradnorm import (
     gradnorm_scores,
@@ -20,7 +21,6 @@ from skgradnorm._gradnorm import (
     sic_scores,
     tac_scores,
 )
-from skgradnorm._label_free import generalization_score
 from skgradnorm._spherical_kmeans import spherical_kmeans
 from skgradnorm.datasets import make_long_tail_world, make_planted_world
 from skgradnorm.metrics import label_free_score, label_free_scorer

@@ -9,8 +9,8 @@ import pytest
 import torch
 from _clip_fixtures import TINY_CONFIG, TINY_NAME, register_tiny_config, tiny_weights_file
 
-from skgradnorm import _clip_model
-from skgradnorm._encoder import CLIPEncoder
+from skgradnorm._clip import _model as _clip_model
+from skgradnorm._clip._encoder import CLIPEncoder
 from skgradnorm.exceptions import PretrainedWeightsError
 
 OTHER_NAME = "skgradnorm-tiny-other"
@@ -84,7 +84,7 @@ def test_bad_local_dir_is_one_clear_line(tmp_path):
 @pytest.fixture
 def no_open_clip_loading(monkeypatch):
     """Fail the test if open_clip starts loading (and so downloading) the model."""
-    from skgradnorm._compat import import_open_clip
+    from skgradnorm._utils._compat import import_open_clip
 
     open_clip = import_open_clip()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skgradnorm._kmeans_lloyd import _faiss_available
-from skgradnorm._neighbors import _drop_self, nearest_neighbors
+from skgradnorm._cluster._kmeans_lloyd import _faiss_available
+from skgradnorm._cluster._neighbors import _drop_self, nearest_neighbors
 
 
 def reference_neighbors(X, k):

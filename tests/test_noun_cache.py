@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from _clip_fixtures import make_tiny_encoder, tiny_weights_file
 
-from skgradnorm import _noun_cache
-from skgradnorm._encoder import CLIPEncoder
-from skgradnorm._noun_cache import (
+from skgradnorm._clip import _noun_cache
+from skgradnorm._clip._encoder import CLIPEncoder
+from skgradnorm._clip._noun_cache import (
     CacheCorruptionWarning,
     NounEmbeddingCache,
     embed_nouns_in_chunks,

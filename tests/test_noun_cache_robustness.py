@@ -16,8 +16,9 @@ import warnings
 import numpy as np
 import pytest
 
-from skgradnorm import _noun_cache, _safe_files
-from skgradnorm._noun_cache import NounEmbeddingCache, embed_nouns_in_chunks, file_sha256
+from skgradnorm._clip import _noun_cache
+from skgradnorm._clip._noun_cache import NounEmbeddingCache, embed_nouns_in_chunks, file_sha256
+from skgradnorm._utils import _safe_files
 from skgradnorm.exceptions import CacheCorruptionWarning, CacheUnavailableWarning
 
 NOUNS = ["apple", "bear", "cello", "drum", "eel", "fig", "gnu"]  # chunks of 3: 3, 3, 1

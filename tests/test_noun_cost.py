@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from _clip_fixtures import TINY_NAME, make_tiny_encoder, register_tiny_config, tiny_weights_file
 
-from skgradnorm import _noun_cache, _noun_cost
-from skgradnorm._encoder import CLIPEncoder
-from skgradnorm._noun_cost import COST_SAMPLE_NOUNS, format_duration
+from skgradnorm._clip import _noun_cache, _noun_cost
+from skgradnorm._clip._encoder import CLIPEncoder
+from skgradnorm._clip._noun_cost import COST_SAMPLE_NOUNS, format_duration
 from skgradnorm.exceptions import SlowNounBankWarning
 
 NOUNS = [f"thing{i}" for i in range(100)]  # more than twice the timed sample
@@ -121,7 +121,7 @@ def test_progress_is_shown_by_default(capsys):
 
 
 def test_sample_is_spread_over_the_chunk():
-    from skgradnorm._encoder import _sample_positions
+    from skgradnorm._clip._encoder import _sample_positions
 
     positions = _sample_positions(4096)
     assert len(positions) == COST_SAMPLE_NOUNS and positions[0] == 0 and positions[-1] == 4095

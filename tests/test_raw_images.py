@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
-from skgradnorm._encoder import CLIPEncoder
+from skgradnorm._clip._encoder import CLIPEncoder
 from skgradnorm.metrics import clustering_accuracy_score
 
 VOCABULARY = ["cat", "dog", "car", "tree", "boat", "house", "bird", "fish", "lamp", "cup"]

@@ -12,12 +12,18 @@ import numpy as np
 import pytest
 from sklearn.metrics.cluster import contingency_matrix
 
-from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer, _report_data
-from skgradnorm._demo import swatch_thumbnail
-from skgradnorm._outputs import OUTPUT_FILES, check_output_dir, existing_outputs, write_outputs
-from skgradnorm._report import cluster_page_name, render_report_html, summarize_clusters
-from skgradnorm._report_data import class_table, collection_map
-from skgradnorm._safe_writing import TMP_SUFFIX, display_text, spreadsheet_safe
+from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
+from skgradnorm._cli._demo import swatch_thumbnail
+from skgradnorm._reporting import _report_data
+from skgradnorm._reporting._outputs import (
+    OUTPUT_FILES,
+    check_output_dir,
+    existing_outputs,
+    write_outputs,
+)
+from skgradnorm._reporting._report import cluster_page_name, render_report_html, summarize_clusters
+from skgradnorm._reporting._report_data import class_table, collection_map
+from skgradnorm._utils._safe_writing import TMP_SUFFIX, display_text, spreadsheet_safe
 from skgradnorm.datasets import make_planted_world
 from skgradnorm.exceptions import OutputFolderError
 from skgradnorm.metrics import clustering_accuracy_score
@@ -455,7 +461,7 @@ def test_thumbnail_of_a_16_bit_image_is_not_clipped_white(tmp_path):
 
     from PIL import Image
 
-    from skgradnorm._thumbnails import image_thumbnail
+    from skgradnorm._reporting._thumbnails import image_thumbnail
 
     gradient = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
     path = tmp_path / "gradient16.png"

@@ -4,13 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
+from _reference import reference_gradnorm_scores, reference_text_counterparts
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from skgradnorm import GradNormNounSelector
 from skgradnorm._gradnorm import select_top_k_per_center
-from skgradnorm._reference import reference_gradnorm_scores, reference_text_counterparts
-from skgradnorm._validation import l2_normalize_rows
+from skgradnorm._utils._validation import l2_normalize_rows
 from skgradnorm.datasets import make_planted_world
 
 # The planted worlds have 5 classes x 3 sub-classes; 15 centres give one centre per

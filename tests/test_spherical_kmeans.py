@@ -10,10 +10,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import skgradnorm._kmeans_lloyd as lloyd
+import skgradnorm._cluster._kmeans_lloyd as lloyd
 from skgradnorm import SphericalKMeans, spherical_kmeans
-from skgradnorm._kmeans_lloyd import _assign, _lloyd_iter, _spherical_kmeans_single
-from skgradnorm._kmeans_plusplus import _default_init_size, _kmeans_plusplus
+from skgradnorm._cluster._kmeans_lloyd import _assign, _lloyd_iter, _spherical_kmeans_single
+from skgradnorm._cluster._kmeans_plusplus import _default_init_size, _kmeans_plusplus
 
 
 def _unit(A):

@@ -108,7 +108,7 @@ class Split:
 
 def torchvision_datasets():
     """``torchvision.datasets``, imported behind skgradnorm's torchvision guard."""
-    from skgradnorm._compat import import_open_clip
+    from skgradnorm._utils._compat import import_open_clip
 
     import_open_clip()  # installs the CPU-torch / CUDA-torchvision guard if it is needed
     import torchvision.datasets

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
-from .. import _noun_cache
+from .._clip import _noun_cache
 from ._workers import resolve_client, run_with_worker_encoder
 
 _LOCAL_DIR = "local-dir:"
@@ -44,7 +44,7 @@ def _device_type(device) -> str:
 def _weights_identity(model_name: str, pretrained, cache_root: Path):
     """``(architecture name, weights identity)`` as the encoder records them, or ``None``
     for random weights (which the encoder never caches)."""
-    from .._compat import import_open_clip
+    from .._utils._compat import import_open_clip
 
     def folder_identity(folder: Path) -> dict:
         files = {
@@ -90,8 +90,8 @@ def noun_cache_for(encoder, nouns, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE):
     """
     import torch
 
-    from .._compat import import_open_clip
-    from .._encoder import PAPER_TEMPLATES
+    from .._clip._encoder import PAPER_TEMPLATES
+    from .._utils._compat import import_open_clip
 
     params = encoder.get_params(deep=False)
     root = _noun_cache.resolve_cache_dir(params["cache_dir"])

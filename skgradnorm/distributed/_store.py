@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._safe_files import atomic_write
+from .._utils._safe_files import atomic_write
 
 FORMAT = "skgradnorm.embeddings"
 FORMAT_VERSION = 1

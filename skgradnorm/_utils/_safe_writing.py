@@ -29,7 +29,7 @@ import os
 import secrets
 from pathlib import Path
 
-from .exceptions import OutputFolderError
+from ..exceptions import OutputFolderError
 
 __all__ = [
     "TMP_SUFFIX",

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._safe_files import atomic_write, atomic_write_json, open_regular, read_regular_bytes
-from .exceptions import CacheCorruptionWarning, CacheUnavailableWarning
+from .._utils._safe_files import atomic_write, atomic_write_json, open_regular, read_regular_bytes
+from ..exceptions import CacheCorruptionWarning, CacheUnavailableWarning
 
 __all__ = ["ImageEmbeddingCache", "embed_with_cache", "file_content_sha256", "image_model_key"]
 
@@ -62,7 +62,7 @@ def image_model_key(*, arch_name, weights, precision, preprocess) -> dict:
     import PIL
     import torch
 
-    from ._compat import import_open_clip
+    from .._utils._compat import import_open_clip
 
     open_clip = import_open_clip()
     return {

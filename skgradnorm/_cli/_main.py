@@ -27,8 +27,9 @@ import math
 import sys
 from importlib import resources
 
-from ._cli_commands import cluster, embed, parse_tune_grid
-from ._cli_inputs import (  # noqa: F401 (the names tests and the demo import from here)
+from .._version import __version__
+from ._commands import cluster, embed, parse_tune_grid
+from ._inputs import (  # noqa: F401 (the names tests and the demo import from here)
     IMAGE_EXTENSIONS,
     CLIError,
     check_out_dir,
@@ -36,14 +37,15 @@ from ._cli_inputs import (  # noqa: F401 (the names tests and the demo import fr
     load_vocabulary,
     read_labels,
 )
-from ._version import __version__
 
 # --------------------------------------------------------------------------- defaults
 
 
 @functools.cache
 def _module_ast(module: str) -> ast.Module:
-    source = resources.files("skgradnorm").joinpath(f"{module}.py").read_text(encoding="utf-8")
+    *folders, name = module.split(".")
+    path = resources.files("skgradnorm").joinpath(*folders, f"{name}.py")
+    source = path.read_text(encoding="utf-8")
     return ast.parse(source)
 
 
@@ -146,7 +148,7 @@ def _add_model_options(model, encoder) -> None:
 def _add_cluster_parser(sub) -> None:
     selector = estimator_defaults("_selector", "GradNormNounSelector")
     clusterer = estimator_defaults("_clusterer", "LanguageAssistedClusterer")
-    encoder = estimator_defaults("_encoder", "CLIPEncoder")
+    encoder = estimator_defaults("_clip._encoder", "CLIPEncoder")
     parser = sub.add_parser(
         "cluster",
         help="cluster a folder of images and write a report",
@@ -320,7 +322,7 @@ def _add_demo_parser(sub) -> None:
 
 
 def _add_embed_parser(sub) -> None:
-    encoder = estimator_defaults("_encoder", "CLIPEncoder")
+    encoder = estimator_defaults("_clip._encoder", "CLIPEncoder")
     parser = sub.add_parser(
         "embed",
         help="embed a folder of images into a resumable embeddings folder (Dask)",

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._safe_files import (
+from .._utils._safe_files import (
     atomic_write,
     atomic_write_json,
     file_fingerprint,
@@ -48,7 +48,7 @@ from ._safe_files import (
     read_regular_bytes,
     remove_orphan_temps,
 )
-from .exceptions import CacheCorruptionWarning, CacheUnavailableWarning
+from ..exceptions import CacheCorruptionWarning, CacheUnavailableWarning
 
 __all__ = [
     "CacheCorruptionWarning",
@@ -183,7 +183,7 @@ def noun_cache_key(*, arch_name, weights, nouns, templates, precision) -> dict:
     """
     import torch
 
-    from ._compat import import_open_clip
+    from .._utils._compat import import_open_clip
 
     open_clip = import_open_clip()
     return {

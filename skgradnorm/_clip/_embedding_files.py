@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._safe_files import atomic_write, atomic_write_json, open_regular, read_regular_bytes
-from .exceptions import EmbeddingsFileError
+from .._utils._safe_files import atomic_write, atomic_write_json, open_regular, read_regular_bytes
+from ..exceptions import EmbeddingsFileError
 
 __all__ = ["embeddings_sidecar", "load_embeddings", "save_embeddings"]
 

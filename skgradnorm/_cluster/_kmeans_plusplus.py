@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._torch_utils import iter_chunks, numpy_dtype_for, sum_dtype
+from .._utils._torch import iter_chunks, numpy_dtype_for, sum_dtype
 
 __all__ = ["draw_rows"]
 

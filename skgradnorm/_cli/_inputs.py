@@ -69,7 +69,7 @@ def load_vocabulary(choice):
     if choice is None:
         choice = "paper"
     if choice in BUNDLED_VOCABULARIES and not Path(choice).is_file():
-        from .vocabulary import wordnet_definitions, wordnet_nouns
+        from ..vocabulary import wordnet_definitions, wordnet_nouns
 
         return wordnet_nouns(choice), wordnet_definitions(choice)
     return read_vocabulary(choice), None
@@ -136,7 +136,7 @@ def read_embeddings(path, image_dir, model_key=None):
     """
     path = Path(path)
     if path.is_file():
-        from ._embedding_files import load_embeddings as load_file
+        from .._clip._embedding_files import load_embeddings as load_file
 
         try:
             U, names, _ = load_file(path, model_key=model_key)
@@ -161,7 +161,7 @@ def read_embeddings(path, image_dir, model_key=None):
             "`skgradnorm embed IMAGE_DIR --out FOLDER`."
         )
     try:
-        from .distributed import load_embeddings
+        from ..distributed import load_embeddings
     except ImportError as exc:
         raise CLIError(
             f"reading an embeddings folder needs dask ({exc}); pip install 'skgradnorm[dask]'."
@@ -208,7 +208,7 @@ def check_out_dir(out_dir: Path, overwrite: bool, *, own_source=None) -> None:
     file, no links planted where outputs go, and no earlier results unless ``overwrite``
     (or unless they are ``own_source``'s, for the demo).
     """
-    from ._outputs import check_output_dir
+    from .._reporting._outputs import check_output_dir
 
     try:
         check_output_dir(out_dir, overwrite=overwrite, own_source=own_source)

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from ._cli_inputs import (
+from ._inputs import (
     IMAGE_EXTENSIONS,
     CLIError,
     _duration,
@@ -56,7 +56,7 @@ def parse_tune_grid(text):
 
 def encoder_from_args(args, *, verbose):
     """The ``CLIPEncoder`` of the model options shared by ``cluster`` and ``embed``."""
-    from ._encoder import CLIPEncoder
+    from .._clip._encoder import CLIPEncoder
 
     return CLIPEncoder(
         model_name=args.model,
@@ -75,7 +75,7 @@ def fit_or_tune(clusterer, U, args):
     Returns the fitted clusterer, the report's charts ``[(title, svg, note)]`` and the
     sentences that say what was chosen and why.
     """
-    from .tuning import criterion_chart_svg, tune
+    from ..tuning import criterion_chart_svg, tune
 
     charts, reasons = [], []
     auto = clusterer.n_clusters == "auto"
@@ -108,9 +108,9 @@ def fit_or_tune(clusterer, U, args):
 
 def cluster(args) -> int:
     """Cluster a folder of images and write the results and the report."""
-    from . import GradNormNounSelector, LanguageAssistedClusterer
-    from ._outputs import write_outputs
-    from .exceptions import PretrainedWeightsError, UnreadableImageError
+    from .. import GradNormNounSelector, LanguageAssistedClusterer
+    from .._reporting._outputs import write_outputs
+    from ..exceptions import PretrainedWeightsError, UnreadableImageError
 
     t_start = time.perf_counter()
     out_dir = Path(args.out)
@@ -172,7 +172,7 @@ def cluster(args) -> int:
             ):
                 U = encoder.transform([str(image_dir / p) for p in rel_paths])
             # Kept for reruns with other settings: --embeddings OUT_DIR/embeddings.npy
-            from ._embedding_files import save_embeddings
+            from .._clip._embedding_files import save_embeddings
 
             out_dir.mkdir(parents=True, exist_ok=True)
             save_embeddings(out_dir / "embeddings.npy", U, rel_paths, encoder.model_key())
@@ -204,7 +204,7 @@ def cluster(args) -> int:
             device=args.device,
         )
         if args.head == "distill":
-            from ._mutual_distillation import MutualDistillationClusterer
+            from .._mutual_distillation import MutualDistillationClusterer
 
             clusterer = MutualDistillationClusterer(
                 args.n_clusters,
@@ -296,7 +296,7 @@ def cluster(args) -> int:
 def embed(args) -> int:
     """``skgradnorm embed``: images to a resumable embeddings folder."""
     try:
-        from .distributed import embed_directory
+        from ..distributed import embed_directory
     except ImportError as exc:
         raise CLIError(f"`embed` needs dask ({exc}); pip install 'skgradnorm[dask]'.") from None
     encoder = encoder_from_args(args, verbose=True)

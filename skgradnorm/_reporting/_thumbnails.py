@@ -7,7 +7,7 @@ import functools
 import io
 import os
 
-from ._images import _scaled_to_uint8
+from .._clip._images import _scaled_to_uint8
 
 __all__ = ["THUMBNAIL_SIZE", "data_uri", "image_thumbnail", "placeholder_thumbnail"]
 

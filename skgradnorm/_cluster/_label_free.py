@@ -39,7 +39,7 @@ from sklearn.model_selection import KFold, cross_val_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import l2_normalize_rows
+from .._utils._validation import l2_normalize_rows
 
 #: The criteria, in the order the benchmark reports them.
 CRITERIA = ("generalization", "silhouette", "silhouette_image", "stability")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._torch_utils import run_with_oom_backoff
+from .._utils._torch import run_with_oom_backoff
 
 __all__ = ["encode_prompts"]
 

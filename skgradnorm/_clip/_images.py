@@ -13,10 +13,10 @@ import os
 import numpy as np
 import torch
 
-from ._safe_files import open_regular
-from ._torch_utils import run_with_oom_backoff
-from ._validation import l2_normalize_rows
-from .exceptions import UnreadableImageError
+from .._utils._safe_files import open_regular
+from .._utils._torch import run_with_oom_backoff
+from .._utils._validation import l2_normalize_rows
+from ..exceptions import UnreadableImageError
 
 __all__ = ["as_image_items", "check_image_files", "encode_images"]
 

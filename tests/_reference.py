@@ -1,4 +1,4 @@
-"""Plain, slow, obviously-correct implementations that the fast paths are checked against.
+"""The test oracle: plain, slow, obviously-correct versions the fast paths are checked against.
 
 Used by the tests (exactness on random inputs) and by ``benchmarks/`` (the baseline that
 speed is measured against). Written for clarity: a loop over centres, float64 numpy, the

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._thumbnails import THUMBNAIL_SIZE, data_uri
+from .._reporting._thumbnails import THUMBNAIL_SIZE, data_uri
 
 __all__ = ["demo", "swatch_thumbnail"]
 
@@ -74,11 +74,11 @@ def swatch_thumbnail(hue, shape=0, pattern=0, size=THUMBNAIL_SIZE) -> str:
 
 def demo(args) -> int:
     """GradNorm on a planted world: what it selects, and ACC with and without language."""
-    from . import GradNormNounSelector, LanguageAssistedClusterer, SphericalKMeans
-    from ._cli import check_out_dir
-    from ._outputs import write_outputs
-    from .datasets import make_planted_world
-    from .metrics import clustering_metrics
+    from .. import GradNormNounSelector, LanguageAssistedClusterer, SphericalKMeans
+    from .._reporting._outputs import write_outputs
+    from ..datasets import make_planted_world
+    from ..metrics import clustering_metrics
+    from ._main import check_out_dir
 
     t0 = time.perf_counter()
     out_dir = Path(args.out)

@@ -130,7 +130,7 @@ def search_n_clusters(
     """
     if criterion not in K_CRITERIA:
         raise ValueError(f"criterion must be one of {K_CRITERIA}; got {criterion!r}.")
-    from ._spherical_kmeans import spherical_kmeans  # here: that module uses this one
+    from .._spherical_kmeans import spherical_kmeans  # here: that module uses this one
 
     rng = check_random_state(random_state)
     seed, other_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))

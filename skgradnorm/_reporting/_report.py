@@ -22,8 +22,8 @@ from importlib import resources
 
 import numpy as np
 
+from .._utils._validation import l2_normalize_rows
 from ._charts import class_mix_bar, cluster_colours, confusion_table, e, map_svg, sizes_svg
-from ._validation import l2_normalize_rows
 
 __all__ = [
     "cluster_page_name",
@@ -35,7 +35,11 @@ __all__ = [
 
 @functools.lru_cache(maxsize=1)
 def _report_css() -> str:
-    return resources.files("skgradnorm").joinpath("templates", "report.css").read_text("utf-8")
+    return (
+        resources.files("skgradnorm")
+        .joinpath("_reporting", "templates", "report.css")
+        .read_text("utf-8")
+    )
 
 
 def _normalize_rows(X):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._utils._torch import as_tensor, default_chunk_size, iter_chunks, resolve_device
 from ._kmeans_lloyd import _faiss_available
-from ._torch_utils import as_tensor, default_chunk_size, iter_chunks, resolve_device
 
 __all__ = ["nearest_neighbors"]
 

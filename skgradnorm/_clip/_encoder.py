@@ -20,15 +20,15 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
+from .._utils._torch import resolve_device
+from .._utils._validation import l2_normalize_rows
+from ..exceptions import PretrainedWeightsError, UnreadableImageError
 from . import _noun_cache
-from ._clip_model import ModelBundle, load_bundle
-from ._clip_text import encode_prompts
 from ._image_cache import ImageEmbeddingCache, embed_with_cache, image_model_key
 from ._images import as_image_items, check_image_files, encode_images
+from ._model import ModelBundle, load_bundle
 from ._noun_cost import COST_SAMPLE_NOUNS, announce_noun_cost
-from ._torch_utils import resolve_device
-from ._validation import l2_normalize_rows
-from .exceptions import PretrainedWeightsError, UnreadableImageError
+from ._text import encode_prompts
 
 __all__ = [
     "CLIPEncoder",

@@ -18,6 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .._utils._safe_writing import (
+    TMP_SUFFIX,
+    StagedFiles,
+    csv_bytes,
+    json_bytes,
+    refuse_link,
+    remove_leftover_temporaries,
+)
+from ..exceptions import OutputFolderError
+from ..metrics import clustering_metrics
 from ._report import (
     _normalize_rows,
     _text_part,
@@ -27,17 +37,7 @@ from ._report import (
     summarize_clusters,
 )
 from ._report_data import MAP_METHODS, class_table, collection_map
-from ._safe_writing import (
-    TMP_SUFFIX,
-    StagedFiles,
-    csv_bytes,
-    json_bytes,
-    refuse_link,
-    remove_leftover_temporaries,
-)
 from ._thumbnails import image_thumbnail, placeholder_thumbnail
-from .exceptions import OutputFolderError
-from .metrics import clustering_metrics
 
 __all__ = ["CLUSTER_PAGES", "OUTPUT_FILES", "check_output_dir", "existing_outputs", "write_outputs"]
 

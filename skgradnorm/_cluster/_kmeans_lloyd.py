@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._torch_utils import (
+from .._utils._torch import (
     as_tensor,
     default_chunk_size,
     iter_chunks,

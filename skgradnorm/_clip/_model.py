@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
+from .._utils._compat import import_open_clip
+from ..exceptions import PretrainedWeightsError, RandomWeightsWarning
 from . import _noun_cache
-from ._clip_text import _text_tower_of
-from ._compat import import_open_clip
-from .exceptions import PretrainedWeightsError, RandomWeightsWarning
+from ._text import _text_tower_of
 
 __all__ = ["ModelBundle", "check_hub_reachable", "load_bundle"]
 

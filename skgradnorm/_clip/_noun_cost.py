@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-from .exceptions import SlowNounBankWarning
+from ..exceptions import SlowNounBankWarning
 
 __all__ = [
     "COST_SAMPLE_NOUNS",
