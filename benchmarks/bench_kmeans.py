@@ -3,7 +3,7 @@
 Project issue 5. Every implementation clusters the same float32 unit vectors into the same
 number of clusters with the same maximum number of Lloyd iterations and restarts:
 
-- ``package``: :func:`skgradnorm._spherical_kmeans.spherical_kmeans` with its defaults:
+- ``package``: :func:`skgradnorm.spherical_kmeans` with its defaults:
   greedy k-means++ (scikit-learn's algorithm and draws, in torch) on ``init_size`` samples,
   then Lloyd iterations on all the rows, whose assignment passes are run by faiss's exact
   inner-product search (``backend="auto"``: faiss is installed here).
@@ -153,10 +153,10 @@ def _worker(args):
     info = {}
 
     if kind == "package":
-        from skgradnorm import _spherical_kmeans as skm
+        from skgradnorm._cluster import _kmeans as skm
 
         seeding = [0.0]
-        original = skm._kmeans_plusplus
+        original = skm.kmeans_plusplus
 
         def timed_kmeans_plusplus(*a, **kw):
             t0 = time.perf_counter()
@@ -165,7 +165,7 @@ def _worker(args):
             finally:
                 seeding[0] += time.perf_counter() - t0
 
-        skm._kmeans_plusplus = timed_kmeans_plusplus
+        skm.kmeans_plusplus = timed_kmeans_plusplus
         kwargs = {}
         if "init_size" in opts:  # "all": seed on every (fitting) row
             kwargs["init_size"] = _int_or_none(opts["init_size"]) or n
@@ -198,22 +198,22 @@ def _worker(args):
 
         def package_seeds():
             # The package's k-means++ seeds, with the draws spherical_kmeans makes (n_init=1).
-            from skgradnorm._cluster._kmeans_plusplus import (
-                _default_init_size,
-                _kmeans_plusplus,
+            from skgradnorm._cluster._kmeans import (
+                default_init_size,
                 draw_rows,
+                kmeans_plusplus,
             )
 
             rng = np.random.RandomState(seed)
             run_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max, size=1)[0])
-            rows = draw_rows(n, _default_init_size(n, k), run_rng)
+            rows = draw_rows(n, default_init_size(n, k), run_rng)
             Xs = torch.from_numpy(X if rows is None else X[rows])
-            return _kmeans_plusplus(Xs, k, run_rng)[0].numpy()
+            return kmeans_plusplus(Xs, k, run_rng)[0].numpy()
 
         if opts.get("init") == "package":  # warm-up (imports, thread pools) outside the timing
-            from skgradnorm._cluster._kmeans_plusplus import _kmeans_plusplus
+            from skgradnorm._cluster._kmeans import kmeans_plusplus
 
-            _kmeans_plusplus(torch.from_numpy(X[:2000]), 4, np.random.RandomState(0))
+            kmeans_plusplus(torch.from_numpy(X[:2000]), 4, np.random.RandomState(0))
 
         def run():
             params = dict(niter=max_iter, nredo=n_init, spherical=True, seed=seed + 1)
@@ -320,9 +320,9 @@ def measure(
     n, d, k, n_true, default_iter, default_init = SCALES[scale]
     max_iter = max_iter or default_iter
     n_init = n_init or default_init
-    from skgradnorm._cluster._kmeans_plusplus import _default_init_size
+    from skgradnorm._cluster._kmeans import default_init_size
 
-    init_size = _default_init_size(n, k)
+    init_size = default_init_size(n, k)
     t0 = time.perf_counter()
     X = make_data(n, d, n_true, seed=seed)
     if verbose:

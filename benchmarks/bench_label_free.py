@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
+from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer, spherical_kmeans
 from skgradnorm._cluster._auto_k import check_n_clusters_range
 from skgradnorm._cluster._label_free import (
     cosine_silhouette,
@@ -36,7 +36,6 @@ from skgradnorm._cluster._label_free import (
     refit_labels,
     stability_score,
 )
-from skgradnorm._spherical_kmeans import spherical_kmeans
 from skgradnorm.datasets import make_long_tail_world, make_planted_world
 from skgradnorm.metrics import clustering_accuracy_score
 

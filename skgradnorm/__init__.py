@@ -38,7 +38,7 @@ _LAZY = {
     "MutualDistillationClusterer": "._mutual_distillation",
     "SphericalKMeans": "._spherical_kmeans",
     "gradnorm_scores": "._gradnorm",
-    "spherical_kmeans": "._spherical_kmeans",
+    "spherical_kmeans": "._cluster._kmeans",
 }
 _SUBMODULES = ("datasets", "exceptions", "metrics", "model_selection", "tuning", "vocabulary")
 

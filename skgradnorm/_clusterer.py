@@ -11,9 +11,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._cluster._auto_k import check_n_clusters_range, search_n_clusters
-from ._cluster._kmeans_lloyd import nearest_centers
+from ._cluster._kmeans import spherical_kmeans
+from ._cluster._search import nearest_centers
 from ._selector import embed_if_images, prepare_selector
-from ._spherical_kmeans import spherical_kmeans
 from ._utils._validation import check_n_clusters, l2_normalize_rows
 
 

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cluster._kmeans_plusplus import draw_rows
+from ._cluster._kmeans import draw_rows, spherical_kmeans
 from ._consensus import check_rounds, consensus_order, count_votes, round_seeds
 from ._gradnorm import (
     gradnorm_scores,
@@ -20,7 +20,6 @@ from ._gradnorm import (
     tac_scores,
     text_counterparts,
 )
-from ._spherical_kmeans import spherical_kmeans
 from ._utils._validation import (
     check_embedding_matrix,
     check_n_clusters,

@@ -12,7 +12,12 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer, SphericalKMeans
+from skgradnorm import (
+    GradNormNounSelector,
+    LanguageAssistedClusterer,
+    SphericalKMeans,
+    spherical_kmeans,
+)
 from skgradnorm._cluster._label_free import generalization_score
 from skgradnorm._consensus import consensus_order, count_votes, round_seeds
 from skgradnorm._gradnorm import (
@@ -21,7 +26,6 @@ from skgradnorm._gradnorm import (
     sic_scores,
     tac_scores,
 )
-from skgradnorm._spherical_kmeans import spherical_kmeans
 from skgradnorm.datasets import make_long_tail_world, make_planted_world
 from skgradnorm.metrics import label_free_score, label_free_scorer
 from skgradnorm.model_selection import TransductiveSplit

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skgradnorm._cluster._kmeans_lloyd import _faiss_available
 from skgradnorm._cluster._neighbors import _drop_self, nearest_neighbors
+from skgradnorm._cluster._search import faiss_available
 
 
 def reference_neighbors(X, k):
@@ -30,7 +30,7 @@ def test_torch_backend_equals_reference(seed, chunk_size):
     np.testing.assert_array_equal(got, reference_neighbors(X, 10))
 
 
-@pytest.mark.skipif(not _faiss_available(), reason="faiss is not installed")
+@pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
 @pytest.mark.parametrize("seed", range(3))
 def test_faiss_backend_equals_reference(seed):
     X = random_unit(300, 16, seed, dtype=np.float32)
@@ -55,7 +55,7 @@ def test_auto_backend_equals_torch_backend():
 
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 def test_duplicated_rows_never_list_themselves(backend):
-    if backend == "faiss" and not _faiss_available():
+    if backend == "faiss" and not faiss_available():
         pytest.skip("faiss is not installed")
     base = random_unit(10, 5, 0, dtype=np.float32)
     X = np.vstack([base, base, base])  # every row has two exact twins

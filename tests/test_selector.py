@@ -197,7 +197,7 @@ def test_max_samples_fits_the_centres_on_a_random_subsample(planted_world):
     normalised, and the selection is GradNorm's on those centres (plain reference)."""
     from sklearn.utils import check_random_state
 
-    from skgradnorm._spherical_kmeans import spherical_kmeans
+    from skgradnorm import spherical_kmeans
 
     w = planted_world
     sel = _selector(w, max_samples=250, top_k=3).fit(w.data)

@@ -5,15 +5,21 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.cluster import KMeans
+from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import skgradnorm._cluster._kmeans_lloyd as lloyd
+import skgradnorm._cluster._search as search_module
 from skgradnorm import SphericalKMeans, spherical_kmeans
-from skgradnorm._cluster._kmeans_lloyd import _assign, _lloyd_iter, _spherical_kmeans_single
-from skgradnorm._cluster._kmeans_plusplus import _default_init_size, _kmeans_plusplus
+from skgradnorm._cluster._kmeans import (
+    _lloyd_iter,
+    _spherical_kmeans_single,
+    default_init_size,
+    kmeans_plusplus,
+)
+from skgradnorm._cluster._search import assign
 
 
 def _unit(A):
@@ -214,7 +220,7 @@ def test_kmeans_plusplus_replays_the_reference_draws(n_local_trials, chunk_size)
     k = 25
     trials = 2 + int(np.log(k)) if n_local_trials is None else n_local_trials
     ref = _numpy_kmeans_plusplus(X, k, np.random.RandomState(3), trials)
-    centers, idx = _kmeans_plusplus(
+    centers, idx = kmeans_plusplus(
         torch.as_tensor(X),
         k,
         np.random.RandomState(3),
@@ -224,7 +230,7 @@ def test_kmeans_plusplus_replays_the_reference_draws(n_local_trials, chunk_size)
     np.testing.assert_array_equal(idx, ref)
     np.testing.assert_array_equal(centers.numpy(), X[ref])
     # and scikit-learn's own k-means++ makes the same choices from the same generator
-    _, sk_idx = kmeans_plusplus(
+    _, sk_idx = sklearn_kmeans_plusplus(
         X,
         k,
         x_squared_norms=np.ones(len(X)),
@@ -237,9 +243,11 @@ def test_kmeans_plusplus_replays_the_reference_draws(n_local_trials, chunk_size)
 def test_kmeans_plusplus_float32_and_generator_state():
     X = _overlapping(n=400, d=8, seed=7).astype(np.float32)
     rs_a, rs_b = np.random.RandomState(11), np.random.RandomState(11)
-    centers, idx = _kmeans_plusplus(torch.as_tensor(X), 12, rs_a)
+    centers, idx = kmeans_plusplus(torch.as_tensor(X), 12, rs_a)
     assert centers.dtype == torch.float32 and len(set(idx.tolist())) == 12
-    _, sk_idx = kmeans_plusplus(X, 12, x_squared_norms=np.ones(400, np.float32), random_state=rs_b)
+    _, sk_idx = sklearn_kmeans_plusplus(
+        X, 12, x_squared_norms=np.ones(400, np.float32), random_state=rs_b
+    )
     np.testing.assert_array_equal(idx, sk_idx)
     # both consumed the same number of draws: the generators are left in the same state
     assert rs_a.randint(10**9) == rs_b.randint(10**9)
@@ -247,7 +255,7 @@ def test_kmeans_plusplus_float32_and_generator_state():
 
 def test_kmeans_plusplus_spreads_seeds_over_separated_clusters():
     X, y = _separated(n=400, d=16, k=8, noise=0.02, seed=8)
-    _, idx = _kmeans_plusplus(torch.as_tensor(X), 8, np.random.RandomState(0))
+    _, idx = kmeans_plusplus(torch.as_tensor(X), 8, np.random.RandomState(0))
     assert sorted(y[idx].tolist()) == list(range(8))  # one seed per true cluster
 
 
@@ -255,9 +263,9 @@ def test_kmeans_plusplus_spreads_seeds_over_separated_clusters():
 
 
 def test_default_init_size():
-    assert _default_init_size(500, 5) == 500  # small data: seed on every sample
-    assert _default_init_size(50_000, 100) == 16_384
-    assert _default_init_size(1_280_000, 2_000) == 32_000
+    assert default_init_size(500, 5) == 500  # small data: seed on every sample
+    assert default_init_size(50_000, 100) == 16_384
+    assert default_init_size(1_280_000, 2_000) == 32_000
 
 
 def test_init_size_seeds_on_a_subsample_then_iterates_on_all_rows():
@@ -366,8 +374,8 @@ def test_faiss_search_matches_the_torch_assignment():
     faiss = pytest.importorskip("faiss")  # noqa: F841
     X = _overlapping(n=1000, d=24, seed=14).astype(np.float32)
     C = _overlapping(n=40, d=24, seed=15).astype(np.float32)
-    labels, best = lloyd._faiss_search(torch.as_tensor(X), torch.as_tensor(C))
-    ref_labels, ref_best = _assign(torch.as_tensor(X), torch.as_tensor(C), chunk_size=64)
+    labels, best = search_module.faiss_search(torch.as_tensor(X), torch.as_tensor(C))
+    ref_labels, ref_best = assign(torch.as_tensor(X), torch.as_tensor(C), chunk_size=64)
     assert labels.dtype == torch.int64 and best.dtype == torch.float32
     np.testing.assert_array_equal(labels.numpy(), ref_labels.numpy())
     np.testing.assert_allclose(best.numpy(), ref_best.numpy(), atol=1e-6)
@@ -379,7 +387,7 @@ def test_lloyd_step_with_faiss_search_matches_numpy_reference():
     X = _overlapping(n=203, d=8, seed=2).astype(np.float32)
     C0 = X[[0, 50, 100, 150]].copy()
     new, labels = _lloyd_iter(
-        torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7, search=lloyd._faiss_search
+        torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7, search=search_module.faiss_search
     )
     ref_new, ref_labels = _numpy_lloyd_step(X.astype(np.float64), C0.astype(np.float64))
     np.testing.assert_array_equal(labels.numpy(), ref_labels)
@@ -419,9 +427,9 @@ def test_auto_backend_uses_faiss_only_for_float32_on_cpu(monkeypatch):
 
     def spy(X, centers):
         calls.append(X.dtype)
-        return _assign(X, centers, chunk_size=64)
+        return assign(X, centers, chunk_size=64)
 
-    monkeypatch.setattr(lloyd, "_faiss_search", spy)
+    monkeypatch.setattr(search_module, "faiss_search", spy)
     X = _overlapping(n=300, d=8, seed=18)
     spherical_kmeans(X, 4, n_init=1, random_state=0, device="cpu")  # float64: torch
     assert calls == []
@@ -440,10 +448,10 @@ def test_backend_errors(monkeypatch):
         spherical_kmeans(X, 2, device="cpu", backend="numpy")
     with pytest.raises(ValueError, match="backend"):
         SphericalKMeans(n_clusters=2, device="cpu", backend="numpy").fit(X)
-    if lloyd._faiss_available():
+    if search_module.faiss_available():
         with pytest.raises(ValueError, match="float32 only; got device='cpu' and dtype=float64"):
             spherical_kmeans(X, 2, device="cpu", backend="faiss")
-    monkeypatch.setattr(lloyd, "_faiss_available", lambda: False)
+    monkeypatch.setattr(search_module, "faiss_available", lambda: False)
     with pytest.raises(ImportError, match="pip install faiss-cpu"):
         spherical_kmeans(X.astype(np.float32), 2, device="cpu", backend="faiss")
     # auto falls back to torch when faiss is missing
@@ -556,7 +564,7 @@ def test_extreme_scales_give_the_same_clustering(scale):
 def test_same_labels_with_one_or_two_threads(backend):
     # What the random_state promise covers on the CPU: the thread count of torch (and of
     # faiss) does not change the result.
-    if backend == "faiss" and not lloyd._faiss_available():
+    if backend == "faiss" and not search_module.faiss_available():
         pytest.skip("faiss-cpu is not installed")
     X = np.random.RandomState(0).randn(3000, 32).astype(np.float32)
     previous = torch.get_num_threads()

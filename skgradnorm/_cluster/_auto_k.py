@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 
+from ._kmeans import spherical_kmeans
 from ._label_free import cosine_silhouette
 
 #: Criteria of the K search (the first is the default).
@@ -130,7 +131,6 @@ def search_n_clusters(
     """
     if criterion not in K_CRITERIA:
         raise ValueError(f"criterion must be one of {K_CRITERIA}; got {criterion!r}.")
-    from .._spherical_kmeans import spherical_kmeans  # here: that module uses this one
 
     rng = check_random_state(random_state)
     seed, other_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))

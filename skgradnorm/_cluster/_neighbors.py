@@ -3,7 +3,7 @@
 TAC pairs every sample with one of its 50 nearest neighbours (inner product of the
 L2-normalised embeddings) among the images, and separately among the text counterparts.
 The search is exact and chunked: faiss's ``IndexFlatIP`` when faiss is installed, on the CPU
-in float32 (the way :mod:`skgradnorm._spherical_kmeans` uses it), else blocks of rows
+in float32 (as the k-means assignment passes of :mod:`._search` do), else blocks of rows
 against all rows with torch's matrix product and ``topk``. Memory: one (chunk, n_samples)
 block at a time, plus the (n_samples, n_neighbors) result.
 """
@@ -14,11 +14,9 @@ import numpy as np
 import torch
 
 from .._utils._torch import as_tensor, default_chunk_size, iter_chunks, resolve_device
-from ._kmeans_lloyd import _faiss_available
+from ._search import BACKENDS, faiss_available
 
 __all__ = ["nearest_neighbors"]
-
-_BACKENDS = ("auto", "torch", "faiss")
 
 
 def _drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -97,11 +95,11 @@ def nearest_neighbors(
             f"samples (a sample is not its own neighbour); got n_samples={n}. Pass "
             f"n_neighbors <= {max(n - 1, 1)} or more samples."
         )
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend={backend!r} is not one of {_BACKENDS}.")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not one of {BACKENDS}.")
     if backend == "auto":
         on_cpu = resolve_device(device).type == "cpu"
-        backend = "faiss" if on_cpu and X.dtype == np.float32 and _faiss_available() else "torch"
+        backend = "faiss" if on_cpu and X.dtype == np.float32 and faiss_available() else "torch"
     if backend == "faiss":
         return _faiss_neighbors(X, n_neighbors).astype(np.int64, copy=False)
     return _torch_neighbors(X, n_neighbors, device, chunk_size)
