@@ -14,6 +14,7 @@ from PIL import Image
 
 from skgradnorm._clip import _encoder, _image_cache
 from skgradnorm._clip._embedding_files import embeddings_sidecar, load_embeddings, save_embeddings
+from skgradnorm._utils._safe_files import TMP_SUFFIX
 from skgradnorm.exceptions import (
     CacheCorruptionWarning,
     CacheUnavailableWarning,
@@ -136,7 +137,7 @@ def test_save_and_load_embeddings_round_trip(tmp_path):
     path = tmp_path / "embeddings.npy"
     sidecar = save_embeddings(path, X, names, key)
     assert sidecar == embeddings_sidecar(path) == tmp_path / "embeddings.json"
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.rglob(f"*{TMP_SUFFIX}"))
     Y, got_names, got_key = load_embeddings(path, model_key=key)
     assert Y.dtype == np.float32 and np.array_equal(Y, X.astype(np.float32))
     assert got_names == names and got_key == key

@@ -145,15 +145,15 @@ def test_cache_dir_that_is_a_file_falls_back_with_one_warning(tmp_path):
 
 def test_orphan_temporary_files_are_removed_when_old(tmp_path):
     _, _, cache = _run(tmp_path)
-    old = cache.directory / ".chunk_00001.npy.abcd1234.tmp"
-    fresh = cache.directory / ".chunk_00002.npy.efgh5678.tmp"
+    old = cache.directory / f".chunk_00001.npy.abcd1234{_safe_files.TMP_SUFFIX}"
+    fresh = cache.directory / f".chunk_00002.npy.efgh5678{_safe_files.TMP_SUFFIX}"
     for path in (old, fresh):
         path.write_bytes(b"half a chunk")
     hour_ago = time.time() - 3600
     os.utime(old, (hour_ago, hour_ago))
     out, compute, _ = _run(tmp_path)  # a full hit still sweeps
     assert compute.calls == 0 and not old.exists() and fresh.exists()
-    assert _safe_files.remove_orphan_temps(cache.directory, older_than_s=0) == 1
+    assert len(_safe_files.remove_orphan_temps(cache.directory, older_than_s=0)) == 1
     assert not fresh.exists()
 
 

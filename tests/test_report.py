@@ -15,6 +15,7 @@ from sklearn.metrics.cluster import contingency_matrix
 from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
 from skgradnorm._cli._demo import swatch_thumbnail
 from skgradnorm._reporting import _report_data
+from skgradnorm._reporting._formats import display_text, spreadsheet_safe
 from skgradnorm._reporting._outputs import (
     OUTPUT_FILES,
     check_output_dir,
@@ -23,7 +24,7 @@ from skgradnorm._reporting._outputs import (
 )
 from skgradnorm._reporting._report import cluster_page_name, render_report_html, summarize_clusters
 from skgradnorm._reporting._report_data import class_table, collection_map
-from skgradnorm._utils._safe_writing import TMP_SUFFIX, display_text, spreadsheet_safe
+from skgradnorm._utils._safe_files import TMP_SUFFIX
 from skgradnorm.datasets import make_planted_world
 from skgradnorm.exceptions import OutputFolderError
 from skgradnorm.metrics import clustering_accuracy_score

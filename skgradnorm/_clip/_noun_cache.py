@@ -328,7 +328,7 @@ class NounEmbeddingCache:
 
     def remove_orphans(self) -> int:
         """Delete temporary files left by killed runs (untouched for several minutes)."""
-        return remove_orphan_temps(self.directory)
+        return len(remove_orphan_temps(self.directory))
 
 
 def _cache_unavailable(cache, exc) -> None:

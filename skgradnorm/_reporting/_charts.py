@@ -12,7 +12,7 @@ import html
 
 import numpy as np
 
-from .._utils._safe_writing import display_text
+from ._formats import display_text
 
 __all__ = [
     "class_mix_bar",

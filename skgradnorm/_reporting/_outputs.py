@@ -4,7 +4,7 @@
 - :func:`write_outputs` writes ``assignments.csv``, ``selected_nouns.csv``,
   ``clusters.json``, ``report.html``, one page per cluster under ``clusters/`` and, with
   known classes, ``metrics.json``. All of them are written to temporary names and renamed
-  into place together (``_safe_writing.py``), never through a symbolic link.
+  into place together (``_utils/_safe_files.py``), never through a symbolic link.
 """
 
 from __future__ import annotations
@@ -18,16 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._utils._safe_writing import (
-    TMP_SUFFIX,
-    StagedFiles,
-    csv_bytes,
-    json_bytes,
-    refuse_link,
-    remove_leftover_temporaries,
-)
+from .._utils._safe_files import TMP_SUFFIX, StagedFiles, refuse_link, remove_orphan_temps
 from ..exceptions import OutputFolderError
 from ..metrics import clustering_metrics
+from ._formats import csv_bytes, json_bytes
 from ._report import (
     _normalize_rows,
     _text_part,
@@ -341,8 +335,8 @@ def write_outputs(
         ) from None
     _check_targets(out_dir)
     pages_dir = out_dir / CLUSTER_PAGES
-    remove_leftover_temporaries(out_dir)
-    remove_leftover_temporaries(pages_dir)
+    remove_orphan_temps(out_dir, older_than_s=0)
+    remove_orphan_temps(pages_dir, older_than_s=0)
 
     selector = clusterer.selector_
     T = _text_part(selector, embeddings)
