@@ -155,7 +155,7 @@ def clustered_unit_rows(n, d, k, seed, spread=0.6):
 def _train(U, T, nb_img, nb_txt, k, *, epochs, batch, temperature, steps=None):
     import torch
 
-    from skgradnorm._distill_train import train_heads
+    from skgradnorm._distill import train_heads
 
     if steps is not None:  # only the first `steps` batches: a truncated copy of the data
         U, T = U[: batch * steps], T[: batch * steps]

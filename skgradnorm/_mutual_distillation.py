@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._cluster._neighbors import nearest_neighbors
-from ._distill_train import head_probabilities, train_heads
+from ._distill import head_probabilities, train_heads
 from ._selector import STRATEGIES, embed_if_images, prepare_selector
 from ._utils._torch import resolve_device
 from ._utils._validation import l2_normalize_rows

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from skgradnorm._distill_loss import (
+from skgradnorm._distill import (
     batch_entropy,
     cluster_contrast,
     cluster_head,
     consistency,
     mutual_distillation_loss,
+    train_heads,
 )
-from skgradnorm._distill_train import train_heads
 
 # -- slow references ---------------------------------------------------------------------
 
