@@ -5,9 +5,7 @@
   (:func:`skgradnorm.metrics.label_free_score`), every setting fitted and scored on all the
   images (:class:`~skgradnorm.model_selection.TransductiveSplit`);
 - :func:`default_grid`: the grid :func:`tune` uses by default;
-- :func:`search_n_clusters`: the K search behind ``n_clusters="auto"``;
-- :func:`criterion_chart_svg`: the criterion against each setting (or each K) as a
-  self-contained inline SVG string, for an HTML report.
+- :func:`search_n_clusters`: the K search behind ``n_clusters="auto"``.
 """
 
 from __future__ import annotations
@@ -20,12 +18,11 @@ from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.utils import Bunch
 
 from ._cluster._auto_k import TIE_TOLERANCE, search_n_clusters
-from ._cluster._label_free import DEFAULT_CRITERION, check_fitted_clusterer
-from ._reporting._svg_chart import bar_chart_svg
+from ._cluster._label_free import DEFAULT_CRITERION
 from .metrics import label_free_score
 from .model_selection import TransductiveSplit
 
-__all__ = ["criterion_chart_svg", "default_grid", "search_n_clusters", "tune"]
+__all__ = ["default_grid", "search_n_clusters", "tune"]
 
 #: The default (T, tau) values of :func:`default_grid`: around the paper's ranges
 #: (T 0.018 to 0.08, tau 0.006 to 0.01), a little wider on both sides.
@@ -102,14 +99,13 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
         - ``n_clusters_``: the K used; with ``n_clusters="auto"`` it is chosen first,
           with the estimator's own settings, and kept for every setting (the criterion
           compares settings at one K);
-        - ``auto_k_estimator_``: that first fit (None for an int ``n_clusters``), for
-          ``criterion_chart_svg(estimator=...)``;
+        - ``auto_k_estimator_``: that first fit (None for an int ``n_clusters``);
         - ``criterion``: the criterion's name;
         - ``reason``: one sentence saying what was chosen and why.
 
     See Also
     --------
-    criterion_chart_svg : draw ``table_``.
+    skgradnorm.metrics.label_free_score : the criterion.
 
     Examples
     --------
@@ -174,73 +170,4 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
         auto_k_estimator_=auto_k,
         criterion=criterion,
         reason=reason,
-    )
-
-
-def criterion_chart_svg(result=None, *, estimator=None, title=None, width=640, height=300):
-    """The criterion against each setting (a :func:`tune` result) or each K, as SVG.
-
-    Parameters
-    ----------
-    result : Bunch or None
-        A :func:`tune` result: one bar per setting of ``result.table_``, the chosen one
-        highlighted.
-    estimator : fitted clusterer or None
-        Instead of ``result``: an estimator fitted with ``n_clusters="auto"``; one bar
-        per K of ``n_clusters_range_`` (its ``n_clusters_scores_``), ``n_clusters_``
-        highlighted.
-    title : str or None
-        Chart title (None: a default that says what was chosen).
-    width, height : int
-        Size in pixels.
-
-    Returns
-    -------
-    str
-        A self-contained ``<svg>`` element for an HTML page: no scripts, no links, no
-        external resources, no matplotlib.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skgradnorm import SphericalKMeans
-    >>> from skgradnorm.tuning import criterion_chart_svg
-    >>> X = np.random.RandomState(0).normal(size=(60, 4))
-    >>> km = SphericalKMeans("auto", n_clusters_range=range(2, 5), n_init=1,
-    ...                      random_state=0).fit(X)
-    >>> criterion_chart_svg(estimator=km).startswith("<svg")
-    True
-    """
-    if (result is None) == (estimator is None):
-        raise ValueError(
-            "criterion_chart_svg needs exactly one of result= (from tune) or estimator= "
-            '(fitted with n_clusters="auto").'
-        )
-    if result is not None:
-        labels = [row["label"] for row in result.table_]
-        values = [row["criterion"] for row in result.table_]
-        chosen = result.best_index_
-        default_title = f"{result.criterion} per setting; chosen: {labels[chosen]}"
-        ylabel = result.criterion
-    else:
-        check_fitted_clusterer(estimator)
-        if not hasattr(estimator, "n_clusters_scores_"):
-            raise ValueError(
-                f"{type(estimator).__name__} was not fitted with n_clusters='auto'; fit it "
-                "with n_clusters='auto' to chart the criterion per K, or pass a tune result."
-            )
-        ks = list(estimator.n_clusters_range_)
-        labels = [str(k) for k in ks]
-        values = estimator.n_clusters_scores_
-        chosen = ks.index(estimator.n_clusters_)
-        default_title = f"stability per K; chosen: K={estimator.n_clusters_}"
-        ylabel = "stability (ARI)"
-    return bar_chart_svg(
-        labels,
-        values,
-        chosen=chosen,
-        title=default_title if title is None else title,
-        ylabel=ylabel,
-        width=width,
-        height=height,
     )

@@ -26,10 +26,11 @@ from skgradnorm._gradnorm import (
     sic_scores,
     tac_scores,
 )
+from skgradnorm._reporting._charts import criterion_chart_svg
 from skgradnorm.datasets import make_long_tail_world, make_planted_world
 from skgradnorm.metrics import label_free_score, label_free_scorer
 from skgradnorm.model_selection import TransductiveSplit
-from skgradnorm.tuning import criterion_chart_svg, default_grid, tune
+from skgradnorm.tuning import default_grid, tune
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +218,7 @@ def test_auto_k_on_the_clusterer_and_its_chart(small_world):
     svg = criterion_chart_svg(estimator=model)
     root = ET.fromstring(svg)  # well-formed XML
     assert root.tag.endswith("svg") and "href" not in svg and "<script" not in svg
-    assert svg.count('fill="#d62728"') == 1  # the chosen K is highlighted
+    assert svg.count('fill="#d1455b"') == 1  # the chosen K is highlighted
 
 
 def test_auto_k_bad_ranges(small_world):

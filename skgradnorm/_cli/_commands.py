@@ -75,7 +75,8 @@ def fit_or_tune(clusterer, U, args):
     Returns the fitted clusterer, the report's charts ``[(title, svg, note)]`` and the
     sentences that say what was chosen and why.
     """
-    from ..tuning import criterion_chart_svg, tune
+    from .._reporting._charts import criterion_chart_svg
+    from ..tuning import tune
 
     charts, reasons = [], []
     auto = clusterer.n_clusters == "auto"

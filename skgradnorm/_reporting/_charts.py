@@ -1,5 +1,8 @@
 """The report's charts as inline SVG and HTML: no scripts, no external URLs, no matplotlib.
 
+The cluster sizes, the collection map, the class mixes, the confusion table, and the bar
+chart of a label-free criterion against each setting or each K (:func:`criterion_chart_svg`).
+
 Each function returns a fragment of HTML. Every text is escaped here; links are the
 relative ``href`` values given by the caller (pages of the same report folder). Inline SVG
 in HTML needs no ``xmlns`` attribute, so the fragments hold no URL at all.
@@ -11,14 +14,17 @@ import colorsys
 import html
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from ._formats import display_text
 
 __all__ = [
+    "bar_chart_svg",
     "class_mix_bar",
     "cluster_colours",
     "colour",
     "confusion_table",
+    "criterion_chart_svg",
     "map_svg",
     "sizes_svg",
 ]
@@ -197,3 +203,166 @@ def confusion_table(table, *, heads) -> str:
     out += [f'<td class="total">{int(counts[:, k].sum())}</td>' for k in order]
     out.append(f'<td class="total">{int(counts.sum())}</td></tr></tfoot></table></div>')
     return "".join(out)
+
+
+def bar_chart_svg(
+    labels,
+    values,
+    *,
+    chosen=None,
+    title="",
+    ylabel="criterion",
+    width=640,
+    height=300,
+):
+    """One bar per setting, the ``chosen`` one highlighted, as an ``<svg>`` string.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The settings (x axis), shown under the bars (rotated when there are many).
+    values : sequence of float
+        The criterion of each setting; NaN bars are left out.
+    chosen : int or None
+        Index of the bar to highlight (the chosen setting).
+    title, ylabel : str
+        Chart title and y-axis label (escaped).
+    width, height : int
+        Size in pixels.
+
+    Returns
+    -------
+    str
+        A self-contained ``<svg>`` element (no scripts, links or external resources).
+
+    Examples
+    --------
+    >>> svg = bar_chart_svg(["a", "b"], [0.5, 0.9], chosen=1, title="t")
+    >>> svg.startswith("<svg") and svg.count("<rect") == 3
+    True
+    """
+    labels = [str(s) for s in labels]
+    values = np.asarray(values, dtype=float)
+    if len(labels) != values.size or values.size == 0:
+        raise ValueError(
+            f"bar_chart_svg needs one label per value and at least one value; got "
+            f"{len(labels)} labels and {values.size} values."
+        )
+    finite = values[np.isfinite(values)]
+    lo = min(0.0, float(finite.min())) if finite.size else 0.0
+    hi = max(float(finite.max()), lo + 1e-12) if finite.size else 1.0
+    rotate = len(labels) > 8 or max(len(s) for s in labels) > 10
+    left, right, top = 56, 12, 28
+    bottom = 110 if rotate else 36
+    pw, ph = width - left - right, height - top - bottom
+    step = pw / values.size
+    bar_w = max(1.0, 0.8 * step)
+
+    def y(v):
+        return top + ph * (hi - v) / (hi - lo)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{e(title or ylabel)}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2:.1f}" y="16" text-anchor="middle" font-size="13">{e(title)}</text>',
+        f'<text x="12" y="{top + ph / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top + ph / 2:.1f})">{e(ylabel)}</text>',
+        f'<line x1="{left}" y1="{y(lo):.1f}" x2="{left + pw}" y2="{y(lo):.1f}" stroke="#333"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#333"/>',
+    ]
+    for tick in np.linspace(lo, hi, 5):
+        parts.append(
+            f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
+        )
+    for i, (label, v) in enumerate(zip(labels, values, strict=True)):
+        x = left + i * step + (step - bar_w) / 2
+        cx = x + bar_w / 2
+        if np.isfinite(v):
+            top_y, base = sorted((y(v), y(max(lo, 0.0))))
+            fill = colour(3) if i == chosen else colour(0)
+            parts.append(
+                f'<rect x="{x:.1f}" y="{top_y:.1f}" width="{bar_w:.1f}" '
+                f'height="{max(base - top_y, 0.5):.1f}" fill="{fill}">'
+                f"<title>{e(label)}: {v:.4g}</title></rect>"
+            )
+        ly = top + ph + 12
+        if rotate:
+            parts.append(
+                f'<text x="{cx:.1f}" y="{ly:.1f}" text-anchor="end" '
+                f'transform="rotate(-60 {cx:.1f} {ly:.1f})">{e(label)}</text>'
+            )
+        else:
+            parts.append(f'<text x="{cx:.1f}" y="{ly:.1f}" text-anchor="middle">{e(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def criterion_chart_svg(result=None, *, estimator=None, title=None, width=640, height=300):
+    """The criterion against each setting (a :func:`tune` result) or each K, as SVG.
+
+    Parameters
+    ----------
+    result : Bunch or None
+        A :func:`tune` result: one bar per setting of ``result.table_``, the chosen one
+        highlighted.
+    estimator : fitted clusterer or None
+        Instead of ``result``: an estimator fitted with ``n_clusters="auto"``; one bar
+        per K of ``n_clusters_range_`` (its ``n_clusters_scores_``), ``n_clusters_``
+        highlighted.
+    title : str or None
+        Chart title (None: a default that says what was chosen).
+    width, height : int
+        Size in pixels.
+
+    Returns
+    -------
+    str
+        A self-contained ``<svg>`` element for an HTML page: no scripts, no links, no
+        external resources, no matplotlib.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgradnorm import SphericalKMeans
+    >>> from skgradnorm._reporting._charts import criterion_chart_svg
+    >>> X = np.random.RandomState(0).normal(size=(60, 4))
+    >>> km = SphericalKMeans("auto", n_clusters_range=range(2, 5), n_init=1,
+    ...                      random_state=0).fit(X)
+    >>> criterion_chart_svg(estimator=km).startswith("<svg")
+    True
+    """
+    if (result is None) == (estimator is None):
+        raise ValueError(
+            "criterion_chart_svg needs exactly one of result= (from tune) or estimator= "
+            '(fitted with n_clusters="auto").'
+        )
+    if result is not None:
+        labels = [row["label"] for row in result.table_]
+        values = [row["criterion"] for row in result.table_]
+        chosen = result.best_index_
+        default_title = f"{result.criterion} per setting; chosen: {labels[chosen]}"
+        ylabel = result.criterion
+    else:
+        check_is_fitted(estimator)
+        if not hasattr(estimator, "n_clusters_scores_"):
+            raise ValueError(
+                f"{type(estimator).__name__} was not fitted with n_clusters='auto'; fit it "
+                "with n_clusters='auto' to chart the criterion per K, or pass a tune result."
+            )
+        ks = list(estimator.n_clusters_range_)
+        labels = [str(k) for k in ks]
+        values = estimator.n_clusters_scores_
+        chosen = ks.index(estimator.n_clusters_)
+        default_title = f"stability per K; chosen: K={estimator.n_clusters_}"
+        ylabel = "stability (ARI)"
+    return bar_chart_svg(
+        labels,
+        values,
+        chosen=chosen,
+        title=default_title if title is None else title,
+        ylabel=ylabel,
+        width=width,
+        height=height,
+    )

@@ -288,7 +288,7 @@ def write_outputs(
         Every image gets one (about 8 ms for a 1024 x 768 JPEG on one core).
     charts : sequence of (str, str, str) or None, default=None
         Extra panels for the overview, each ``(title, svg, note)``: ``svg`` an inline SVG
-        made by the package (such as :func:`skgradnorm.tuning.criterion_chart_svg`),
+        made by the package (such as :func:`skgradnorm._reporting._charts.criterion_chart_svg`),
         ``title`` and ``note`` plain text (escaped).
 
     Returns
