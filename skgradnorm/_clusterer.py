@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cluster._auto_k import check_n_clusters_range, search_n_clusters
+from ._cluster._auto_k import check_n_clusters_range, search_k
 from ._cluster._kmeans import spherical_kmeans
 from ._cluster._search import nearest_centers
 from ._selector import embed_if_images, prepare_selector
@@ -217,7 +217,7 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
             self.n_clusters_ = int(self.n_clusters)
             fit = spherical_kmeans(Z, self.n_clusters, **params)
         else:
-            self.n_clusters_, self.n_clusters_scores_, fit = search_n_clusters(Z, ks, **params)
+            self.n_clusters_, self.n_clusters_scores_, fit = search_k(Z, ks, **params)
             self.n_clusters_range_ = ks
         self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = fit
         return self

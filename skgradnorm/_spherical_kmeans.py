@@ -22,7 +22,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cluster._auto_k import check_n_clusters_range, search_n_clusters
+from ._cluster._auto_k import check_n_clusters_range, search_k
 from ._cluster._kmeans import spherical_kmeans
 from ._cluster._search import BACKENDS, assign, nearest_centers
 from ._utils._torch import (
@@ -230,7 +230,7 @@ class SphericalKMeans(
             backend=self.backend,
         )
         if ks is not None:
-            self.n_clusters_, self.n_clusters_scores_, fit = search_n_clusters(Xn, ks, **kmeans)
+            self.n_clusters_, self.n_clusters_scores_, fit = search_k(Xn, ks, **kmeans)
             self.n_clusters_range_ = ks
             (centers, labels, objective, n_iter) = fit
             self._store(centers, labels, objective, n_iter)

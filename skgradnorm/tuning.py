@@ -11,14 +11,19 @@
 from __future__ import annotations
 
 import functools
+from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_array
 
-from ._cluster._auto_k import TIE_TOLERANCE, search_n_clusters
-from ._cluster._label_free import DEFAULT_CRITERION
+from ._cluster._auto_k import K_CRITERIA, TIE_TOLERANCE, check_n_clusters_range, search_k
+from ._cluster._label_free import CRITERIA, DEFAULT_CRITERION
+from ._utils._validation import l2_normalize_rows
 from .metrics import label_free_score
 from .model_selection import TransductiveSplit
 
@@ -32,6 +37,10 @@ RETRIEVAL_TEMPERATURES = (0.005, 0.01, 0.03)
 CENTERS_PER_CLUSTER = (2, 4)
 
 
+@validate_params(
+    {"estimator": [HasMethods(["fit", "get_params"])], "X": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def default_grid(estimator, X=None):
     """The default grid of :func:`tune` for a :class:`~skgradnorm.LanguageAssistedClusterer`.
 
@@ -68,6 +77,17 @@ def _short(name: str) -> str:
     }.get(name, name.split("__")[-1])
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "get_params"])],
+        "X": ["array-like"],
+        "grid": [dict, list, None],
+        "criterion": [StrOptions(set(CRITERIA))],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=False,
+)
 def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, verbose=0):
     """Pick a clusterer's settings by a label-free criterion; report every setting's value.
 
@@ -170,4 +190,100 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
         auto_k_estimator_=auto_k,
         criterion=criterion,
         reason=reason,
+    )
+
+
+@validate_params(
+    {
+        "X": ["array-like"],
+        "n_clusters_range": ["array-like", None],
+        "criterion": [StrOptions(set(K_CRITERIA))],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [None, str, torch.device],
+    },
+    prefer_skip_nested_validation=True,
+)
+def search_n_clusters(
+    X,
+    n_clusters_range=None,
+    *,
+    criterion="stability",
+    n_init=10,
+    max_iter=300,
+    tol=1e-4,
+    random_state=None,
+    device=None,
+):
+    """Choose the number of clusters K of spherical k-means without labels.
+
+    Spherical k-means is fitted for every K of ``n_clusters_range`` on the L2-normalised
+    rows of ``X``, each partition is scored by a label-free ``criterion``, and the best K
+    is kept with its fit. This is what ``n_clusters="auto"`` runs in
+    :class:`~skgradnorm.SphericalKMeans` (on ``X``) and
+    :class:`~skgradnorm.LanguageAssistedClusterer` (on ``[u ; t]``).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Samples with non-zero rows (only directions matter).
+    n_clusters_range : sequence of int or None, default=None
+        The K values to try, each >= 2 and < n_samples; None is
+        ``range(2, min(50, n_samples // 10) + 1)``.
+    criterion : {"stability", "silhouette"}, default="stability"
+        ``"stability"``: adjusted Rand index between the fit and a second fit with another
+        seed (the largest K among exact ties wins); ``"silhouette"``: the mean cosine
+        silhouette of the fit.
+    n_init, max_iter, tol, random_state, device
+        As for :func:`~skgradnorm.spherical_kmeans`; every K gets the same seeds.
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        - ``n_clusters_``: the chosen K;
+        - ``n_clusters_range_``: the K values tried (sorted, unique);
+        - ``scores_``: the criterion for each of them (higher is better);
+        - ``labels_``, ``cluster_centers_``, ``objective_``, ``n_iter_``: the k-means fit
+          at the chosen K;
+        - ``criterion``: the criterion's name.
+
+    See Also
+    --------
+    skgradnorm.SphericalKMeans : ``n_clusters="auto"`` stores the same in its attributes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgradnorm.tuning import search_n_clusters
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.vstack([rng.normal(size=(30, 3)) * 0.1 + c for c in np.eye(3) * 5])
+    >>> result = search_n_clusters(X, range(2, 6), n_init=2, random_state=0)
+    >>> result.n_clusters_, result.scores_.shape
+    (3, (4,))
+    """
+    X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    ks = check_n_clusters_range(n_clusters_range, X.shape[0])
+    Z = l2_normalize_rows(X, name="X")
+    best_k, scores, fit = search_k(
+        Z,
+        ks,
+        criterion=criterion,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        random_state=random_state,
+        device=device,
+    )
+    centers, labels, objective, n_iter = fit
+    return Bunch(
+        n_clusters_=best_k,
+        n_clusters_range_=ks,
+        scores_=scores,
+        labels_=labels,
+        cluster_centers_=centers,
+        objective_=objective,
+        n_iter_=n_iter,
+        criterion=criterion,
     )

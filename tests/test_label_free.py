@@ -309,3 +309,22 @@ def test_label_free_score_on_a_clusterer_without_predict():
     assert label_free_score(model, X, criterion="silhouette_image") > 0.5
     with pytest.raises(ValueError, match="fitted on 60.*TransductiveSplit"):
         label_free_score(model, X[:10], criterion="silhouette_image")
+
+
+def test_search_n_clusters_is_sklearn_shaped_and_matches_auto_k():
+    from sklearn.datasets import make_blobs
+
+    from skgradnorm.tuning import search_n_clusters
+
+    X = make_blobs(n_samples=120, centers=4, n_features=6, random_state=0)[0] + 10.0
+    result = search_n_clusters(X, range(2, 7), n_init=2, random_state=0)
+    model = SphericalKMeans("auto", n_clusters_range=range(2, 7), n_init=2, random_state=0).fit(X)
+    assert result.n_clusters_ == model.n_clusters_
+    np.testing.assert_array_equal(result.n_clusters_range_, model.n_clusters_range_)
+    np.testing.assert_allclose(result.scores_, model.n_clusters_scores_)
+    np.testing.assert_array_equal(result.labels_, model.labels_)
+    assert result.cluster_centers_.shape == (result.n_clusters_, 6)
+    with pytest.raises(ValueError, match="criterion"):
+        search_n_clusters(X, range(2, 4), criterion="gap")
+    with pytest.raises(ValueError, match="n_clusters_range reaches"):
+        search_n_clusters(X[:5], range(2, 9))

@@ -3,7 +3,8 @@
 For every K of a range, spherical k-means is fitted on the representation and a
 label-free criterion scores the partition; the K with the best score is kept, with its fit.
 Math only; :class:`~skgradnorm.SphericalKMeans` and
-:class:`~skgradnorm.LanguageAssistedClusterer` call :func:`search_n_clusters`.
+:class:`~skgradnorm.LanguageAssistedClusterer` call :func:`search_k`, and
+:func:`skgradnorm.tuning.search_n_clusters` is its public face.
 
 The criterion is the stability of the partition [1]_: the adjusted Rand index between two
 k-means fits with different seeds (a K the data supports is found again from another
@@ -92,7 +93,7 @@ def check_n_clusters_range(n_clusters_range, n_samples: int) -> np.ndarray:
     return ks
 
 
-def search_n_clusters(
+def search_k(
     Z,
     ks,
     *,
