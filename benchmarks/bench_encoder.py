@@ -47,8 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from skgradnorm._clip._encoder import PAPER_TEMPLATES, CLIPEncoder  # noqa: E402
-from skgradnorm.vocabulary import wordnet_nouns  # noqa: E402
+from skgradnorm._clip._encoder import CLIPEncoder  # noqa: E402
+from skgradnorm.vocabulary import (
+    PAPER_TEMPLATES,  # noqa: E402
+    wordnet_nouns,  # noqa: E402
+)
 
 
 def _l2(x):

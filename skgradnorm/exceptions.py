@@ -10,6 +10,7 @@ __all__ = [
     "CacheCorruptionWarning",
     "CacheUnavailableWarning",
     "EmbeddingsFileError",
+    "IncompleteEmbeddingsError",
     "OutputFolderError",
     "PretrainedWeightsError",
     "RandomWeightsWarning",
@@ -76,6 +77,14 @@ class SlowNounBankWarning(UserWarning):
     Raised by a verbose :class:`skgradnorm.CLIPEncoder` before it starts, from a timed
     batch of the nouns; the message gives the estimate and the ways to shorten it (a GPU,
     a smaller vocabulary, the cache that makes the next run instant).
+    """
+
+
+class IncompleteEmbeddingsError(RuntimeError):
+    """An embeddings folder whose job has not finished (some partitions are missing).
+
+    Raised by :func:`skgradnorm.distributed.load_embeddings`; run the same ``embed`` job
+    again to finish it (finished partitions are kept).
     """
 
 

@@ -1,7 +1,8 @@
 """The bundled noun banks: WordNet 3.0 nouns (the method's "wild" vocabulary).
 
-Two variants ship with the package (``scripts/build_wordnet_vocabulary.py`` rebuilds
-them from WordNet 3.0):
+Three variants ship with the package (``scripts/build_wordnet_vocabulary.py`` rebuilds
+them from WordNet 3.0), with the prompt templates they are embedded through
+(:data:`PAPER_TEMPLATES`):
 
 - ``"paper"``: one entry per (noun lemma, synset) pair of WordNet 3.0, 146,347 of them, in
   the order of WordNet's ``data.noun``, each lemma exactly as WordNet writes it
@@ -9,6 +10,8 @@ them from WordNet 3.0):
   TAC's ``data/WordNetNouns.csv``, which the GradNorm authors' code embeds, byte for byte.
 - ``"unique"``: the 117,798 distinct noun lemmas, lower case, underscores turned into
   spaces (``hot dog``), sorted.
+- ``"common"``: the rows of ``"paper"`` whose lemma WordNet's sense-tagged corpus counts
+  (26,685 entries): a tenth of the cost to embed, for coarse collections only.
 """
 
 from __future__ import annotations
@@ -21,7 +24,20 @@ from importlib import resources
 
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-__all__ = ["wordnet_definitions", "wordnet_nouns"]
+__all__ = ["PAPER_TEMPLATES", "wordnet_definitions", "wordnet_nouns"]
+
+#: The seven prompt templates of GradNorm (and TAC) for embedding a noun: each noun is put
+#: into every template, the prompts are embedded by the text tower, and the embeddings are
+#: averaged, then L2-normalised (:meth:`skgradnorm.CLIPEncoder.encode_nouns`).
+PAPER_TEMPLATES = (
+    "itap of a {}.",
+    "a bad photo of the {}.",
+    "a origami {}.",
+    "a photo of the large {}.",
+    "a {} in a video game.",
+    "art of the {}.",
+    "a photo of the small {}.",
+)
 
 _UNIQUE_FILE = "wordnet_nouns.txt"
 _PAPER_FILE = "wordnet_nouns_paper.csv.gz"

@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from .._utils._torch import resolve_device
 from .._utils._validation import l2_normalize_rows
 from ..exceptions import PretrainedWeightsError, UnreadableImageError
+from ..vocabulary import PAPER_TEMPLATES
 from . import _noun_cache
 from ._image_cache import ImageEmbeddingCache, embed_with_cache, image_model_key
 from ._images import as_image_items, check_image_files, encode_images
@@ -38,17 +39,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The seven prompt templates of the paper (and TAC) for embedding a noun.
-PAPER_TEMPLATES = (
-    "itap of a {}.",
-    "a bad photo of the {}.",
-    "a origami {}.",
-    "a photo of the large {}.",
-    "a {} in a video game.",
-    "art of the {}.",
-    "a photo of the small {}.",
-)
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -95,7 +85,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         them in the main process.
     templates : sequence of str or None, default=None
         Prompt templates for :meth:`encode_nouns`, each with one ``{}`` for the noun.
-        ``None`` uses the paper's seven templates, :data:`PAPER_TEMPLATES`.
+        ``None`` uses the paper's seven templates,
+        :data:`skgradnorm.vocabulary.PAPER_TEMPLATES`.
     cache_dir : str, path-like, False or None, default=None
         Folder for the cache of noun embeddings and of image-file embeddings (keyed by
         each file's content and by :meth:`model_key`). ``None`` uses

@@ -24,10 +24,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'pip install "skgradnorm[dask]".'
     ) from exc
 
+from ..exceptions import IncompleteEmbeddingsError  # its home; kept here too
 from ._blockwise import BlockwisePostFit, predict_blockwise, transform_blockwise
 from ._embed import DEFAULT_PARTITION_SIZE, embed_directory, embed_images, load_embeddings
 from ._nouns import embed_nouns, noun_cache_for
-from ._store import IncompleteEmbeddingsError
 
 __all__ = [
     "DEFAULT_PARTITION_SIZE",

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
+from ..exceptions import IncompleteEmbeddingsError
 from . import _store
 from ._workers import resolve_client, run_with_worker_encoder
 
@@ -372,7 +373,7 @@ def load_embeddings(emb_dir):
         or not _store.part_paths(folder, i)[0].exists()
     ]
     if missing:
-        raise _store.IncompleteEmbeddingsError(
+        raise IncompleteEmbeddingsError(
             f"{str(folder)!r} holds {len(bounds) - len(missing)} of {len(bounds)} partitions "
             f"(first missing: {missing[0]}); run the same embedding job again to finish it."
         )

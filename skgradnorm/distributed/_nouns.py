@@ -90,8 +90,8 @@ def noun_cache_for(encoder, nouns, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE):
     """
     import torch
 
-    from .._clip._encoder import PAPER_TEMPLATES
     from .._utils._compat import import_open_clip
+    from ..vocabulary import PAPER_TEMPLATES
 
     params = encoder.get_params(deep=False)
     root = _noun_cache.resolve_cache_dir(params["cache_dir"])

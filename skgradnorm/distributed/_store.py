@@ -37,13 +37,9 @@ MANIFEST = "manifest.json"
 PATHS = "paths.txt"
 
 
-class IncompleteEmbeddingsError(RuntimeError):
-    """An embeddings folder whose job has not finished (some partitions are missing)."""
-
-
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """The package's one atomic writer (temporary file, fsync, rename) for bytes."""
-    atomic_write(path, lambda fh: fh.write(data))
+    atomic_write(path, data)
 
 
 def _json_bytes(obj) -> bytes:
