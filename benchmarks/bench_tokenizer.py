@@ -21,7 +21,8 @@ seven templates, in noun-major order: 833,238 prompts for the paper bank.
   ``SimpleTokenizer`` and by the spliced tokenizer (``skgradnorm._tokenizer``), each with a
   new tokenizer per round (cold BPE caches, as in a new process), in interleaved rounds;
 * the spliced tokenizer on the whole bank, cold (a new tokenizer: its self-check, every
-  BPE merge of the bank, the fallback prompts) and warm (the same tokenizer again);
+  BPE merge of the bank, the fallback prompts), warm (the same tokenizer again), and in
+  chunks of 4,096 nouns as ``encode_nouns`` calls it (a new tokenizer, kept across chunks);
 * exactness: open_clip's ids of the whole bank (``open_clip.tokenize``, the default
   ``SimpleTokenizer``; in ``--jobs`` processes, not timed) against the spliced tokenizer's,
   row by row; and how many prompts took the fallback, and why.
@@ -45,11 +46,13 @@ import torch  # noqa: E402
 
 from skgradnorm._compat import import_open_clip  # noqa: E402
 from skgradnorm._encoder import PAPER_TEMPLATES  # noqa: E402
+from skgradnorm._noun_cache import DEFAULT_CHUNK_SIZE  # noqa: E402
 from skgradnorm._tokenizer import (  # noqa: E402
     _CLASS_OF,
     _JOINS,
     NounPromptTokenizer,
     _is_safe_text,
+    tokenize_prompts,
 )
 from skgradnorm.vocabulary import wordnet_nouns  # noqa: E402
 
@@ -96,7 +99,7 @@ def reference_ids(nouns, templates, jobs, cache_path=None):
 def fallback_reasons(nouns, templates, mask):
     """Count the fallback prompts by reason (mirrors _tokenizer's rule)."""
     reasons = {}
-    for i, j in zip(*np.nonzero(mask)):
+    for i, j in zip(*np.nonzero(mask), strict=True):
         noun, template = nouns[i], templates[j]
         prefix, suffix = template.split("{}")
         if not _is_safe_text(noun):
@@ -151,7 +154,9 @@ def main(argv=None):
         got, sec = timed(lambda tok=tok: NounPromptTokenizer.for_tokenizer(tok)(sample, templates))
         rates["spliced (skgradnorm._tokenizer)"].append(len(prompts) / sec)
         assert torch.equal(got, want), "the sample's ids differ"
-    print(f"\nSide by side, {len(prompts):,} prompts ({len(sample):,} nouns), {args.rounds} rounds:")
+    print(
+        f"\nSide by side, {len(prompts):,} prompts ({len(sample):,} nouns), {args.rounds} rounds:"
+    )
     print("| tokenizer | prompts/s (each round) | ratio |")
     print("|---|---|---|")
     base = np.median(rates["open_clip SimpleTokenizer"])
@@ -172,6 +177,19 @@ def main(argv=None):
         f"{n_prompts / cold_total:,.0f} prompts/s"
     )
     print(f"  warm (same tokenizer again): {warm_s:.2f} s, {n_prompts / warm_s:,.0f} prompts/s")
+    # As encode_nouns calls it: one cache chunk of nouns at a time, one tokenizer throughout.
+    tok = SimpleTokenizer()
+    size = DEFAULT_CHUNK_SIZE
+
+    def by_chunks():
+        for i in range(0, len(nouns), size):
+            tokenize_prompts(tok, nouns[i : i + size], templates)
+
+    _, chunked_s = timed(by_chunks)
+    print(
+        f"  in chunks of {size:,} nouns as encode_nouns runs it (new tokenizer): "
+        f"{chunked_s:.2f} s, {n_prompts / chunked_s:,.0f} prompts/s"
+    )
     open_clip_estimate = n_prompts / base
     print(
         f"  open_clip at its sample rate would take about {open_clip_estimate:.0f} s "

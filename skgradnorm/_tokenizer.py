@@ -361,7 +361,7 @@ class NounPromptTokenizer:
         slow_i, slow_j = np.nonzero(slow)
         self.last_fallback, self.last_fallback_rows = slow, len(slow_i)
         if len(slow_i):
-            prompts = [templates[j].format(nouns[i]) for i, j in zip(slow_i, slow_j)]
+            prompts = [templates[j].format(nouns[i]) for i, j in zip(slow_i, slow_j, strict=True)]
             out[slow_i, slow_j] = tok(prompts).numpy()
         return torch.from_numpy(out.reshape(n * n_t, ctx))
 

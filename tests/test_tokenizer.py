@@ -183,9 +183,8 @@ def test_random_ascii_nouns_match_open_clip(tokenizer):
     # Mostly punctuation, apostrophes, letters, digits and spaces: many boundary cases.
     rng = np.random.default_rng(0)
     alphabet = list("ab sS'.-_!?(){}&<>0123456789 'tdl.") + ["'s", "'ll", "&amp;"]
-    nouns = [
-        "".join(rng.choice(alphabet, size=rng.integers(0, 8))) for _ in range(400)
-    ] + [chr(c) for c in range(0x20, 0x7F)]
+    nouns = ["".join(rng.choice(alphabet, size=rng.integers(0, 8))) for _ in range(400)]
+    nouns += [chr(c) for c in range(0x20, 0x7F)]
     templates = ["{}", "a {}.", "x{}y", ".{}.", "'{}'", "{}'s", "1{}2", "({})", "a photo of the {}"]
     _check(tokenizer, nouns, templates)
 
