@@ -606,7 +606,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
                 reported += step
 
         # Each noun tokenized once and spliced into the templates (None: a tokenizer that
-        # _tokenizer does not support; the prompts are then tokenized one by one).
+        # _tokenizer does not support; the model's tokenizer then tokenizes the prompts).
         tokens = tokenize_prompts(bundle.tokenizer, nouns, templates)
         raw = self._encode_prompts(
             bundle, prompts, groups=groups, on_progress=on_prompts, tokens=tokens
