@@ -30,6 +30,7 @@ from ._images import as_image_items, check_image_files, encode_images
 from ._model import ModelBundle, load_bundle
 from ._noun_cost import COST_SAMPLE_NOUNS, announce_noun_cost
 from ._text import encode_prompts
+from ._tokenizer import tokenize_prompts
 
 __all__ = [
     "CLIPEncoder",
@@ -565,7 +566,9 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
     def _load_bundle(self, params) -> ModelBundle:
         return load_bundle(params, stacklevel=5)
 
-    def _encode_prompts(self, bundle, texts, *, groups=None, progress=False, on_progress=None):
+    def _encode_prompts(
+        self, bundle, texts, *, groups=None, progress=False, on_progress=None, tokens=None
+    ):
         """Raw float32 text embeddings of ``texts`` (see :func:`._clip_text.encode_prompts`)."""
         return encode_prompts(
             bundle,
@@ -574,6 +577,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             groups=groups,
             progress=progress,
             on_progress=on_progress,
+            tokens=tokens,
         )
 
     def _encode_noun_chunk(self, bundle: ModelBundle, nouns, templates, progress=None):
@@ -592,7 +596,12 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
                 progress(step)
                 reported += step
 
-        raw = self._encode_prompts(bundle, prompts, groups=groups, on_progress=on_prompts)
+        # Each noun tokenized once and spliced into the templates (None: a tokenizer that
+        # _tokenizer does not support; the model's tokenizer then tokenizes the prompts).
+        tokens = tokenize_prompts(bundle.tokenizer, nouns, templates)
+        raw = self._encode_prompts(
+            bundle, prompts, groups=groups, on_progress=on_prompts, tokens=tokens
+        )
         mean = raw.reshape(len(nouns), n_t, -1).mean(axis=1)
         return l2_normalize_rows(mean, name="noun embeddings", copy=False, zero="keep")
 

@@ -316,7 +316,7 @@ def _shared_prefix_length(tokens: torch.Tensor, pool_idx: torch.Tensor) -> int:
 
 
 def encode_prompts(
-    bundle, texts, *, batch_size, groups=None, progress=False, on_progress=None
+    bundle, texts, *, batch_size, groups=None, progress=False, on_progress=None, tokens=None
 ) -> np.ndarray:
     """Raw (unnormalised) float32 text embeddings of ``texts``, in their order.
 
@@ -324,7 +324,8 @@ def encode_prompts(
     tokens (the prompts of one template); the tokens a group shares are computed once.
     Without ``groups`` all texts form one group (they share at least the start token).
     ``progress`` shows a progress bar; ``on_progress(k)`` is called as ``k`` more texts
-    are done.
+    are done. ``tokens`` optionally gives the texts already tokenized, one row each, as
+    ``bundle.tokenizer(texts)`` would (see ``_tokenizer.py``); they are not tokenized again.
     """
     from tqdm.auto import tqdm
 
@@ -359,18 +360,19 @@ def encode_prompts(
 
         for pieces in blocks:
             index = np.concatenate(pieces)
-            out[index] = _encode_token_block(
-                bundle, [[texts[i] for i in piece] for piece in pieces], state, tick
-            )
+            if tokens is None:
+                token_pieces = [bundle.tokenizer([texts[i] for i in piece]) for piece in pieces]
+            else:
+                token_pieces = [tokens[torch.from_numpy(piece)] for piece in pieces]
+            out[index] = _encode_token_block(bundle, token_pieces, state, tick)
     return out
 
 
-def _encode_token_block(bundle, pieces, state, tick) -> np.ndarray:
-    """Embed lists of texts (each likely to share a prefix); raw float32, in order."""
+def _encode_token_block(bundle, token_pieces, state, tick) -> np.ndarray:
+    """Embed pieces of token rows (each likely to share a prefix); raw float32, in order."""
     tower = bundle.text_tower
     model = bundle.model
     device = bundle.device
-    token_pieces = [bundle.tokenizer(texts) for texts in pieces]
     tokens = torch.cat(token_pieces)
     if tower is None:
 
