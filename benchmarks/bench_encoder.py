@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from skgradnorm._clip._encoder import CLIPEncoder  # noqa: E402
+from skgradnorm._clip._text import encode_prompts
 from skgradnorm.vocabulary import (
     PAPER_TEMPLATES,  # noqa: E402
     wordnet_nouns,  # noqa: E402
@@ -109,7 +110,7 @@ def main(argv=None):
 
     def noun_path(ps):  # what encode_nouns runs on noun-major prompts (raw features)
         groups = [np.arange(j, len(ps), n_t) for j in range(n_t)]
-        return _l2(enc._encode_prompts(bundle, ps, groups=groups))
+        return _l2(encode_prompts(bundle, ps, groups=groups, batch_size=enc.text_batch_size))
 
     def plain_path(ps):
         parts = []

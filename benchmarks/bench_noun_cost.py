@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from skgradnorm._clip._encoder import CLIPEncoder  # noqa: E402
-from skgradnorm._clip._noun_cost import format_duration  # noqa: E402
+from skgradnorm._clip._nouns import format_duration  # noqa: E402
 from skgradnorm.vocabulary import wordnet_nouns  # noqa: E402
 
 

@@ -53,3 +53,33 @@ def reference_model():
     from _clip_fixtures import load_reference_model
 
     return load_reference_model()
+
+
+class KilledRun(Exception):
+    """Raised by :func:`prompt_calls` to simulate a run killed while embedding nouns."""
+
+
+@pytest.fixture
+def prompt_calls(monkeypatch):
+    """Record what the noun path sends to the text tower, one entry per call.
+
+    ``state["calls"]`` counts the calls (one or two per computed cache chunk),
+    ``state["prompts"]`` lists the prompts of each call; set ``state["fail_after"] = n`` to
+    raise :class:`KilledRun` from the call after the n-th. It wraps
+    ``skgradnorm._clip._nouns.encode_prompts``, the one function the noun path calls the
+    text tower through.
+    """
+    from skgradnorm._clip import _nouns
+
+    state = {"calls": 0, "prompts": [], "fail_after": None}
+    real = _nouns.encode_prompts
+
+    def recording(bundle, texts, **kwargs):
+        if state["fail_after"] is not None and state["calls"] >= state["fail_after"]:
+            raise KilledRun("simulated kill")
+        state["calls"] += 1
+        state["prompts"].append(list(texts))
+        return real(bundle, texts, **kwargs)
+
+    monkeypatch.setattr(_nouns, "encode_prompts", recording)
+    return state

@@ -23,7 +23,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skgradnorm._clip._encoder import PAPER_TEMPLATES, CLIPEncoder
-from skgradnorm._clip._text import _text_tower_of
+from skgradnorm._clip._text import _text_tower_of, encode_prompts
 from skgradnorm._utils import _compat
 from skgradnorm._utils._torch import run_with_oom_backoff
 from skgradnorm.exceptions import (
@@ -217,7 +217,7 @@ def test_cut_context_text_path_is_exact(monkeypatch):
     monkeypatch.setattr(type(tower), "forward", spy_forward)
     rng = np.random.default_rng(0)
     prompts = list(PROMPTS) + [" ".join(["word"] * int(k)) for k in rng.integers(1, 40, size=12)]
-    raw = enc._encode_prompts(bundle, prompts)
+    raw = encode_prompts(bundle, prompts, batch_size=enc.text_batch_size)
     model, _, tokenizer = load_reference_model()
     with torch.inference_mode():
         ref = model.encode_text(tokenizer(prompts)).numpy()
@@ -248,7 +248,7 @@ def test_prefix_sharing_and_plain_cut_paths_are_exact(monkeypatch, standard_bloc
         return real_prefix_set(self, pieces)
 
     monkeypatch.setattr(type(bundle.text_tower), "prefix_set", spy)
-    raw = enc._encode_prompts(bundle, prompts, groups=groups)
+    raw = encode_prompts(bundle, prompts, groups=groups, batch_size=enc.text_batch_size)
     model, _, tokenizer = load_reference_model()
     with torch.inference_mode():
         ref = model.encode_text(tokenizer(prompts)).numpy()

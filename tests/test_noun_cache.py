@@ -11,23 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _clip_fixtures import make_tiny_encoder, tiny_weights_file
+from conftest import KilledRun
 
 from skgradnorm._clip import _noun_cache
-from skgradnorm._clip._encoder import CLIPEncoder
 from skgradnorm._clip._noun_cache import (
     CacheCorruptionWarning,
     NounEmbeddingCache,
-    embed_nouns_in_chunks,
     file_sha256,
     resolve_cache_dir,
     vocabulary_sha256,
 )
+from skgradnorm._clip._nouns import embed_nouns_in_chunks
+from skgradnorm.vocabulary import PAPER_TEMPLATES
 
 NOUNS = [f"noun{i}" for i in range(18)] + ["dog", "hot dog"]  # 20 nouns: 5 chunks of 4
-
-
-class KilledRun(Exception):
-    pass
 
 
 @pytest.fixture
@@ -36,32 +33,16 @@ def small_chunks(monkeypatch):
     return 4
 
 
-@pytest.fixture
-def count_calls(monkeypatch):
-    """Count (and optionally sabotage) the prompt-encoding calls: one per computed chunk."""
-    state = {"calls": 0, "fail_after": None}
-    real = CLIPEncoder._encode_prompts
-
-    def counting(self, bundle, texts, **kwargs):
-        if state["fail_after"] is not None and state["calls"] >= state["fail_after"]:
-            raise KilledRun("simulated kill")
-        state["calls"] += 1
-        return real(self, bundle, texts, **kwargs)
-
-    monkeypatch.setattr(CLIPEncoder, "_encode_prompts", counting)
-    return state
-
-
 def _chunk_dirs(root):
     base = root / "noun_embeddings"
     return sorted(p for p in base.iterdir()) if base.exists() else []
 
 
 @pytest.mark.slow
-def test_second_call_is_a_cache_hit(tmp_path, small_chunks, count_calls):
+def test_second_call_is_a_cache_hit(tmp_path, small_chunks, prompt_calls):
     enc = make_tiny_encoder(cache_dir=tmp_path)
     first = enc.encode_nouns(NOUNS)
-    assert count_calls["calls"] == 5
+    assert prompt_calls["calls"] == 5
     (folder,) = _chunk_dirs(tmp_path)
     assert len(list(folder.glob("chunk_*.npy"))) == 5
     assert len(list(folder.glob("chunk_*.json"))) == 5
@@ -71,10 +52,10 @@ def test_second_call_is_a_cache_hit(tmp_path, small_chunks, count_calls):
     assert key["weights"]["kind"] == "file" and len(key["weights"]["sha256"]) == 64
     assert set(key["versions"]) == {"open_clip", "torch"}
 
-    count_calls["calls"] = 0
+    prompt_calls["calls"] = 0
     second = enc.encode_nouns(NOUNS)
     third = make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS)  # new instance, disk hit
-    assert count_calls["calls"] == 0
+    assert prompt_calls["calls"] == 0
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first, third)
     fresh = make_tiny_encoder(cache_dir=False).encode_nouns(NOUNS)
@@ -82,50 +63,50 @@ def test_second_call_is_a_cache_hit(tmp_path, small_chunks, count_calls):
 
 
 @pytest.mark.slow
-def test_changed_inputs_miss_the_cache(tmp_path, small_chunks, count_calls):
+def test_changed_inputs_miss_the_cache(tmp_path, small_chunks, prompt_calls):
     make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS)
-    count_calls["calls"] = 0
+    prompt_calls["calls"] = 0
     make_tiny_encoder(cache_dir=tmp_path, templates=["a photo of a {}."]).encode_nouns(NOUNS)
-    assert count_calls["calls"] == 5
+    assert prompt_calls["calls"] == 5
     make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS[::-1])  # other vocabulary
-    assert count_calls["calls"] == 10
+    assert prompt_calls["calls"] == 10
     make_tiny_encoder(cache_dir=tmp_path, precision="bf16").encode_nouns(NOUNS)
-    assert count_calls["calls"] == 15
+    assert prompt_calls["calls"] == 15
     assert len(_chunk_dirs(tmp_path)) == 4
     # cache_dir=False neither reads nor writes.
-    count_calls["calls"] = 0
+    prompt_calls["calls"] = 0
     make_tiny_encoder(cache_dir=False).encode_nouns(NOUNS)
-    assert count_calls["calls"] == 5 and len(_chunk_dirs(tmp_path)) == 4
+    assert prompt_calls["calls"] == 5 and len(_chunk_dirs(tmp_path)) == 4
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_from_finished_chunks(tmp_path, small_chunks, count_calls):
-    count_calls["fail_after"] = 3
+def test_killed_run_resumes_from_finished_chunks(tmp_path, small_chunks, prompt_calls):
+    prompt_calls["fail_after"] = 3
     with pytest.raises(KilledRun):
         make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS)
     (folder,) = _chunk_dirs(tmp_path)
     assert len(list(folder.glob("chunk_*.json"))) == 3
 
-    count_calls.update(calls=0, fail_after=None)
+    prompt_calls.update(calls=0, fail_after=None)
     resumed = make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS)
-    assert count_calls["calls"] == 2  # only the two missing chunks
+    assert prompt_calls["calls"] == 2  # only the two missing chunks
     fresh = make_tiny_encoder(cache_dir=False).encode_nouns(NOUNS)
     np.testing.assert_array_equal(resumed, fresh)
 
     # A chunk array written without its checksum sidecar (killed in between) is redone.
     (folder / "chunk_00004.json").unlink()
-    count_calls["calls"] = 0
+    prompt_calls["calls"] = 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS)
-    assert count_calls["calls"] == 1
+    assert prompt_calls["calls"] == 1
     np.testing.assert_array_equal(again, fresh)
 
 
 @pytest.mark.parametrize(
     "damage", ["flip_bytes", "truncate", "wrong_shape", "pickle", "delete", "bad_json"]
 )
-def test_damaged_chunk_is_detected_and_recomputed(tmp_path, small_chunks, count_calls, damage):
+def test_damaged_chunk_is_detected_and_recomputed(tmp_path, small_chunks, prompt_calls, damage):
     enc = make_tiny_encoder(cache_dir=tmp_path)
     good = enc.encode_nouns(NOUNS)
     (folder,) = _chunk_dirs(tmp_path)
@@ -146,17 +127,17 @@ def test_damaged_chunk_is_detected_and_recomputed(tmp_path, small_chunks, count_
     else:
         (folder / "chunk_00002.json").write_text("{not json")
 
-    count_calls["calls"] = 0
+    prompt_calls["calls"] = 0
     with pytest.warns(CacheCorruptionWarning, match="chunk 2"):
         out = make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS)
-    assert count_calls["calls"] == 1
+    assert prompt_calls["calls"] == 1
     np.testing.assert_array_equal(out, good)
     # Repaired: the next call is a clean hit.
-    count_calls["calls"] = 0
+    prompt_calls["calls"] = 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_tiny_encoder(cache_dir=tmp_path).encode_nouns(NOUNS)
-    assert count_calls["calls"] == 0
+    assert prompt_calls["calls"] == 0
 
 
 def test_embed_nouns_in_chunks_without_encoder(tmp_path):
@@ -228,20 +209,12 @@ def test_default_cache_dir_follows_the_environment(tmp_path, monkeypatch, small_
     assert tiny_weights_file() not in json.dumps(key)
 
 
-def test_repeated_nouns_are_embedded_once_and_share_their_row(tmp_path, monkeypatch):
-    calls = []
-    original = CLIPEncoder._encode_prompts
-
-    def counting(self, bundle, texts, **kwargs):
-        calls.append(list(texts))
-        return original(self, bundle, texts, **kwargs)
-
-    monkeypatch.setattr(CLIPEncoder, "_encode_prompts", counting)
+def test_repeated_nouns_are_embedded_once_and_share_their_row(tmp_path, prompt_calls):
     enc = make_tiny_encoder(cache_dir=tmp_path / "cache")
     nouns = ["head", "dog", "head", "hot_dog", "dog", "head"]
     E = enc.encode_nouns(nouns)
-    prompts = [p for batch in calls for p in batch]
-    assert len(prompts) == 3 * len(enc._checked_templates())  # 3 distinct strings
+    prompts = [p for batch in prompt_calls["prompts"] for p in batch]
+    assert len(prompts) == 3 * len(PAPER_TEMPLATES)  # 3 distinct strings
     np.testing.assert_array_equal(E[0], E[2])
     np.testing.assert_array_equal(E[0], E[5])
     np.testing.assert_array_equal(E[1], E[4])

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from skgradnorm._clip import _noun_cache
-from skgradnorm._clip._noun_cache import NounEmbeddingCache, embed_nouns_in_chunks, file_sha256
+from skgradnorm._clip._noun_cache import NounEmbeddingCache, file_sha256
+from skgradnorm._clip._nouns import embed_nouns_in_chunks
 from skgradnorm._utils import _safe_files
 from skgradnorm.exceptions import CacheCorruptionWarning, CacheUnavailableWarning
 
@@ -123,7 +124,7 @@ def test_unwritable_cache_falls_back_with_one_warning(tmp_path, monkeypatch, fai
     def refuse(path, write):
         raise OSError(failure, os.strerror(failure), str(path))
 
-    monkeypatch.setattr(_noun_cache, "_atomic_write", refuse)
+    monkeypatch.setattr(_noun_cache, "atomic_write", refuse)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out, compute, _ = _run(tmp_path)

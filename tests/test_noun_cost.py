@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 from _clip_fixtures import TINY_NAME, make_tiny_encoder, register_tiny_config, tiny_weights_file
 
-from skgradnorm._clip import _noun_cache, _noun_cost
+from skgradnorm._clip import _noun_cache, _nouns
 from skgradnorm._clip._encoder import CLIPEncoder
-from skgradnorm._clip._noun_cost import COST_SAMPLE_NOUNS, format_duration
+from skgradnorm._clip._nouns import (
+    COST_SAMPLE_NOUNS,
+    encode_noun_chunk,
+    format_duration,
+    sample_positions,
+)
 from skgradnorm.exceptions import SlowNounBankWarning
 
 NOUNS = [f"thing{i}" for i in range(100)]  # more than twice the timed sample
@@ -22,40 +27,29 @@ def _encoder(**params):
     return make_tiny_encoder(templates=TEMPLATES, **params)
 
 
-@pytest.fixture
-def count_prompts(monkeypatch):
-    """Count the prompts sent to the text tower."""
-    counts = {"prompts": 0}
-    real = CLIPEncoder._encode_prompts
-
-    def counting(self, bundle, texts, **kwargs):
-        counts["prompts"] += len(texts)
-        return real(self, bundle, texts, **kwargs)
-
-    monkeypatch.setattr(CLIPEncoder, "_encode_prompts", counting)
-    return counts
+def _n_prompts(prompt_calls):
+    return sum(len(batch) for batch in prompt_calls["prompts"])
 
 
 @pytest.mark.slow
-def test_estimate_then_encode_embeds_each_noun_once(tmp_path, count_prompts):
+def test_estimate_then_encode_embeds_each_noun_once(tmp_path, prompt_calls):
     enc = _encoder(cache_dir=tmp_path)
-    n_templates = len(enc._checked_templates())
+    n_templates = len(TEMPLATES)
     seconds = enc.estimate_noun_seconds(NOUNS)
     assert seconds > 0.0
-    assert count_prompts["prompts"] == COST_SAMPLE_NOUNS * n_templates  # only the sample
-    assert seconds == pytest.approx(enc._noun_sample["seconds_per_noun"] * len(NOUNS))
+    assert _n_prompts(prompt_calls) == COST_SAMPLE_NOUNS * n_templates  # only the sample
+    assert seconds == pytest.approx(enc._noun_sample.seconds_per_noun * len(NOUNS))
     out = enc.encode_nouns(NOUNS)
-    assert count_prompts["prompts"] == len(NOUNS) * n_templates  # the sample was reused
+    assert _n_prompts(prompt_calls) == len(NOUNS) * n_templates  # the sample was reused
     # The same bits as an encoder that never estimated, and the plain ensemble.
     plain = _encoder(cache_dir=False)
     np.testing.assert_array_equal(out, plain.encode_nouns(NOUNS))
-    bundle = plain._get_bundle()
-    reference = plain._encode_noun_chunk(bundle, NOUNS, plain._checked_templates())
+    reference = encode_noun_chunk(plain.load_model()._model_bundle, NOUNS, TEMPLATES, batch_size=7)
     np.testing.assert_allclose(out, reference, atol=1e-5)
     # Cached now: nothing left to estimate, nothing embedded.
-    count_prompts["prompts"] = 0
+    prompt_calls["prompts"].clear()
     assert enc.estimate_noun_seconds(NOUNS) == 0.0
-    assert count_prompts["prompts"] == 0
+    assert _n_prompts(prompt_calls) == 0
 
 
 @pytest.mark.slow
@@ -66,14 +60,14 @@ def test_estimate_counts_only_the_uncached_nouns(tmp_path, monkeypatch):
     (folder,) = (tmp_path / "noun_embeddings").iterdir()
     (folder / "chunk_00001.json").unlink()
     seconds = enc.estimate_noun_seconds(NOUNS)
-    assert seconds / enc._noun_sample["seconds_per_noun"] == pytest.approx(40)
-    assert enc._noun_sample["key"][2] == tuple(NOUNS[40:80])  # the sample: all of chunk 1
+    assert seconds / enc._noun_sample.seconds_per_noun == pytest.approx(40)
+    assert enc._noun_sample.key[2] == tuple(NOUNS[40:80])  # the sample: all of chunk 1
     assert _encoder(cache_dir=False).estimate_noun_seconds(NOUNS[:3]) > 0.0
 
 
 @pytest.mark.slow
 def test_slow_bank_warns_when_verbose_with_the_ways_out(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(_noun_cost, "SLOW_NOUN_BANK_SECONDS", 0.0)  # any bank is "slow"
+    monkeypatch.setattr(_nouns, "SLOW_NOUN_BANK_SECONDS", 0.0)  # any bank is "slow"
     caplog.set_level(logging.INFO, logger="skgradnorm")
     with pytest.warns(SlowNounBankWarning) as record:
         _encoder(cache_dir=tmp_path, verbose=True).encode_nouns(NOUNS)
@@ -99,8 +93,8 @@ def test_slow_bank_warns_when_verbose_with_the_ways_out(tmp_path, monkeypatch, c
         enc.encode_nouns(NOUNS)
 
 
-def test_short_work_is_not_estimated(count_prompts, monkeypatch):
-    monkeypatch.setattr(_noun_cost, "SLOW_NOUN_BANK_SECONDS", 0.0)
+def test_short_work_is_not_estimated(prompt_calls, monkeypatch):
+    monkeypatch.setattr(_nouns, "SLOW_NOUN_BANK_SECONDS", 0.0)
     enc = _encoder(cache_dir=False, verbose=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", SlowNounBankWarning)
@@ -121,12 +115,10 @@ def test_progress_is_shown_by_default(capsys):
 
 
 def test_sample_is_spread_over_the_chunk():
-    from skgradnorm._clip._encoder import _sample_positions
-
-    positions = _sample_positions(4096)
+    positions = sample_positions(4096)
     assert len(positions) == COST_SAMPLE_NOUNS and positions[0] == 0 and positions[-1] == 4095
     assert np.all(np.diff(positions) > 80)
-    np.testing.assert_array_equal(_sample_positions(30), np.arange(30))
+    np.testing.assert_array_equal(sample_positions(30), np.arange(30))
 
 
 @pytest.mark.parametrize(

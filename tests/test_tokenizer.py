@@ -242,7 +242,7 @@ def test_unsupported_tokenizers_get_no_fast_path(open_clip, monkeypatch):
 
 
 def test_encode_nouns_unchanged_by_the_fast_tokenizer(monkeypatch, reference_model):
-    import skgradnorm._clip._encoder as encoder_module
+    import skgradnorm._clip._nouns as encoder_module
 
     nouns = ["dog", "hot_dog", "Mr.", "'hood", "U.S.A.", "café", "word " * 30]
     templates = list(PAPER_TEMPLATES) + ["'{}'", "{}"]

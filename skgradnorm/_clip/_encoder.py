@@ -1,18 +1,18 @@
 """CLIPEncoder: embed images, texts and a noun bank with an open_clip CLIP model.
 
-This module holds the estimator. Its other rooms: ``_clip_model.py`` (loading the model
-from an open_clip tag, a local file or a folder, with clear errors), ``_images.py`` (image
-inputs, decoding and file checks), ``_clip_text.py`` (the fast text path),
-``_noun_cache.py`` (the on-disk cache of noun embeddings) and ``_image_cache.py`` (the
-on-disk cache of image embeddings). open_clip is imported lazily, on first use, through
-:func:`skgradnorm._compat.import_open_clip`.
+This module holds the estimator; the other rooms of :mod:`skgradnorm._clip` do the work:
+``_model.py`` (loading the model from an open_clip tag, a local file or a folder, with clear
+errors), ``_images.py`` (image inputs, decoding and file checks), ``_text.py`` (the fast
+text path) and ``_tokenizer.py`` (noun prompts tokenized by splicing), ``_nouns.py``
+(embedding a noun bank in chunks, and its cost estimate), ``_noun_cache.py`` and
+``_image_cache.py`` (the on-disk caches). open_clip is imported lazily, on first use,
+through :func:`skgradnorm._utils._compat.import_open_clip`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from numbers import Integral
 
 import numpy as np
@@ -28,9 +28,21 @@ from . import _noun_cache
 from ._image_cache import ImageEmbeddingCache, embed_with_cache, image_model_key
 from ._images import as_image_items, check_image_files, encode_images
 from ._model import ModelBundle, load_bundle
-from ._noun_cost import COST_SAMPLE_NOUNS, announce_noun_cost
+from ._noun_cache import resolve_cache_dir
+from ._nouns import (
+    COST_SAMPLE_NOUNS,
+    TimedSample,
+    announce_noun_cost,
+    check_strings,
+    check_templates,
+    embed_noun_chunk,
+    embed_nouns_in_chunks,
+    noun_cache_for,
+    pending_nouns,
+    sample_key,
+    sample_positions,
+)
 from ._text import encode_prompts
-from ._tokenizer import tokenize_prompts
 
 __all__ = [
     "CLIPEncoder",
@@ -216,7 +228,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         self : CLIPEncoder
         """
         self._validate_params()
-        self._checked_templates()
+        check_templates(self.templates)
         return self
 
     def transform(self, X):
@@ -298,7 +310,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         bundle = self._get_bundle()
-        return self._model_key(bundle, _noun_cache.resolve_cache_dir(self.cache_dir))
+        return self._model_key(bundle, resolve_cache_dir(self.cache_dir))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: ``clipencoder0``, ``clipencoder1``, ...
@@ -324,9 +336,11 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             L2-normalised text embeddings.
         """
         self._validate_params()
-        texts = _check_strings(texts, "texts")
+        texts = check_strings(texts, "texts")
         bundle = self._get_bundle()
-        raw = self._encode_prompts(bundle, texts, progress=self.verbose)
+        raw = encode_prompts(
+            bundle, texts, batch_size=self.text_batch_size, progress=bool(self.verbose)
+        )
         return l2_normalize_rows(raw, name="text embeddings", copy=False, zero="keep")
 
     def encode_nouns(self, nouns):
@@ -353,27 +367,37 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             L2-normalised noun embeddings, in the order of ``nouns``.
         """
         self._validate_params()
-        templates = self._checked_templates()
-        nouns = _check_strings(nouns, "nouns")
+        templates = check_templates(self.templates)
+        nouns = check_strings(nouns, "nouns")
         distinct = list(dict.fromkeys(nouns))  # first-occurrence order
         if len(distinct) < len(nouns):
             row = {noun: i for i, noun in enumerate(distinct)}
             return self.encode_nouns(distinct)[[row[noun] for noun in nouns]]
         bundle = self._get_bundle()
-        cache = self._noun_cache_for(bundle, nouns, templates)
+        cache = noun_cache_for(bundle, nouns, templates, resolve_cache_dir(self.cache_dir))
         if cache is None and bundle.source_kind == "random" and self.cache_dir is not False:
             logger.info("random weights (pretrained=None): noun embeddings are not cached")
 
         def compute(chunk, progress):
-            return self._embed_noun_chunk(bundle, chunk, templates, progress)
+            out, used = embed_noun_chunk(
+                bundle,
+                chunk,
+                templates,
+                batch_size=self.text_batch_size,
+                sample=getattr(self, "_noun_sample", None),
+                progress=progress,
+            )
+            if used:
+                self._noun_sample = None  # used once
+            return out
 
         def on_start(n_pending, first_chunk):
             if n_pending <= 2 * COST_SAMPLE_NOUNS:
                 return  # short work: not worth a word
             sample = self._timed_sample(bundle, first_chunk, templates)
-            announced, sample["announced"] = sample["announced"], False
+            announced, sample.announced = sample.announced, False
             announce_noun_cost(
-                sample["seconds_per_noun"] * n_pending,
+                sample.seconds_per_noun * n_pending,
                 n_pending,
                 len(templates),
                 bundle.device,
@@ -382,13 +406,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
                 stacklevel=4,
             )
 
-        return _noun_cache.embed_nouns_in_chunks(
-            nouns,
-            compute,
-            cache=cache,
-            chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE,
-            verbose=self.verbose,
-            on_start=on_start,
+        return embed_nouns_in_chunks(
+            nouns, compute, cache=cache, verbose=self.verbose, on_start=on_start
         )
 
     def estimate_noun_seconds(self, nouns):
@@ -410,20 +429,18 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             The estimate, 0.0 when every noun is cached. It includes the timed batch.
         """
         self._validate_params()
-        templates = self._checked_templates()
-        nouns = _check_strings(nouns, "nouns")
+        templates = check_templates(self.templates)
+        nouns = check_strings(nouns, "nouns")
         bundle = self._get_bundle()
-        cache = self._noun_cache_for(bundle, nouns, templates)
-        size = _noun_cache.DEFAULT_CHUNK_SIZE
-        starts = range(0, len(nouns), size)
-        pending = [i for i in range(len(starts)) if cache is None or not cache.has_chunk(i)]
-        if not pending:
+        cache = noun_cache_for(bundle, nouns, templates, resolve_cache_dir(self.cache_dir))
+        n_pending, first = pending_nouns(cache, len(nouns))
+        if not n_pending:
             return 0.0
-        n_pending = sum(min(len(nouns), starts[i] + size) - starts[i] for i in pending)
-        first = starts[pending[0]]
-        sample = self._timed_sample(bundle, nouns[first : first + size], templates)
-        sample["announced"] = True
-        seconds = sample["seconds_per_noun"] * n_pending
+        sample = self._timed_sample(
+            bundle, nouns[first : first + _noun_cache.DEFAULT_CHUNK_SIZE], templates
+        )
+        sample.announced = True
+        seconds = sample.seconds_per_noun * n_pending
         announce_noun_cost(
             seconds,
             n_pending,
@@ -436,30 +453,19 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- internals
 
-    def _noun_cache_for(self, bundle, nouns, templates):
-        """The noun cache of these inputs, or ``None`` (cache off or random weights)."""
-        cache_root = _noun_cache.resolve_cache_dir(self.cache_dir)
-        if cache_root is None or bundle.source_kind == "random":
-            return None
-        try:
-            weights = bundle.weights_identity(cache_root)
-        except OSError as exc:  # pragma: no cover - the weights vanished since loading
-            logger.info("noun cache off: cannot identify the weights (%s)", exc)
-            return None
-        key = _noun_cache.noun_cache_key(
-            arch_name=bundle.arch_name,
-            weights=weights,
-            nouns=nouns,
-            templates=templates,
-            precision=bundle.precision,
-        )
-        return _noun_cache.NounEmbeddingCache(
-            cache_root, key, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE
-        )
+    def _timed_sample(self, bundle, chunk, templates):
+        """The timed sample of ``chunk`` (kept for the chunk's computation, see
+        :func:`._nouns.embed_noun_chunk`), made once."""
+        picked = [chunk[i] for i in sample_positions(len(chunk))]
+        sample = getattr(self, "_noun_sample", None)
+        if sample is None or sample.key != sample_key(bundle, templates, picked):
+            sample = TimedSample(bundle, chunk, templates, batch_size=self.text_batch_size)
+            self._noun_sample = sample
+        return sample
 
     def _image_cache_for(self, bundle):
         """The image-embedding cache of this model, or ``None`` (cache off, random weights)."""
-        cache_root = _noun_cache.resolve_cache_dir(self.cache_dir)
+        cache_root = resolve_cache_dir(self.cache_dir)
         if cache_root is None or bundle.source_kind == "random":
             return None
         return ImageEmbeddingCache(
@@ -473,79 +479,6 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             precision=bundle.precision,
             preprocess=bundle.preprocess,
         )
-
-    def _timed_sample(self, bundle, chunk, templates):
-        """Embed and time the sample of ``chunk``; kept for :meth:`_embed_noun_chunk`."""
-        picked = [chunk[i] for i in _sample_positions(len(chunk))]
-        key = (bundle.params, tuple(templates), tuple(picked))
-        sample = getattr(self, "_noun_sample", None)
-        if sample is None or sample["key"] != key:
-            start = time.perf_counter()
-            embeddings = self._encode_noun_chunk(bundle, picked, templates)
-            seconds = time.perf_counter() - start
-            sample = {
-                "key": key,
-                "embeddings": embeddings,
-                "seconds_per_noun": seconds / len(picked),
-                "announced": False,
-            }
-            self._noun_sample = sample
-        return sample
-
-    def _embed_noun_chunk(self, bundle, chunk, templates, progress=None):
-        """One cache chunk: its sample (:func:`_sample_positions`) apart, then the rest.
-
-        The split is the same whether or not the sample was timed beforehand, so an
-        estimate never changes the result, and a timed sample is reused, not recomputed.
-        """
-        positions = _sample_positions(len(chunk))
-        picked = [chunk[i] for i in positions]
-        rest_positions = np.setdiff1d(np.arange(len(chunk)), positions)
-        sample = getattr(self, "_noun_sample", None)
-        if sample is not None and sample["key"] == (
-            bundle.params,
-            tuple(templates),
-            tuple(picked),
-        ):
-            first = sample["embeddings"]
-            self._noun_sample = None  # used once
-            if progress is not None:
-                progress(len(picked))
-        else:
-            first = self._encode_noun_chunk(bundle, picked, templates, progress)
-        out = np.empty((len(chunk), first.shape[1]), dtype=np.float32)
-        out[positions] = first
-        if len(rest_positions):
-            rest = [chunk[i] for i in rest_positions]
-            out[rest_positions] = self._encode_noun_chunk(bundle, rest, templates, progress)
-        return out
-
-    def _checked_templates(self):
-        templates = PAPER_TEMPLATES if self.templates is None else self.templates
-        if isinstance(templates, str):
-            raise ValueError(
-                "templates must be a sequence of strings, not one string; "
-                f"use templates=[{templates!r}]."
-            )
-        templates = list(templates)
-        if not templates:
-            raise ValueError(
-                "templates is empty; give at least one template such as 'a photo of a {}.'."
-            )
-        for t in templates:
-            if not isinstance(t, str) or t.count("{}") != 1:
-                raise ValueError(
-                    "each template must be a string with exactly one '{}' for the noun; "
-                    f"got {t!r}."
-                )
-            try:
-                t.format("noun")
-            except (IndexError, KeyError, ValueError) as exc:
-                raise ValueError(
-                    f"template {t!r} cannot be formatted with one noun ({exc}); double any "
-                    "literal braces ('{{' and '}}')."
-                ) from exc
-        return templates
 
     def _bundle_params(self):
         device = resolve_device(self.device)
@@ -566,73 +499,6 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
     def _load_bundle(self, params) -> ModelBundle:
         return load_bundle(params, stacklevel=5)
 
-    def _encode_prompts(
-        self, bundle, texts, *, groups=None, progress=False, on_progress=None, tokens=None
-    ):
-        """Raw float32 text embeddings of ``texts`` (see :func:`._clip_text.encode_prompts`)."""
-        return encode_prompts(
-            bundle,
-            texts,
-            batch_size=self.text_batch_size,
-            groups=groups,
-            progress=progress,
-            on_progress=on_progress,
-            tokens=tokens,
-        )
-
-    def _encode_noun_chunk(self, bundle: ModelBundle, nouns, templates, progress=None):
-        n_t = len(templates)
-        prompts = [t.format(noun) for noun in nouns for t in templates]
-        # The prompts of one template share their first tokens: encode them together.
-        groups = [np.arange(j, len(prompts), n_t) for j in range(n_t)]
-        done = 0
-        reported = 0
-
-        def on_prompts(k):  # prompts done -> nouns done, for the noun progress bar
-            nonlocal done, reported
-            done += k
-            step = done // n_t - reported
-            if step and progress is not None:
-                progress(step)
-                reported += step
-
-        # Each noun tokenized once and spliced into the templates (None: a tokenizer that
-        # _tokenizer does not support; the model's tokenizer then tokenizes the prompts).
-        tokens = tokenize_prompts(bundle.tokenizer, nouns, templates)
-        raw = self._encode_prompts(
-            bundle, prompts, groups=groups, on_progress=on_prompts, tokens=tokens
-        )
-        mean = raw.reshape(len(nouns), n_t, -1).mean(axis=1)
-        return l2_normalize_rows(mean, name="noun embeddings", copy=False, zero="keep")
-
-
-def _sample_positions(n: int) -> np.ndarray:
-    """The nouns of a chunk of ``n`` that are timed for the cost estimate: spread evenly.
-
-    Evenly spaced rather than the first ones, so that the sample's prompt lengths are
-    those of the chunk (a sorted vocabulary starts with unusual entries).
-    """
-    if n <= COST_SAMPLE_NOUNS:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, COST_SAMPLE_NOUNS).round().astype(np.intp))
-
 
 def _is_path(item) -> bool:
     return isinstance(item, (str, os.PathLike))
-
-
-def _check_strings(values, name):
-    if isinstance(values, str):
-        raise TypeError(f"{name} must be a sequence of strings, not one string; use [{values!r}].")
-    try:
-        values = list(values)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be a sequence of strings; got {type(values).__name__}."
-        ) from None
-    if not values:
-        raise ValueError(f"{name} is empty; pass at least one string.")
-    for i, v in enumerate(values):
-        if not isinstance(v, str):
-            raise TypeError(f"{name}[{i}] is a {type(v).__name__}; all items must be str.")
-    return [str(v) for v in values]

@@ -1,9 +1,9 @@
 """On-disk cache of noun-bank embeddings, computed in resumable, checksummed chunks.
 
-Embedding the WordNet noun bank (about 118k nouns x 7 prompt templates, some 825k prompts)
-takes hours on a CPU, so its embeddings are computed once and reused. The cache is keyed by
-everything that changes them: the model, the identity of its weights, the vocabulary, the
-templates, the precision and the versions of open_clip and torch.
+Embedding the default WordNet noun bank (119,034 distinct nouns x 7 prompt templates, some
+833k prompts) takes hours on a CPU, so its embeddings are computed once and reused. The
+cache is keyed by everything that changes them: the model, the identity of its weights, the
+vocabulary, the templates, the precision and the versions of open_clip and torch.
 
 Layout, under ``<cache root>/noun_embeddings/<key digest>/``::
 
@@ -48,14 +48,13 @@ from .._utils._safe_files import (
     read_regular_bytes,
     remove_orphan_temps,
 )
-from ..exceptions import CacheCorruptionWarning, CacheUnavailableWarning
+from ..exceptions import CacheCorruptionWarning
 
 __all__ = [
     "CacheCorruptionWarning",
     "DEFAULT_CHUNK_SIZE",
     "NounEmbeddingCache",
     "default_cache_dir",
-    "embed_nouns_in_chunks",
     "file_sha256",
     "noun_cache_key",
     "resolve_cache_dir",
@@ -102,10 +101,6 @@ def resolve_cache_dir(cache_dir) -> Path | None:
 
 
 # --------------------------------------------------------------------------- atomic files
-
-# The writing and reading helpers live in ``_safe_files`` (shared with the image cache).
-_atomic_write = atomic_write
-_atomic_write_json = atomic_write_json
 
 
 def _array_sha256(array: np.ndarray) -> str:
@@ -158,7 +153,7 @@ def file_sha256(path, *, cache_root: Path | None = None) -> str:
             table = {k: v for k, v in table.items() if not k.startswith(f"{path}|")}
             table[disk_key] = digest
             try:
-                _atomic_write_json(table_path, table)
+                atomic_write_json(table_path, table)
             except OSError as exc:  # a read-only cache still works, just slower
                 logger.info("could not record the hash of %s: %s", path, exc)
     _FILE_HASHES[memo_key] = digest
@@ -290,9 +285,9 @@ class NounEmbeddingCache:
         array = np.ascontiguousarray(array, dtype=np.float32)
         array_path, meta_path = self._paths(index)
         if not (self.directory / "key.json").exists():
-            _atomic_write_json(self.directory / "key.json", self.key)
-        _atomic_write(array_path, lambda fh: np.save(fh, array, allow_pickle=False))
-        _atomic_write_json(
+            atomic_write_json(self.directory / "key.json", self.key)
+        atomic_write(array_path, lambda fh: np.save(fh, array, allow_pickle=False))
+        atomic_write_json(
             meta_path,
             {
                 "sha256": _array_sha256(array),
@@ -329,121 +324,3 @@ class NounEmbeddingCache:
     def remove_orphans(self) -> int:
         """Delete temporary files left by killed runs (untouched for several minutes)."""
         return len(remove_orphan_temps(self.directory))
-
-
-def _cache_unavailable(cache, exc) -> None:
-    warnings.warn(
-        f"the noun-embedding cache in {cache.directory} cannot be used "
-        f"({type(exc).__name__}: {exc}); the nouns are embedded without it and will be "
-        "embedded again next time. Pass a writable cache_dir (or cache_dir=False to "
-        "silence this).",
-        CacheUnavailableWarning,
-        stacklevel=4,
-    )
-
-
-def embed_nouns_in_chunks(
-    nouns, compute, *, cache=None, chunk_size=None, verbose=False, on_start=None
-):
-    """Embed ``nouns`` chunk by chunk, reusing and filling ``cache`` when given.
-
-    Parameters
-    ----------
-    nouns : list of str
-        The vocabulary.
-    compute : callable
-        ``compute(list_of_nouns, progress) -> ndarray (n, d)``: embeds one chunk and may
-        call ``progress(k)`` to report ``k`` more nouns done (for the progress bar).
-    cache : NounEmbeddingCache or None
-        Where finished chunks are read from and written to. ``None`` computes everything.
-    chunk_size : int, optional
-        Nouns per chunk; defaults to ``cache.chunk_size`` or :data:`DEFAULT_CHUNK_SIZE`.
-    verbose : bool
-        Show a progress bar.
-    on_start : callable, optional
-        ``on_start(n_pending, first_chunk)``: called once, before any computing, with the
-        number of nouns to compute and the nouns of the first chunk to compute (used to
-        estimate and announce the cost). Not called when everything is cached.
-
-    Returns
-    -------
-    embeddings : ndarray of shape (len(nouns), d), float32
-    """
-    from tqdm.auto import tqdm
-
-    if cache is not None:
-        chunk_size = cache.chunk_size
-    elif chunk_size is None:
-        chunk_size = DEFAULT_CHUNK_SIZE
-    n = len(nouns)
-    starts = list(range(0, n, chunk_size))
-    out = None
-    dim = None
-    pending = []
-    stored = {}
-    if cache is not None:
-        try:
-            cache.check_folder()
-            cache.remove_orphans()
-            for index, start in enumerate(starts):
-                rows = min(n, start + chunk_size) - start
-                array = cache.load_chunk(index, rows, dim)
-                if array is None:
-                    pending.append(index)
-                else:
-                    dim = array.shape[1]
-                    stored[index] = array
-        except OSError as exc:  # the folder itself; load_chunk reports damaged chunks
-            _cache_unavailable(cache, exc)
-            cache, pending, stored, dim = None, list(range(len(starts))), {}, None
-        if stored:
-            logger.info(
-                "noun cache %s: %d of %d chunks found", cache.directory, len(stored), len(starts)
-            )
-    else:
-        pending = list(range(len(starts)))
-
-    def place(index, array):
-        nonlocal out, dim
-        if out is None:
-            dim = array.shape[1]
-            out = np.empty((n, dim), dtype=np.float32)
-        start = starts[index]
-        out[start : start + array.shape[0]] = array
-
-    for index, array in stored.items():
-        place(index, array)
-    done_rows = n - sum(min(n, starts[i] + chunk_size) - starts[i] for i in pending)
-    if pending and on_start is not None:
-        first = starts[pending[0]]
-        on_start(n - done_rows, nouns[first : first + chunk_size])
-    with tqdm(
-        total=n, initial=done_rows, unit="noun", desc="Embedding nouns", disable=not verbose
-    ) as bar:
-        for index in pending:
-            start = starts[index]
-            chunk = nouns[start : start + chunk_size]
-            reported = 0
-            limit = len(chunk)
-
-            def progress(k, _limit=limit):
-                nonlocal reported
-                k = max(0, min(int(k), _limit - reported))
-                if k:
-                    reported += k
-                    bar.update(k)
-
-            array = np.asarray(compute(chunk, progress), dtype=np.float32)
-            if array.ndim != 2 or array.shape[0] != len(chunk):
-                raise RuntimeError(
-                    f"compute returned shape {array.shape} for {len(chunk)} nouns"
-                )  # pragma: no cover - internal contract
-            if cache is not None:
-                try:
-                    cache.save_chunk(index, array)
-                except OSError as exc:  # read-only, unwritable or full: go on without it
-                    _cache_unavailable(cache, exc)
-                    cache = None
-            place(index, array)
-            bar.update(len(chunk) - reported)
-    return out

@@ -1,0 +1,401 @@
+"""Embedding a noun bank: the template ensemble, chunk by chunk with the cache, and what it
+will cost, said before it starts.
+
+- :func:`encode_noun_chunk` embeds nouns through the prompt templates (GradNorm's and TAC's
+  ensemble: the raw prompt embeddings of a noun averaged, then L2-normalised).
+- :func:`embed_nouns_in_chunks` walks a vocabulary in chunks, reusing and filling the
+  on-disk :class:`~._noun_cache.NounEmbeddingCache`, with a progress bar.
+- The cost estimate: the full WordNet bank (119,034 distinct nouns x 7 templates) takes
+  seconds to minutes on a GPU and hours on a CPU. :class:`~skgradnorm.CLIPEncoder` times a
+  short batch of the nouns it is about to embed (:class:`TimedSample`,
+  :data:`COST_SAMPLE_NOUNS` nouns with every template), extrapolates to every noun that is
+  not cached yet, and reports the estimate (:func:`announce_noun_cost`): always through
+  ``logging``, and as a :class:`~skgradnorm.exceptions.SlowNounBankWarning` when the
+  encoder is verbose and the estimate exceeds :data:`SLOW_NOUN_BANK_SECONDS`. The timed
+  batch is part of the work (its embeddings are used, never computed twice). Small
+  batches cost more per prompt than the full chunks, so the estimate errs high
+  (``benchmarks/bench_noun_cost.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+
+import numpy as np
+
+from .._utils._validation import l2_normalize_rows
+from ..exceptions import CacheUnavailableWarning, SlowNounBankWarning
+from ..vocabulary import PAPER_TEMPLATES
+from . import _noun_cache
+from ._text import encode_prompts
+from ._tokenizer import tokenize_prompts
+
+__all__ = [
+    "COST_SAMPLE_NOUNS",
+    "SLOW_NOUN_BANK_SECONDS",
+    "TimedSample",
+    "announce_noun_cost",
+    "check_strings",
+    "check_templates",
+    "embed_noun_chunk",
+    "embed_nouns_in_chunks",
+    "encode_noun_chunk",
+    "format_duration",
+    "noun_cache_for",
+    "pending_nouns",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Nouns timed (each with every template) to estimate the cost of a noun bank.
+COST_SAMPLE_NOUNS = 48
+#: A verbose encoder warns before embedding nouns estimated to take longer than this.
+SLOW_NOUN_BANK_SECONDS = 60.0
+
+
+def format_duration(seconds: float) -> str:
+    """``"4 h 38 min"``, ``"12 min"``, ``"40 s"``: a duration rounded for people."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def noun_cost_message(seconds, n_nouns, n_templates, device, cache_folder) -> str:
+    """One paragraph: the estimate and the ways to make it shorter."""
+    where = "a GPU (device='cuda')" if device.type == "cpu" else "a faster GPU"
+    if cache_folder is None:
+        cache = (
+            "enable the cache (cache_dir=None or a folder), which makes the next run with "
+            "the same model and nouns instant"
+        )
+    else:
+        cache = (
+            f"let it finish once: the embeddings are cached in {cache_folder}, and the next "
+            "run with the same model and nouns is instant (an interrupted run resumes)"
+        )
+    return (
+        f"Embedding {n_nouns:,} nouns x {n_templates} templates "
+        f"({n_nouns * n_templates:,} prompts) will take about {format_duration(seconds)} "
+        f"on {device} (timed on {COST_SAMPLE_NOUNS} nouns; usually on the high side). Ways "
+        "to shorten it: run on "
+        f"{where}; pass a smaller vocabulary; or {cache}."
+    )
+
+
+def announce_noun_cost(
+    seconds, n_nouns, n_templates, device, cache_folder, *, warn, stacklevel=2
+) -> None:
+    """Log the estimate; also warn (:class:`SlowNounBankWarning`) if ``warn`` and it is long."""
+    message = noun_cost_message(seconds, n_nouns, n_templates, device, cache_folder)
+    logger.info(message)
+    if warn and seconds > SLOW_NOUN_BANK_SECONDS:
+        warnings.warn(message, SlowNounBankWarning, stacklevel=stacklevel + 1)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def check_templates(templates):
+    """The prompt templates to use (None: :data:`PAPER_TEMPLATES`), checked: a list of str."""
+    templates = PAPER_TEMPLATES if templates is None else templates
+    if isinstance(templates, str):
+        raise ValueError(
+            "templates must be a sequence of strings, not one string; "
+            f"use templates=[{templates!r}]."
+        )
+    templates = list(templates)
+    if not templates:
+        raise ValueError(
+            "templates is empty; give at least one template such as 'a photo of a {}.'."
+        )
+    for t in templates:
+        if not isinstance(t, str) or t.count("{}") != 1:
+            raise ValueError(
+                f"each template must be a string with exactly one '{{}}' for the noun; got {t!r}."
+            )
+        try:
+            t.format("noun")
+        except (IndexError, KeyError, ValueError) as exc:
+            raise ValueError(
+                f"template {t!r} cannot be formatted with one noun ({exc}); double any "
+                "literal braces ('{{' and '}}')."
+            ) from exc
+    return templates
+
+
+def check_strings(values, name):
+    """``values`` as a non-empty list of str, or a clear error."""
+    if isinstance(values, str):
+        raise TypeError(f"{name} must be a sequence of strings, not one string; use [{values!r}].")
+    try:
+        values = list(values)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a sequence of strings; got {type(values).__name__}."
+        ) from None
+    if not values:
+        raise ValueError(f"{name} is empty; pass at least one string.")
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise TypeError(f"{name}[{i}] is a {type(v).__name__}; all items must be str.")
+    return [str(v) for v in values]
+
+
+def sample_positions(n: int) -> np.ndarray:
+    """The nouns of a chunk of ``n`` that are timed for the cost estimate: spread evenly.
+
+    Evenly spaced rather than the first ones, so that the sample's prompt lengths are
+    those of the chunk (a sorted vocabulary starts with unusual entries).
+    """
+    if n <= COST_SAMPLE_NOUNS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, COST_SAMPLE_NOUNS).round().astype(np.intp))
+
+
+def encode_noun_chunk(bundle, nouns, templates, *, batch_size, progress=None):
+    """Embeddings of ``nouns``: each put into every template, the raw prompt embeddings
+    averaged per noun, the mean L2-normalised (float32, ``(len(nouns), d)``).
+
+    ``progress(k)`` is told as nouns are done. The prompts of one template share their
+    first tokens, so they are encoded together; each noun is tokenized once and spliced into
+    the templates (:mod:`._tokenizer`) when the model's tokenizer allows it.
+    """
+    n_t = len(templates)
+    prompts = [t.format(noun) for noun in nouns for t in templates]
+    # The prompts of one template share their first tokens: encode them together.
+    groups = [np.arange(j, len(prompts), n_t) for j in range(n_t)]
+    done = 0
+    reported = 0
+
+    def on_prompts(k):  # prompts done -> nouns done, for the noun progress bar
+        nonlocal done, reported
+        done += k
+        step = done // n_t - reported
+        if step and progress is not None:
+            progress(step)
+            reported += step
+
+    # Each noun tokenized once and spliced into the templates (None: a tokenizer that
+    # _tokenizer does not support; the model's tokenizer then tokenizes the prompts).
+    tokens = tokenize_prompts(bundle.tokenizer, nouns, templates)
+    raw = encode_prompts(
+        bundle,
+        prompts,
+        batch_size=batch_size,
+        groups=groups,
+        on_progress=on_prompts,
+        tokens=tokens,
+    )
+    mean = raw.reshape(len(nouns), n_t, -1).mean(axis=1)
+    return l2_normalize_rows(mean, name="noun embeddings", copy=False, zero="keep")
+
+
+# --------------------------------------------------------------------------- the chunks
+
+
+class TimedSample:
+    """A chunk's sample of nouns (:func:`sample_positions`), embedded and timed.
+
+    Made for the cost estimate before the first chunk is computed; that chunk then uses its
+    embeddings (:func:`embed_noun_chunk`), so nothing is embedded twice.
+    """
+
+    def __init__(self, bundle, chunk, templates, *, batch_size):
+        picked = [chunk[i] for i in sample_positions(len(chunk))]
+        self.key = sample_key(bundle, templates, picked)
+        start = time.perf_counter()
+        self.embeddings = encode_noun_chunk(bundle, picked, templates, batch_size=batch_size)
+        self.seconds_per_noun = (time.perf_counter() - start) / len(picked)
+        self.announced = False
+
+
+def sample_key(bundle, templates, picked) -> tuple:
+    """What a timed sample is valid for: the model, the templates and the nouns."""
+    return (bundle.params, tuple(templates), tuple(picked))
+
+
+def embed_noun_chunk(bundle, chunk, templates, *, batch_size, sample=None, progress=None):
+    """One cache chunk: its sample (:func:`sample_positions`) apart, then the rest.
+
+    The split is the same whether or not the sample was timed beforehand, so an estimate
+    never changes the result, and a matching :class:`TimedSample` is reused, not recomputed.
+    Returns ``(embeddings, used_sample)``.
+    """
+    positions = sample_positions(len(chunk))
+    picked = [chunk[i] for i in positions]
+    rest_positions = np.setdiff1d(np.arange(len(chunk)), positions)
+    used = sample is not None and sample.key == sample_key(bundle, templates, picked)
+    if used:
+        first = sample.embeddings
+        if progress is not None:
+            progress(len(picked))
+    else:
+        first = encode_noun_chunk(
+            bundle, picked, templates, batch_size=batch_size, progress=progress
+        )
+    out = np.empty((len(chunk), first.shape[1]), dtype=np.float32)
+    out[positions] = first
+    if len(rest_positions):
+        rest = [chunk[i] for i in rest_positions]
+        out[rest_positions] = encode_noun_chunk(
+            bundle, rest, templates, batch_size=batch_size, progress=progress
+        )
+    return out, used
+
+
+def noun_cache_for(bundle, nouns, templates, cache_root):
+    """The noun cache of these inputs, or ``None`` (cache off or random weights)."""
+    if cache_root is None or bundle.source_kind == "random":
+        return None
+    try:
+        weights = bundle.weights_identity(cache_root)
+    except OSError as exc:  # pragma: no cover - the weights vanished since loading
+        logger.info("noun cache off: cannot identify the weights (%s)", exc)
+        return None
+    key = _noun_cache.noun_cache_key(
+        arch_name=bundle.arch_name,
+        weights=weights,
+        nouns=nouns,
+        templates=templates,
+        precision=bundle.precision,
+    )
+    return _noun_cache.NounEmbeddingCache(
+        cache_root, key, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE
+    )
+
+
+def pending_nouns(cache, n_nouns, chunk_size=None):
+    """``(n_pending, first_start)``: the nouns not cached yet and where the first such chunk
+    starts (``first_start`` is None when everything is cached)."""
+    chunk_size = _noun_cache.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+    starts = range(0, n_nouns, chunk_size)
+    pending = [i for i in range(len(starts)) if cache is None or not cache.has_chunk(i)]
+    if not pending:
+        return 0, None
+    n_pending = sum(min(n_nouns, starts[i] + chunk_size) - starts[i] for i in pending)
+    return n_pending, starts[pending[0]]
+
+
+def _cache_unavailable(cache, exc) -> None:
+    warnings.warn(
+        f"the noun-embedding cache in {cache.directory} cannot be used "
+        f"({type(exc).__name__}: {exc}); the nouns are embedded without it and will be "
+        "embedded again next time. Pass a writable cache_dir (or cache_dir=False to "
+        "silence this).",
+        CacheUnavailableWarning,
+        stacklevel=4,
+    )
+
+
+def embed_nouns_in_chunks(
+    nouns, compute, *, cache=None, chunk_size=None, verbose=False, on_start=None
+):
+    """Embed ``nouns`` chunk by chunk, reusing and filling ``cache`` when given.
+
+    Parameters
+    ----------
+    nouns : list of str
+        The vocabulary.
+    compute : callable
+        ``compute(list_of_nouns, progress) -> ndarray (n, d)``: embeds one chunk and may
+        call ``progress(k)`` to report ``k`` more nouns done (for the progress bar).
+    cache : NounEmbeddingCache or None
+        Where finished chunks are read from and written to. ``None`` computes everything.
+    chunk_size : int, optional
+        Nouns per chunk; defaults to ``cache.chunk_size`` or :data:`DEFAULT_CHUNK_SIZE`.
+    verbose : bool
+        Show a progress bar.
+    on_start : callable, optional
+        ``on_start(n_pending, first_chunk)``: called once, before any computing, with the
+        number of nouns to compute and the nouns of the first chunk to compute (used to
+        estimate and announce the cost). Not called when everything is cached.
+
+    Returns
+    -------
+    embeddings : ndarray of shape (len(nouns), d), float32
+    """
+    from tqdm.auto import tqdm
+
+    if cache is not None:
+        chunk_size = cache.chunk_size
+    elif chunk_size is None:
+        chunk_size = _noun_cache.DEFAULT_CHUNK_SIZE
+    n = len(nouns)
+    starts = list(range(0, n, chunk_size))
+    out = None
+    dim = None
+    pending = []
+    stored = {}
+    if cache is not None:
+        try:
+            cache.check_folder()
+            cache.remove_orphans()
+            for index, start in enumerate(starts):
+                rows = min(n, start + chunk_size) - start
+                array = cache.load_chunk(index, rows, dim)
+                if array is None:
+                    pending.append(index)
+                else:
+                    dim = array.shape[1]
+                    stored[index] = array
+        except OSError as exc:  # the folder itself; load_chunk reports damaged chunks
+            _cache_unavailable(cache, exc)
+            cache, pending, stored, dim = None, list(range(len(starts))), {}, None
+        if stored:
+            logger.info(
+                "noun cache %s: %d of %d chunks found", cache.directory, len(stored), len(starts)
+            )
+    else:
+        pending = list(range(len(starts)))
+
+    def place(index, array):
+        nonlocal out, dim
+        if out is None:
+            dim = array.shape[1]
+            out = np.empty((n, dim), dtype=np.float32)
+        start = starts[index]
+        out[start : start + array.shape[0]] = array
+
+    for index, array in stored.items():
+        place(index, array)
+    done_rows = n - sum(min(n, starts[i] + chunk_size) - starts[i] for i in pending)
+    if pending and on_start is not None:
+        first = starts[pending[0]]
+        on_start(n - done_rows, nouns[first : first + chunk_size])
+    with tqdm(
+        total=n, initial=done_rows, unit="noun", desc="Embedding nouns", disable=not verbose
+    ) as bar:
+        for index in pending:
+            start = starts[index]
+            chunk = nouns[start : start + chunk_size]
+            reported = 0
+            limit = len(chunk)
+
+            def progress(k, _limit=limit):
+                nonlocal reported
+                k = max(0, min(int(k), _limit - reported))
+                if k:
+                    reported += k
+                    bar.update(k)
+
+            array = np.asarray(compute(chunk, progress), dtype=np.float32)
+            if array.ndim != 2 or array.shape[0] != len(chunk):
+                raise RuntimeError(
+                    f"compute returned shape {array.shape} for {len(chunk)} nouns"
+                )  # pragma: no cover - internal contract
+            if cache is not None:
+                try:
+                    cache.save_chunk(index, array)
+                except OSError as exc:  # read-only, unwritable or full: go on without it
+                    _cache_unavailable(cache, exc)
+                    cache = None
+            place(index, array)
+            bar.update(len(chunk) - reported)
+    return out
