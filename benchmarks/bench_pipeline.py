@@ -144,7 +144,7 @@ def _retrieval_worker(args, cfg):
     E = np.load(os.path.join(args.data, "nouns.npy"))[: cfg["n_centers"] * cfg["top_k"]]
     tau = cfg["retrieval_temperature"]
     if args.worker == "retrieval:package":
-        from skgradnorm._gradnorm import text_counterparts
+        from skgradnorm._retrieval import text_counterparts
 
         text_counterparts(X[:100], E, temperature=tau, device="cpu")  # warm-up
 

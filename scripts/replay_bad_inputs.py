@@ -74,7 +74,7 @@ def _check(condition, message):
 
 def estimator_cases():
     from skgradnorm import SphericalKMeans, gradnorm_scores
-    from skgradnorm._gradnorm import text_counterparts
+    from skgradnorm._retrieval import text_counterparts
 
     w = _world()
     X = w.data

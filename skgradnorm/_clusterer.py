@@ -8,16 +8,16 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._cluster._auto_k import check_n_clusters_range, search_k
-from ._cluster._kmeans import spherical_kmeans
+from ._base import LanguageClustererMixin
+from ._cluster._auto_k import resolve_k_values, search_k
+from ._cluster._kmeans import kmeans_params, spherical_kmeans
 from ._cluster._search import nearest_centers
-from ._selector import embed_if_images, prepare_selector
-from ._utils._validation import check_n_clusters, l2_normalize_rows
+from ._utils._validation import l2_normalize_rows
 
 
-class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
+class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
     """Cluster images with the help of nouns: spherical k-means on ``[u ; t]``.
 
     ``fit`` fits a noun selector (by default :class:`GradNormNounSelector`) on the image
@@ -165,23 +165,9 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
         Z = self.selector_.transform(X)
         return l2_normalize_rows(np.asarray(Z), name="the selector's transform output")
 
-    def _make_selector(self):
-        """The unfitted selector, returning ``[u ; t]`` (see :func:`prepare_selector`)."""
-        return prepare_selector(
-            self.selector,
-            random_state=self.random_state,
-            device=self.device,
-            concatenate=True,
-            encoder=self.encoder,
-            vocabulary=self.vocabulary,
-        )
-
     def _check_params_vs_input(self, X):
         """The checks that need both the parameters and the data; the K values to try."""
-        if self.n_clusters == "auto":
-            return check_n_clusters_range(self.n_clusters_range, X.shape[0])
-        check_n_clusters(self.n_clusters, X.shape[0])
-        return None
+        return resolve_k_values(self.n_clusters, self.n_clusters_range, X.shape[0])
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -201,17 +187,10 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
             The fitted clusterer.
         """
         selector = self._make_selector()
-        X = embed_if_images(X, selector.get_params().get("encoder"))
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = self._images(X, selector, reset=True)
         ks = self._check_params_vs_input(X)
         self.selector_ = selector.fit(X)
-        params = dict(
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=self.random_state,
-            device=self.device,
-        )
+        params = kmeans_params(self)
         Z = self._joint_embedding(X)
         if ks is None:
             self.n_clusters_ = int(self.n_clusters)
@@ -236,6 +215,5 @@ class LanguageAssistedClusterer(ClusterMixin, BaseEstimator):
             Index of the cluster each image belongs to.
         """
         check_is_fitted(self)
-        X = embed_if_images(X, self.selector_.get_params().get("encoder"))
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = self._images(X, self.selector_, reset=False)
         return nearest_centers(self._joint_embedding(X), self.cluster_centers_, self.device)

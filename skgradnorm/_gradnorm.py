@@ -1,5 +1,7 @@
 """The noun-scoring math of GradNorm and of its baselines (TAC, SIC), with no I/O.
 
+The retrieval of text counterparts from the kept nouns is in ``_retrieval.py``.
+
 Every function here takes arrays and returns arrays; the estimators in ``_selector.py``
 validate inputs and call these. All of them share one chunked pass over the nouns
 (:func:`_center_softmax_stats`) that never materialises the full (nouns x centres) matrix.
@@ -22,7 +24,6 @@ from ._utils._torch import (
     as_tensor,
     default_chunk_size,
     iter_chunks,
-    numpy_dtype_for,
     resolve_device,
     torch_dtype_for,
 )
@@ -52,7 +53,7 @@ class _SoftmaxStats:
     log_rest_p: np.ndarray | None = None
 
 
-def _divide_shifted(z, temperature):
+def divide_shifted(z, temperature):
     """Divide logits already shifted by their row maximum (so ``<= 0``) by ``T``, in place.
 
     A temperature that rounds to 0 in ``z``'s dtype (``1e-310`` in float32) gives the limit
@@ -76,7 +77,7 @@ def _logits_into(z, e, Wt, temperature, scale_after):
     zmax, k = z.max(dim=1)  # first maximal index on ties, like numpy.argmax
     z.sub_(zmax[:, None])
     if scale_after:
-        _divide_shifted(z, temperature)
+        divide_shifted(z, temperature)
         zmax = zmax / temperature
     return zmax, k
 
@@ -223,19 +224,19 @@ def _row_p_norms(E, p: float) -> np.ndarray:
 
 
 _ARRAYS = {"noun_embeddings": ["array-like"], "centers": ["array-like"]}
-_COMPUTE = {
+COMPUTE_PARAMS = {
     "device": [None, str, torch.device],
     "chunk_size": [None, Interval(Integral, 1, None, closed="left")],
 }
-_POSITIVE = Interval(Real, 0, None, closed="neither")
+POSITIVE = Interval(Real, 0, None, closed="neither")
 
 
 @validate_params(
     {
         **_ARRAYS,
-        "temperature": [_POSITIVE],
+        "temperature": [POSITIVE],
         "p": [Interval(Real, 1, None, closed="left"), Options(Real, {np.inf})],
-        **_COMPUTE,
+        **COMPUTE_PARAMS,
         "return_log": ["boolean"],
     },
     prefer_skip_nested_validation=True,
@@ -331,7 +332,7 @@ def gradnorm_scores(
     return scores, stats.assignments, _log_gradnorm_from_stats(stats, log_norms, p)
 
 
-@validate_params({**_ARRAYS, **_COMPUTE}, prefer_skip_nested_validation=True)
+@validate_params({**_ARRAYS, **COMPUTE_PARAMS}, prefer_skip_nested_validation=True)
 def tac_scores(noun_embeddings, centers, *, device=None, chunk_size=None):
     """TAC's filter score: ``1 - confidence`` of a softmax over raw cosine similarities.
 
@@ -349,7 +350,7 @@ def tac_scores(noun_embeddings, centers, *, device=None, chunk_size=None):
 
 
 @validate_params(
-    {**_ARRAYS, "uniqueness_threshold": [Interval(Real, 0, 2, closed="both")], **_COMPUTE},
+    {**_ARRAYS, "uniqueness_threshold": [Interval(Real, 0, 2, closed="both")], **COMPUTE_PARAMS},
     prefer_skip_nested_validation=True,
 )
 def sic_scores(noun_embeddings, centers, *, uniqueness_threshold, device=None, chunk_size=None):
@@ -429,81 +430,3 @@ def select_top_k_per_center(scores, assignments, top_k, *, tiebreak=None):
     rank = np.arange(order.size) - group_start
     keep = (rank < top_k) & np.isfinite(scores[order])
     return order[keep]
-
-
-@validate_params(
-    {
-        "image_embeddings": ["array-like"],
-        "noun_embeddings": ["array-like"],
-        "temperature": [_POSITIVE],
-        **_COMPUTE,
-    },
-    prefer_skip_nested_validation=True,
-)
-def text_counterparts(
-    image_embeddings, noun_embeddings, *, temperature, device=None, chunk_size=None
-):
-    """Retrieve each image's text counterpart from a set of (selected) nouns.
-
-    ``t = normalize(softmax(u E^T / tau) E)``, as in TAC [1]_ and GradNorm [2]_, computed in
-    chunks of images so that the (n_images, n_nouns) matrix is never materialised whole.
-
-    Parameters
-    ----------
-    image_embeddings : ndarray of shape (n_images, n_features)
-    noun_embeddings : ndarray of shape (n_nouns, n_features)
-    temperature : float
-        Retrieval temperature ``tau`` (> 0).
-
-    Returns
-    -------
-    ndarray of shape (n_images, n_features)
-        L2-normalised text counterparts, in the dtype of the computation.
-
-    References
-    ----------
-    .. [1] Y. Li, P. Hu, D. Peng, J. Lv, J. Fan, X. Peng, "Image Clustering with External
-       Guidance", ICML 2024, arXiv:2310.11989.
-    .. [2] B. Peng, J. Lu, Y. Zhang, Z. Fang, "On the Provable Importance of Gradients for
-       Language-Assisted Image Clustering", ICCV 2025, arXiv:2510.16335.
-    """
-    dev = resolve_device(device)
-    dtype = torch_dtype_for(image_embeddings, noun_embeddings)
-    n, m = image_embeddings.shape[0], noun_embeddings.shape[0]
-    if chunk_size is None:
-        chunk_size = default_chunk_size(m, dev)
-    chunk_size = int(max(1, min(chunk_size, max(n, 1))))
-    E = as_tensor(noun_embeddings, dev, dtype)
-    Et_scaled = (E / temperature).T.contiguous()
-    # For temperatures near the smallest floats E / tau overflows: divide after the max
-    # is subtracted instead (0 at the max, -inf or finite elsewhere), see _logits_into.
-    scale_after = not bool(torch.isfinite(Et_scaled).all())
-    if scale_after:
-        Et_scaled = E.T.contiguous()
-    out = np.empty((n, E.shape[1]), dtype=numpy_dtype_for(dtype))
-    # On the CPU, the results are written straight into `out`, through a tensor view of it.
-    out_t = torch.from_numpy(out) if dev.type == "cpu" else None
-    work = torch.empty((chunk_size, m), dtype=dtype, device=dev)
-    with torch.inference_mode():
-        for sl in iter_chunks(n, chunk_size):
-            u = as_tensor(image_embeddings[sl], dev, dtype)
-            s = work[: u.shape[0]]
-            torch.mm(u, Et_scaled, out=s)
-            # softmax(s) @ E = (exp(s - max) @ E) / sum(exp(s - max)): the division by the
-            # row sum is a positive scale, which the final normalisation removes anyway.
-            s.sub_(s.max(dim=1, keepdim=True).values)
-            if scale_after:
-                _divide_shifted(s, temperature)
-            # exp of values under -87 gives float32 subnormals (or 0), which made the exp
-            # ~3x slower on clustered data (measured: 20% of the whole retrieval). Their
-            # weights are < 1.7e-38 against 1 for the largest, so flooring the exponent
-            # changes t by less than n_nouns * 1.7e-38 relative: nothing, in float32 or
-            # float64 (benchmarks/bench_pipeline.py compares with the exact formula).
-            s.clamp_min_(-87.0).exp_()
-            t = s @ E
-            t.div_(torch.linalg.vector_norm(t, dim=1, keepdim=True))
-            if out_t is not None:
-                out_t[sl] = t
-            else:
-                out[sl] = t.cpu().numpy()
-    return out

@@ -10,11 +10,12 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from ._base import LanguageClustererMixin
 from ._cluster._neighbors import nearest_neighbors
 from ._distill import head_probabilities, train_heads
-from ._selector import STRATEGIES, embed_if_images, prepare_selector
+from ._selector import STRATEGIES
 from ._utils._torch import resolve_device
 from ._utils._validation import l2_normalize_rows
 
@@ -26,7 +27,7 @@ _LARGE_K = {"n_epochs": 100, "batch_size": 8192, "temperature": 5.0}
 _LARGE_K_FROM = 100
 
 
-class MutualDistillationClusterer(ClusterMixin, BaseEstimator):
+class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
     """Cluster images with TAC's cluster heads trained on images and their retrieved text.
 
     ``fit`` fits a noun selector (by default :class:`GradNormNounSelector`) on the image
@@ -212,16 +213,11 @@ class MutualDistillationClusterer(ClusterMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- set-up ------------------------------------------------------------------------
+    _concatenate = False
+    _passed_to_selector = ("encoder", "vocabulary", "strategy")
+
     def _make_selector(self):
-        selector = prepare_selector(
-            self.selector,
-            random_state=self.random_state,
-            device=self.device,
-            concatenate=False,
-            encoder=self.encoder,
-            vocabulary=self.vocabulary,
-            strategy=self.strategy,
-        )
+        selector = super()._make_selector()
         given = selector.get_params()
         if given.get("noun_embeddings", 0) is None and given.get("encoder") is None:
             raise ValueError(
@@ -266,11 +262,6 @@ class MutualDistillationClusterer(ClusterMixin, BaseEstimator):
                 )
             batch_size = n_samples
         return batch_size
-
-    def _images(self, X, selector, *, reset):
-        """Validated image embeddings (``X`` embedded first when it holds images)."""
-        X = embed_if_images(X, selector.get_params().get("encoder"))
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
 
     # -- fit / predict -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)

@@ -6,53 +6,30 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._cluster._kmeans import draw_rows, spherical_kmeans
+from ._cluster._kmeans import draw_rows, kmeans_params, spherical_kmeans
 from ._consensus import check_rounds, consensus_order, count_votes, round_seeds
 from ._gradnorm import (
     gradnorm_scores,
     select_top_k_per_center,
     sic_scores,
     tac_scores,
-    text_counterparts,
 )
+from ._retrieval import text_counterparts
 from ._utils._validation import (
     check_embedding_matrix,
     check_n_clusters,
     check_same_dimension,
     l2_normalize_rows,
     nonzero_row_norms,
+    validated_images,
 )
 
 STRATEGIES = ("gradnorm", "tac", "sic", "none")
-
-
-def _looks_like_embeddings(X) -> bool:
-    """True for a 2-D float matrix (or a list of vectors, or a dataframe): embeddings.
-
-    Anything else (file paths, PIL images, uint8 image arrays) is taken for images.
-    """
-    if isinstance(X, np.ndarray):
-        return X.ndim == 2 and X.dtype.kind == "f"
-    if hasattr(X, "dtypes") or hasattr(X, "__dataframe__"):
-        return True
-    if isinstance(X, (list, tuple)) and len(X) > 0:
-        first = X[0]
-        return isinstance(first, (list, tuple)) or (
-            isinstance(first, np.ndarray) and first.ndim == 1
-        )
-    return False
-
-
-def embed_if_images(X, encoder):
-    """Embed ``X`` with ``encoder`` unless it already is a matrix of embeddings."""
-    if encoder is None or _looks_like_embeddings(X):
-        return X
-    return encoder.transform(X)
 
 
 def auto_n_centers(n_samples: int) -> int:
@@ -64,23 +41,6 @@ def auto_n_centers(n_samples: int) -> int:
     (paper: 2,000). Set ``n_centers`` explicitly to reproduce the paper.
     """
     return int(min(n_samples, max(1, round(np.sqrt(n_samples)))))
-
-
-def prepare_selector(selector, *, random_state, device, concatenate, **overrides):
-    """The unfitted selector of a clusterer: a clone of ``selector``, set up.
-
-    None builds ``GradNormNounSelector(random_state=..., device=...)``. The ``overrides``
-    that are not None replace the selector's parameters of the same name, and
-    ``concatenate`` is set when the selector has that parameter.
-    """
-    if selector is None:
-        selector = GradNormNounSelector(random_state=random_state, device=device)
-    else:
-        selector = clone(selector)
-    params = {k: v for k, v in overrides.items() if v is not None}
-    if "concatenate" in selector.get_params(deep=False):
-        params["concatenate"] = concatenate
-    return selector.set_params(**params)
 
 
 class GradNormNounSelector(TransformerMixin, BaseEstimator):
@@ -402,8 +362,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         self : GradNormNounSelector
             The fitted selector.
         """
-        X = embed_if_images(X, self.encoder)
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = validated_images(self, X, self.encoder, reset=True)
         self._check_params_vs_input(X)
         X_fit = l2_normalize_rows(X, name="X", rows=self._fit_rows(X.shape[0]))
         bank, bank_norms, names = self._noun_bank(X_fit)
@@ -411,14 +370,9 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         # The rounds share the restart budget (see n_rounds): one round is the paper's fit.
         round_n_init = max(1, self.n_init // self.n_rounds)
         for seed in round_seeds(self.random_state, self.n_rounds):
-            centers, _, _, n_iter = spherical_kmeans(
-                X_fit,
-                self.n_centers_,
-                n_init=round_n_init,
-                max_iter=self.max_iter,
-                random_state=seed,
-                device=self.device,
-            )
+            # max_samples is the selector's own (X_fit is already the subsample)
+            params = kmeans_params(self, n_init=round_n_init, random_state=seed, max_samples=None)
+            centers, _, _, n_iter = spherical_kmeans(X_fit, self.n_centers_, **params)
             self.round_centers_.append(centers)
             if len(self.round_centers_) == 1:
                 self.centers_, self.n_iter_ = centers, n_iter
@@ -466,9 +420,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
 
     def _validated_images(self, X):
         check_is_fitted(self)
-        X = embed_if_images(X, self.encoder)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return l2_normalize_rows(X, name="X")
+        return l2_normalize_rows(validated_images(self, X, self.encoder, reset=False), name="X")
 
     def _text_counterparts(self, X):
         """Text counterparts of validated, normalised image embeddings."""

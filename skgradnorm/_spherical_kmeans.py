@@ -22,8 +22,8 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cluster._auto_k import check_n_clusters_range, search_k
-from ._cluster._kmeans import spherical_kmeans
+from ._cluster._auto_k import resolve_k_values, search_k
+from ._cluster._kmeans import kmeans_params, spherical_kmeans
 from ._cluster._search import BACKENDS, assign, nearest_centers
 from ._utils._torch import (
     as_tensor,
@@ -32,7 +32,7 @@ from ._utils._torch import (
     sum_dtype,
     torch_dtype_for,
 )
-from ._utils._validation import check_n_clusters, l2_normalize_rows
+from ._utils._validation import l2_normalize_rows
 
 __all__ = ["SphericalKMeans", "spherical_kmeans"]
 
@@ -188,11 +188,8 @@ class SphericalKMeans(
         self.verbose = verbose
 
     def _check_params_vs_input(self, X):
-        """The checks that need both the parameters and the data."""
-        if self.n_clusters == "auto":
-            return check_n_clusters_range(self.n_clusters_range, X.shape[0])
-        check_n_clusters(self.n_clusters, X.shape[0])
-        return None
+        """The checks that need both the parameters and the data; the K values to try."""
+        return resolve_k_values(self.n_clusters, self.n_clusters_range, X.shape[0])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -219,16 +216,7 @@ class SphericalKMeans(
             )
         Xn = l2_normalize_rows(X, name="X")
         # the settings every k-means of this fit shares (one per K with "auto")
-        kmeans = dict(
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=self.random_state,
-            device=self.device,
-            init_size=self.init_size,
-            max_samples=self.max_samples,
-            backend=self.backend,
-        )
+        kmeans = kmeans_params(self)
         if ks is not None:
             self.n_clusters_, self.n_clusters_scores_, fit = search_k(Xn, ks, **kmeans)
             self.n_clusters_range_ = ks

@@ -168,3 +168,34 @@ def test_any_transformer_is_a_selector(planted_world):
     np.testing.assert_array_equal(laic.labels_, km.labels_)
     np.testing.assert_array_equal(laic.predict(w.data[:50]), km.predict(w.data[:50]))
     assert identity.get_params() == FunctionTransformer().get_params()  # the clone was fitted
+
+
+@pytest.mark.parametrize("clusterer_cls", ["language", "heads"])
+def test_a_parameter_given_twice_the_clusterers_wins_unless_none(clusterer_cls):
+    """encoder, vocabulary (and strategy for the heads) set on the clusterer replace the
+    selector's when not None; None leaves the selector's own value (skgradnorm._base)."""
+    from skgradnorm import MutualDistillationClusterer
+
+    world = make_planted_world(n_samples=120, n_classes=3, n_random_nouns=40, random_state=0)
+    m = world.noun_embeddings.shape[0]
+    mine, theirs = [f"sel{i}" for i in range(m)], [f"clu{i}" for i in range(m)]
+    selector = GradNormNounSelector(
+        world.noun_embeddings, vocabulary=mine, n_centers=6, strategy="tac", random_state=0
+    )
+    if clusterer_cls == "language":
+        make = LanguageAssistedClusterer
+        common = dict(n_init=1, random_state=0)
+    else:
+        make = MutualDistillationClusterer
+        common = dict(n_epochs=1, n_neighbors=5, random_state=0, device="cpu")
+    kept = make(3, selector=selector, **common).fit(world.data)
+    assert kept.selector_.vocabulary == mine and kept.selector_.strategy == "tac"
+    assert set(kept.selector_.selected_nouns_) <= set(mine)
+    given = dict(vocabulary=theirs)
+    if clusterer_cls == "heads":
+        given["strategy"] = "gradnorm"
+    replaced = make(3, selector=selector, **given, **common).fit(world.data)
+    assert set(replaced.selector_.selected_nouns_) <= set(theirs)
+    if clusterer_cls == "heads":
+        assert replaced.selector_.strategy == "gradnorm"
+    assert selector.vocabulary == mine  # the given selector itself is never changed

@@ -10,7 +10,8 @@ from _reference import (
 )
 
 from skgradnorm import gradnorm_scores
-from skgradnorm._gradnorm import select_top_k_per_center, sic_scores, tac_scores, text_counterparts
+from skgradnorm._gradnorm import select_top_k_per_center, sic_scores, tac_scores
+from skgradnorm._retrieval import text_counterparts
 
 
 def _unit_rows(rng, n, d):

@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 
+from .._utils._validation import check_n_clusters
 from ._kmeans import spherical_kmeans
 from ._label_free import cosine_silhouette
 
@@ -91,6 +92,16 @@ def check_n_clusters_range(n_clusters_range, n_samples: int) -> np.ndarray:
             f"values below {n_samples}, e.g. range(2, {max(3, min(n_samples, 51))})."
         )
     return ks
+
+
+def resolve_k_values(n_clusters, n_clusters_range, n_samples: int):
+    """The K values to try for ``n_clusters="auto"`` (checked, sorted); None for an int
+    ``n_clusters``, which is checked against ``n_samples``. The one
+    ``_check_params_vs_input`` of the estimators that take ``n_clusters="auto"``."""
+    if isinstance(n_clusters, str) and n_clusters == "auto":
+        return check_n_clusters_range(n_clusters_range, n_samples)
+    check_n_clusters(n_clusters, n_samples)
+    return None
 
 
 def search_k(

@@ -29,7 +29,34 @@ from .._utils._torch import (
 from .._utils._validation import check_n_clusters
 from ._search import BACKENDS, assign, resolve_search
 
-__all__ = ["default_init_size", "draw_rows", "kmeans_plusplus", "spherical_kmeans"]
+__all__ = [
+    "KMEANS_PARAMS",
+    "default_init_size",
+    "draw_rows",
+    "kmeans_params",
+    "kmeans_plusplus",
+    "spherical_kmeans",
+]
+
+#: The keyword arguments of :func:`spherical_kmeans` an estimator may share.
+KMEANS_PARAMS = (
+    "n_init",
+    "max_iter",
+    "tol",
+    "random_state",
+    "device",
+    "init_size",
+    "max_samples",
+    "backend",
+)
+
+
+def kmeans_params(estimator, **overrides) -> dict:
+    """The :func:`spherical_kmeans` settings of ``estimator``: its parameters named in
+    :data:`KMEANS_PARAMS` (those it has), then ``overrides``. Built in one place for every
+    k-means an estimator runs."""
+    params = estimator.get_params(deep=False)
+    return {name: params[name] for name in KMEANS_PARAMS if name in params} | overrides
 
 
 #: Rows per block of the k-means++ distance updates: the (rows, n_local_trials) block of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.extmath import row_norms
+from sklearn.utils.validation import validate_data
 
 
 def check_embedding_matrix(array, *, name: str, allow_empty: bool = False) -> np.ndarray:
@@ -131,3 +132,36 @@ def check_same_dimension(a: np.ndarray, b: np.ndarray, *, a_name: str, b_name: s
             f"{a_name} has {a.shape[1]} features but {b_name} has {b.shape[1]}; images and "
             "nouns must be embedded by the same model (one shared embedding space)."
         )
+
+
+def looks_like_embeddings(X) -> bool:
+    """True for a 2-D float matrix (or a list of vectors, or a dataframe): embeddings.
+
+    Anything else (file paths, PIL images, uint8 image arrays) is taken for images.
+    """
+    if isinstance(X, np.ndarray):
+        return X.ndim == 2 and X.dtype.kind == "f"
+    if hasattr(X, "dtypes") or hasattr(X, "__dataframe__"):
+        return True
+    if isinstance(X, (list, tuple)) and len(X) > 0:
+        first = X[0]
+        return isinstance(first, (list, tuple)) or (
+            isinstance(first, np.ndarray) and first.ndim == 1
+        )
+    return False
+
+
+def embed_if_images(X, encoder):
+    """Embed ``X`` with ``encoder`` (anything with ``transform``, e.g. a CLIPEncoder) unless
+    ``X`` already is a matrix of embeddings."""
+    if encoder is None or looks_like_embeddings(X):
+        return X
+    return encoder.transform(X)
+
+
+def validated_images(estimator, X, encoder, *, reset):
+    """``X`` as validated float image embeddings: embedded by ``encoder`` first when it
+    holds images (paths, PIL images, uint8 arrays), then checked by scikit-learn's
+    ``validate_data`` (``reset=True`` in ``fit``: records ``n_features_in_``)."""
+    X = embed_if_images(X, encoder)
+    return validate_data(estimator, X, dtype=[np.float64, np.float32], reset=reset)
