@@ -16,7 +16,9 @@ from _clip_fixtures import register_tiny_config, tiny_weights_file
 from PIL import Image
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from skgradnorm._cli._main import CLIError, find_images, main, read_labels
+from skgradnorm._cli import main
+from skgradnorm._cli._inputs import CLIError, read_labels
+from skgradnorm._clip._images import find_images
 from skgradnorm._reporting._outputs import OUTPUT_FILES
 from skgradnorm.metrics import clustering_accuracy_score
 
@@ -493,7 +495,8 @@ def test_cli_defaults_are_the_estimators_defaults():
     import inspect
 
     from skgradnorm import CLIPEncoder, GradNormNounSelector, LanguageAssistedClusterer
-    from skgradnorm._cli._main import build_parser, estimator_defaults, module_constant
+    from skgradnorm._cli._defaults import estimator_defaults, module_constant
+    from skgradnorm._cli._parser import build_parser
     from skgradnorm._selector import STRATEGIES
 
     for module, cls in (
@@ -515,7 +518,7 @@ def test_cli_defaults_are_the_estimators_defaults():
 def test_import_and_help_load_no_torch():
     code = (
         "import sys, skgradnorm, skgradnorm.exceptions\n"
-        "from skgradnorm._cli._main import build_parser\n"
+        "from skgradnorm._cli._parser import build_parser\n"
         "build_parser()\n"
         "print(sorted(m for m in ('torch', 'sklearn', 'open_clip') if m in sys.modules))\n"
     )

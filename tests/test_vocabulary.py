@@ -147,7 +147,7 @@ def test_common_bank_is_the_sense_tagged_rows_of_the_paper_bank():
 
 
 def test_cli_vocabulary_choices(tmp_path, monkeypatch):
-    from skgradnorm._cli._main import CLIError, load_vocabulary
+    from skgradnorm._cli._inputs import CLIError, load_vocabulary
 
     nouns, definitions = load_vocabulary("common")
     assert nouns == wordnet_nouns("common") and len(definitions) == len(nouns)

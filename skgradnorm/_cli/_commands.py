@@ -1,57 +1,26 @@
-"""The ``cluster`` and ``embed`` commands of the command line (parsing is in ``_cli.py``)."""
+"""The ``cluster`` and ``embed`` commands of the command line (parsing is in ``_parser.py``).
+
+``cluster`` runs named steps: check the arguments, read the inputs, load the model, embed,
+select and cluster, write, summarise.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._inputs import (
-    IMAGE_EXTENSIONS,
     CLIError,
     _duration,
     _Steps,
     check_out_dir,
-    find_images,
     load_vocabulary,
     read_embeddings,
     read_labels,
 )
 
 # --------------------------------------------------------------------------- cluster
-
-
-#: ``--tune-grid`` keys: the selector's parameters by their option names.
-_TUNABLE = {
-    "temperature": "selector__temperature",
-    "retrieval_temperature": "selector__retrieval_temperature",
-    "n_centers": "selector__n_centers",
-    "top_k": "selector__top_k",
-}
-
-
-def parse_tune_grid(text):
-    """``--tune-grid``: JSON ``{"temperature": [...], ...}`` -> a GridSearchCV-style grid."""
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc})") from None
-    if not isinstance(raw, dict) or not raw:
-        raise argparse.ArgumentTypeError(
-            'expected a non-empty JSON object such as {"temperature": [0.02, 0.05]}'
-        )
-    grid = {}
-    for key, values in raw.items():
-        name = _TUNABLE.get(key, key if "__" in key else None)
-        if name is None:
-            raise argparse.ArgumentTypeError(
-                f"unknown --tune-grid key {key!r}; use {', '.join(_TUNABLE)}"
-            )
-        if not isinstance(values, list) or not values:
-            raise argparse.ArgumentTypeError(f"--tune-grid {key!r} needs a non-empty list")
-        grid[name] = values
-    return grid
 
 
 def encoder_from_args(args, *, verbose):
@@ -107,76 +76,115 @@ def fit_or_tune(clusterer, U, args):
     return clusterer, charts, reasons
 
 
+@dataclass
+class _Inputs:
+    """What ``cluster`` read and checked before any long step."""
+
+    out_dir: Path
+    image_dir: Path | None
+    rel_paths: list
+    embeddings: object  # the images' embeddings from --embeddings, or None
+    true_labels: list | None
+    vocabulary: list
+    definitions: list | None
+
+
 def cluster(args) -> int:
     """Cluster a folder of images and write the results and the report."""
-    from .. import GradNormNounSelector, LanguageAssistedClusterer
-    from .._reporting._outputs import write_outputs
-    from ..exceptions import PretrainedWeightsError, UnreadableImageError
-
     t_start = time.perf_counter()
-    out_dir = Path(args.out)
+    inputs = _check_cluster_args(args)
+    steps = _Steps(4, args.quiet)
+    with steps("find images"):  # every input checked before the long steps
+        _read_inputs(args, inputs)
+    encoder = _load_encoder(args, steps)
+    U, E = _embed(args, inputs, encoder, steps)
+    clusterer, charts, reasons = _select_and_cluster(args, inputs, U, E, steps)
+    result = _write(args, inputs, clusterer, U, charts, reasons, steps)
+    _print_summary(args, inputs, clusterer, result, reasons, steps, time.perf_counter() - t_start)
+    return 0
+
+
+def _check_cluster_args(args) -> _Inputs:
+    """The checks that need no file read: what to cluster, and where to write."""
     if args.image_dir is None and args.embeddings is None:
         raise CLIError("give IMAGE_DIR (a folder of images) or --embeddings (from a past run).")
     image_dir = Path(args.image_dir) if args.image_dir is not None else None
     if image_dir is not None and not image_dir.is_dir():
         raise CLIError(f"IMAGE_DIR {str(image_dir)!r} is not a folder.")
+    out_dir = Path(args.out)
     check_out_dir(out_dir, args.overwrite)
-    steps = _Steps(4, args.quiet)
+    return _Inputs(out_dir, image_dir, [], None, None, [], None)
 
-    # Check every input before the long steps (and before any progress output).
-    with steps("find images"):
-        U = None
-        if args.embeddings is not None:
-            U, rel_paths, image_dir = read_embeddings(args.embeddings, image_dir)
-        else:
-            rel_paths = find_images(image_dir)
-        n = len(rel_paths)
-        if n == 0:
-            raise CLIError(
-                f"no images found in {str(image_dir)!r} (searched recursively for "
-                f"{', '.join(IMAGE_EXTENSIONS)}, any case)."
-            )
-        if args.head == "distill" and (args.n_clusters == "auto" or args.tune):
-            raise CLIError(
-                "--head distill needs an integer --n-clusters and no --tune; choose K and the "
-                "settings with the default head first (--n-clusters auto --tune)."
-            )
-        if args.n_clusters != "auto" and args.n_clusters > n:
-            raise CLIError(
-                f"--n-clusters {args.n_clusters} is larger than the number of images ({n})."
-            )
-        if args.n_centers != "auto" and args.n_centers > n:
-            raise CLIError(
-                f"--n-centers {args.n_centers} is larger than the number of images ({n}); "
-                "use at most that many, or 'auto'."
-            )
-        true_labels = read_labels(args.labels, image_dir, rel_paths) if args.labels else None
-        vocabulary, definitions = load_vocabulary(args.vocabulary)
 
+def _read_inputs(args, inputs: _Inputs) -> None:
+    """Find the images (or read --embeddings), check K and C against them, read the labels
+    and the vocabulary."""
+    from .._clip._images import IMAGE_EXTENSIONS, find_images
+
+    if args.embeddings is not None:
+        inputs.embeddings, inputs.rel_paths, inputs.image_dir = read_embeddings(
+            args.embeddings, inputs.image_dir
+        )
+    else:
+        inputs.rel_paths = find_images(inputs.image_dir)
+    n = len(inputs.rel_paths)
+    if n == 0:
+        raise CLIError(
+            f"no images found in {str(inputs.image_dir)!r} (searched recursively for "
+            f"{', '.join(IMAGE_EXTENSIONS)}, any case)."
+        )
+    if args.head == "distill" and (args.n_clusters == "auto" or args.tune):
+        raise CLIError(
+            "--head distill needs an integer --n-clusters and no --tune; choose K and the "
+            "settings with the default head first (--n-clusters auto --tune)."
+        )
+    if args.n_clusters != "auto" and args.n_clusters > n:
+        raise CLIError(f"--n-clusters {args.n_clusters} is larger than the number of images ({n}).")
+    if args.n_centers != "auto" and args.n_centers > n:
+        raise CLIError(
+            f"--n-centers {args.n_centers} is larger than the number of images ({n}); "
+            "use at most that many, or 'auto'."
+        )
+    if args.labels:
+        inputs.true_labels = read_labels(args.labels, inputs.image_dir, inputs.rel_paths)
+    inputs.vocabulary, inputs.definitions = load_vocabulary(args.vocabulary)
+
+
+def _load_encoder(args, steps):
+    """The encoder, its weights loaded now: a wrong file or architecture fails here."""
     encoder = encoder_from_args(args, verbose=not args.quiet)
-    user_errors = (UnreadableImageError, PretrainedWeightsError, FileNotFoundError, ValueError)
     try:
         with steps("load model"):
-            # Load the weights before any long step: a wrong file or architecture fails now.
             encoder.load_model()
     except Exception as exc:  # a bad file fails in many ways (pickle, zip, size mismatch)
         message = " ".join(str(exc).split()) or type(exc).__name__  # one line
         raise CLIError(
             f"cannot load the model {args.model!r} with weights {str(args.pretrained)!r}: {message}"
         ) from None
+    return encoder
+
+
+def _embed(args, inputs: _Inputs, encoder, steps):
+    """The images' embeddings (kept in OUT_DIR for reruns) and the noun bank's."""
+    from .._clip._embedding_files import save_embeddings
+    from ..exceptions import PretrainedWeightsError, UnreadableImageError
+
+    user_errors = (UnreadableImageError, PretrainedWeightsError, FileNotFoundError, ValueError)
+    U, n = inputs.embeddings, len(inputs.rel_paths)
     try:
         if args.embeddings is not None and Path(args.embeddings).is_file():
-            read_embeddings(args.embeddings, image_dir, model_key=encoder.model_key())
+            read_embeddings(args.embeddings, inputs.image_dir, model_key=encoder.model_key())
         if U is None:
             with steps(
                 "embed images", f"embedding {n} images with {args.model} ({args.pretrained})"
             ):
-                U = encoder.transform([str(image_dir / p) for p in rel_paths])
+                U = encoder.transform([str(inputs.image_dir / p) for p in inputs.rel_paths])
             # Kept for reruns with other settings: --embeddings OUT_DIR/embeddings.npy
-            from .._clip._embedding_files import save_embeddings
-
-            out_dir.mkdir(parents=True, exist_ok=True)
-            save_embeddings(out_dir / "embeddings.npy", U, rel_paths, encoder.model_key())
+            inputs.out_dir.mkdir(parents=True, exist_ok=True)
+            save_embeddings(
+                inputs.out_dir / "embeddings.npy", U, inputs.rel_paths, encoder.model_key()
+            )
+        vocabulary = inputs.vocabulary
         seconds = encoder.estimate_noun_seconds(vocabulary)
         cost = (
             "all cached"
@@ -188,90 +196,113 @@ def cluster(args) -> int:
             E = encoder.encode_nouns(vocabulary)
     except user_errors as exc:
         raise CLIError(str(exc)) from None
+    return U, E
 
+
+def _make_clusterer(args, inputs: _Inputs, E):
+    """The selector on the noun bank ``E`` and the clusterer (k-means or TAC's heads)."""
+    from .. import GradNormNounSelector, LanguageAssistedClusterer
+
+    selector = GradNormNounSelector(
+        E,
+        vocabulary=inputs.vocabulary,
+        n_centers=args.n_centers,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        strategy=args.strategy,
+        retrieval_temperature=args.retrieval_temperature,
+        random_state=args.seed,
+        device=args.device,
+    )
+    if args.head == "distill":
+        from .._mutual_distillation import MutualDistillationClusterer
+
+        return MutualDistillationClusterer(
+            args.n_clusters,
+            selector=selector,
+            n_neighbors=min(50, len(inputs.rel_paths) - 1),  # TAC's 50, or all on small folders
+            random_state=args.seed,
+            device=args.device,
+            verbose=not args.quiet,
+        )
+    return LanguageAssistedClusterer(
+        args.n_clusters,
+        selector=selector,
+        n_init=args.n_init,
+        random_state=args.seed,
+        device=args.device,
+    )
+
+
+def _select_and_cluster(args, inputs: _Inputs, U, E, steps):
+    """Select the nouns and cluster (choosing K and the settings when asked)."""
     with steps(
         "cluster", f"selecting nouns with {args.strategy} and clustering into {args.n_clusters}"
     ):
-        charts = []
-        selector = GradNormNounSelector(
-            E,
-            vocabulary=vocabulary,
-            n_centers=args.n_centers,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            strategy=args.strategy,
-            retrieval_temperature=args.retrieval_temperature,
-            random_state=args.seed,
-            device=args.device,
-        )
-        if args.head == "distill":
-            from .._mutual_distillation import MutualDistillationClusterer
-
-            clusterer = MutualDistillationClusterer(
-                args.n_clusters,
-                selector=selector,
-                n_neighbors=min(50, n - 1),  # TAC's 50, or all others on small folders
-                random_state=args.seed,
-                device=args.device,
-                verbose=not args.quiet,
-            )
-        else:
-            clusterer = LanguageAssistedClusterer(
-                args.n_clusters,
-                selector=selector,
-                n_init=args.n_init,
-                random_state=args.seed,
-                device=args.device,
-            )
+        clusterer = _make_clusterer(args, inputs, E)
         try:
-            clusterer, charts, reasons = fit_or_tune(clusterer, U, args)
+            return fit_or_tune(clusterer, U, args)
         except ValueError as exc:
             raise CLIError(" ".join(str(exc).split())) from None
 
+
+def _run_info(args, inputs: _Inputs, clusterer, reasons):
+    """``(info, meta_lines)``: the run's settings for clusters.json and the report's header."""
     sel = clusterer.selector_
     n_clusters = int(getattr(clusterer, "n_clusters_", clusterer.n_clusters))
-    with steps("write outputs", f"writing the results to {out_dir}"):
-        chosen = sel.get_params()
-        info = {
-            "source": "cluster",
-            "image_dir": str(image_dir.resolve()) if image_dir is not None else None,
-            "model": args.model,
-            "pretrained": str(args.pretrained),
-            "parameters": {
-                "n_clusters": n_clusters,
-                "n_centers": sel.n_centers_,
-                "temperature": chosen["temperature"],
-                "top_k": chosen["top_k"],
-                "retrieval_temperature": chosen["retrieval_temperature"],
-                "strategy": args.strategy,
-                "n_init": args.n_init,
-                "seed": args.seed,
-                "vocabulary": str(args.vocabulary),
-                "n_vocabulary": len(vocabulary),
-            },
-            "choices": reasons,
-        }
-        where = image_dir.resolve() if image_dir is not None else args.embeddings
-        meta = [
-            f"{n} images from {where} in {n_clusters} clusters; "
-            f"model {args.model} ({args.pretrained}).",
-            f"{len(sel.selected_nouns_)} nouns kept by {args.strategy} out of {len(vocabulary)} "
-            f"({sel.n_centers_} centres, top {chosen['top_k']} per centre).",
-            *reasons,
-        ]
-        title_name = image_dir.resolve().name if image_dir is not None else Path(where).name
+    chosen = sel.get_params()
+    image_dir, vocabulary = inputs.image_dir, inputs.vocabulary
+    info = {
+        "source": "cluster",
+        "image_dir": str(image_dir.resolve()) if image_dir is not None else None,
+        "model": args.model,
+        "pretrained": str(args.pretrained),
+        "parameters": {
+            "n_clusters": n_clusters,
+            "n_centers": sel.n_centers_,
+            "temperature": chosen["temperature"],
+            "top_k": chosen["top_k"],
+            "retrieval_temperature": chosen["retrieval_temperature"],
+            "strategy": args.strategy,
+            "n_init": args.n_init,
+            "seed": args.seed,
+            "vocabulary": str(args.vocabulary),
+            "n_vocabulary": len(vocabulary),
+        },
+        "choices": reasons,
+    }
+    where = image_dir.resolve() if image_dir is not None else args.embeddings
+    meta = [
+        f"{len(inputs.rel_paths)} images from {where} in {n_clusters} clusters; "
+        f"model {args.model} ({args.pretrained}).",
+        f"{len(sel.selected_nouns_)} nouns kept by {args.strategy} out of {len(vocabulary)} "
+        f"({sel.n_centers_} centres, top {chosen['top_k']} per centre).",
+        *reasons,
+    ]
+    return info, meta
+
+
+def _write(args, inputs: _Inputs, clusterer, U, charts, reasons, steps):
+    """Write the files and the report into OUT_DIR (all or nothing)."""
+    from .._reporting._outputs import write_outputs
+
+    info, meta = _run_info(args, inputs, clusterer, reasons)
+    image_dir = inputs.image_dir
+    where = image_dir.resolve() if image_dir is not None else args.embeddings
+    title_name = image_dir.resolve().name if image_dir is not None else Path(where).name
+    with steps("write outputs", f"writing the results to {inputs.out_dir}"):
         try:
-            result = write_outputs(
-                out_dir,
-                rel_paths,
+            return write_outputs(
+                inputs.out_dir,
+                inputs.rel_paths,
                 clusterer,
                 U,
                 image_root=image_dir,
-                true_labels=true_labels,
+                true_labels=inputs.true_labels,
                 title=f"skgradnorm: {title_name}",
                 meta_lines=meta,
                 info=info,
-                noun_definitions=definitions,
+                noun_definitions=inputs.definitions,
                 map_method=args.map,
                 n_jobs=max(1, args.num_workers),
                 charts=charts,
@@ -279,11 +310,14 @@ def cluster(args) -> int:
         except ValueError as exc:  # OutputFolderError: the folder changed during the run
             raise CLIError(" ".join(str(exc).split())) from None
 
-    total = time.perf_counter() - t_start
-    print(f"Clustered {n} images into {n_clusters} clusters in {total:.1f} s.")
+
+def _print_summary(args, inputs: _Inputs, clusterer, result, reasons, steps, total):
+    n_clusters = int(getattr(clusterer, "n_clusters_", clusterer.n_clusters))
+    sel = clusterer.selector_
+    print(f"Clustered {len(inputs.rel_paths)} images into {n_clusters} clusters in {total:.1f} s.")
     for reason in reasons:
         print(reason)
-    print(f"GradNorm kept {len(sel.selected_nouns_)} of {len(vocabulary)} nouns.")
+    print(f"GradNorm kept {len(sel.selected_nouns_)} of {len(inputs.vocabulary)} nouns.")
     for c in sorted(result["clusters"], key=lambda c: (-c["size"], c["cluster"])):
         print(f"  cluster {c['cluster']:>3}: {c['size']:>6} images  {', '.join(c['nouns'])}")
     if result["metrics"] is not None:
@@ -291,7 +325,6 @@ def cluster(args) -> int:
         print(f"Against --labels: ACC {m['ACC']:.3f}  NMI {m['NMI']:.3f}  ARI {m['ARI']:.3f}")
     print("Timings: " + ", ".join(f"{name} {sec:.1f} s" for name, sec in steps.timings.items()))
     print(f"Report: {result['files']['report.html'].resolve()}")
-    return 0
 
 
 def embed(args) -> int:

@@ -78,7 +78,7 @@ def demo(args) -> int:
     from .._reporting._outputs import write_outputs
     from ..datasets import make_planted_world
     from ..metrics import clustering_metrics
-    from ._main import check_out_dir
+    from ._inputs import check_out_dir
 
     t0 = time.perf_counter()
     out_dir = Path(args.out)

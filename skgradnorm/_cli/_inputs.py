@@ -11,38 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-#: File name extensions (lower case) that ``skgradnorm cluster`` treats as images.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
 
 class CLIError(Exception):
     """An error the user can fix: reported as ``error: <message>`` with exit status 2."""
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def find_images(image_dir) -> list[str]:
-    """Image files under ``image_dir``, recursively, as sorted POSIX paths relative to it.
-
-    A file is an image if its extension is in :data:`IMAGE_EXTENSIONS` (any case). Hidden
-    files and folders (names starting with ".") are skipped. Symbolic links to folders are
-    followed (a link back to a folder already visited is not, so cycles end).
-    """
-    root = Path(image_dir)
-    found = []
-    seen = set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:  # a link cycle, or two links to one folder
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                found.append((Path(folder) / name).relative_to(root).as_posix())
-    return sorted(found)
 
 
 def read_vocabulary(path) -> list[str]:

@@ -1,5 +1,8 @@
-"""Image inputs: what ``CLIPEncoder.transform`` accepts, how files are checked and read.
+"""Image inputs: which files are images, what ``CLIPEncoder.transform`` accepts, how files
+are checked and read.
 
+Image files are found under a folder by :func:`find_images` (the one rule the command line
+and :mod:`skgradnorm.distributed` share).
 Accepted images are file paths, PIL images and uint8 arrays (see :func:`as_image_items`).
 Files are checked before the model runs (:func:`check_image_files`), read and preprocessed
 by a torch ``DataLoader`` (:class:`_ImageDataset`), and embedded in batches that are halved
@@ -9,6 +12,7 @@ on out-of-memory errors (:func:`encode_images`).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +22,40 @@ from .._utils._torch import run_with_oom_backoff
 from .._utils._validation import l2_normalize_rows
 from ..exceptions import UnreadableImageError
 
-__all__ = ["as_image_items", "check_image_files", "encode_images"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "as_image_items",
+    "check_image_files",
+    "encode_images",
+    "find_images",
+]
+
+
+#: File name extensions (lower case) that ``skgradnorm cluster`` treats as images.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def find_images(image_dir) -> list[str]:
+    """Image files under ``image_dir``, recursively, as sorted POSIX paths relative to it.
+
+    A file is an image if its extension is in :data:`IMAGE_EXTENSIONS` (any case). Hidden
+    files and folders (names starting with ".") are skipped. Symbolic links to folders are
+    followed (a link back to a folder already visited is not, so cycles end).
+    """
+    root = Path(image_dir)
+    found = []
+    seen = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link cycle, or two links to one folder
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append((Path(folder) / name).relative_to(root).as_posix())
+    return sorted(found)
 
 
 def _scaled_to_uint8(image):

@@ -305,7 +305,7 @@ def embed_directory(
     >>> U, paths = embed_directory("photos/", "emb/", scheduler="tcp://10.0.0.1:8786")
     ... # doctest: +SKIP
     """
-    from .._cli._main import find_images  # the command line's own rule for what is an image
+    from .._clip._images import find_images  # the command line's rule for what is an image
 
     image_dir = Path(os.fspath(image_dir)).expanduser()
     if not image_dir.is_dir():
