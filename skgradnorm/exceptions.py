@@ -40,7 +40,7 @@ class OutputFolderError(ValueError):
     """An output folder cannot take the results: not creatable, not a folder, not writable,
     or holding a symbolic link (or something that is not a file) where an output goes.
 
-    Raised by :func:`skgradnorm._outputs.check_output_dir` (meant to run before any
+    Raised by :func:`skgradnorm._reporting._out_dir.check_output_dir` (meant to run before any
     computation) and again by the writer; the message is one line naming the path.
     """
 

@@ -19,7 +19,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from skgradnorm._cli import main
 from skgradnorm._cli._inputs import CLIError, read_labels
 from skgradnorm._clip._images import find_images
-from skgradnorm._reporting._outputs import OUTPUT_FILES
+from skgradnorm._reporting._out_dir import OUTPUT_FILES
 from skgradnorm.metrics import clustering_accuracy_score
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 200)}

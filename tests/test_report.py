@@ -16,12 +16,8 @@ from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
 from skgradnorm._cli._demo import swatch_thumbnail
 from skgradnorm._reporting import _report_data
 from skgradnorm._reporting._formats import display_text, spreadsheet_safe
-from skgradnorm._reporting._outputs import (
-    OUTPUT_FILES,
-    check_output_dir,
-    existing_outputs,
-    write_outputs,
-)
+from skgradnorm._reporting._out_dir import OUTPUT_FILES, check_output_dir, existing_outputs
+from skgradnorm._reporting._outputs import write_outputs
 from skgradnorm._reporting._report import cluster_page_name, render_report_html, summarize_clusters
 from skgradnorm._reporting._report_data import class_table, collection_map
 from skgradnorm._utils._safe_files import TMP_SUFFIX

@@ -178,11 +178,11 @@ class _Steps:
 def check_out_dir(out_dir: Path, overwrite: bool, *, own_source=None) -> None:
     """Refuse an unusable output folder before any compute (one line, exit 2).
 
-    See :func:`skgradnorm._outputs.check_output_dir`: creatable and writable, not inside a
-    file, no links planted where outputs go, and no earlier results unless ``overwrite``
-    (or unless they are ``own_source``'s, for the demo).
+    See :func:`skgradnorm._reporting._out_dir.check_output_dir`: creatable and writable,
+    not inside a file, no links planted where outputs go, and no earlier results unless
+    ``overwrite`` (or unless they are ``own_source``'s, for the demo).
     """
-    from .._reporting._outputs import check_output_dir
+    from .._reporting._out_dir import check_output_dir
 
     try:
         check_output_dir(out_dir, overwrite=overwrite, own_source=own_source)

@@ -1,6 +1,5 @@
 """The files ``skgradnorm cluster`` (and ``demo``) write: CSV, JSON and the HTML report.
 
-- :func:`check_output_dir` says, before any computation, whether a folder can take them;
 - :func:`write_outputs` writes ``assignments.csv``, ``selected_nouns.csv``,
   ``clusters.json``, ``report.html``, one page per cluster under ``clusters/`` and, with
   known classes, ``metrics.json``. All of them are written to temporary names and renamed
@@ -10,18 +9,16 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import secrets
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .._utils._safe_files import TMP_SUFFIX, StagedFiles, refuse_link, remove_orphan_temps
+from .._utils._safe_files import StagedFiles, remove_orphan_temps
 from ..exceptions import OutputFolderError
 from ..metrics import clustering_metrics
 from ._formats import csv_bytes, json_bytes
+from ._out_dir import CLUSTER_PAGES, check_targets, cluster_page_files
 from ._report import (
     _normalize_rows,
     _text_part,
@@ -33,151 +30,7 @@ from ._report import (
 from ._report_data import MAP_METHODS, class_table, collection_map
 from ._thumbnails import image_thumbnail, placeholder_thumbnail
 
-__all__ = ["CLUSTER_PAGES", "OUTPUT_FILES", "check_output_dir", "existing_outputs", "write_outputs"]
-
-#: The folder of the per-cluster pages, inside the output folder.
-CLUSTER_PAGES = "clusters"
-
-#: Everything :func:`write_outputs` may write (``metrics.json`` only with known classes).
-OUTPUT_FILES = (
-    "assignments.csv",
-    "selected_nouns.csv",
-    "clusters.json",
-    "report.html",
-    "metrics.json",
-    CLUSTER_PAGES,
-)
-
-
-def existing_outputs(out_dir) -> list[str]:
-    """Names of the outputs (:data:`OUTPUT_FILES`) already present in ``out_dir``."""
-    out_dir = Path(out_dir)
-    return [name for name in OUTPUT_FILES if os.path.lexists(out_dir / name)]
-
-
-def _cluster_page_files(out_dir: Path) -> list[Path]:
-    pages = out_dir / CLUSTER_PAGES
-    if not pages.is_dir() or pages.is_symlink():
-        return []
-    return sorted(pages.glob("cluster-*.html"))
-
-
-def _check_targets(out_dir: Path) -> None:
-    """Refuse links, and non-files where files go, among the outputs in ``out_dir``."""
-    for name in OUTPUT_FILES:
-        path = out_dir / name
-        refuse_link(path)
-        if name == CLUSTER_PAGES:
-            if path.exists() and not path.is_dir():
-                raise OutputFolderError(
-                    f"cannot write the cluster pages into {str(path)!r}: it is not a folder; "
-                    "remove it or choose another output folder."
-                )
-        elif path.exists() and not path.is_file():
-            raise OutputFolderError(
-                f"cannot write {str(path)!r}: something that is not a regular file is there; "
-                "remove it or choose another output folder."
-            )
-    for path in _cluster_page_files(out_dir):
-        refuse_link(path)
-
-
-def _probe_writable(folder: Path) -> None:
-    probe = folder / f".probe.{secrets.token_hex(6)}{TMP_SUFFIX}"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0))
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputFolderError(
-            f"output folder {str(folder)!r} is not writable ({exc.strerror or exc}); "
-            "choose another folder."
-        ) from None
-
-
-def check_output_dir(out_dir, *, overwrite, own_source=None) -> None:
-    """Check that ``out_dir`` can take the outputs, before any computation.
-
-    The folder must be a folder or creatable (it is created to be sure, and removed
-    again with any parent created with it), writable (a probe file is created and
-    deleted), and hold no symbolic link (and nothing but a regular file) where an output
-    goes. Without ``overwrite`` it must not already hold results, unless they are from
-    the same kind of run (``own_source``, the ``source`` entry of its ``clusters.json``).
-
-    Parameters
-    ----------
-    out_dir : str or path-like
-        The output folder.
-    overwrite : bool
-        Whether results already in ``out_dir`` may be replaced.
-    own_source : str or None, default=None
-        Results whose ``clusters.json`` has this ``source`` are replaced without
-        ``overwrite`` (the demo replaces its own earlier output).
-
-    Raises
-    ------
-    OutputFolderError
-        A ``ValueError`` whose one-line message names the path and what to do.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> check_output_dir(tempfile.mkdtemp() + "/new/out", overwrite=False)
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputFolderError(
-            f"output folder {str(out_dir)!r} exists and is not a folder; choose another one."
-        )
-    created = []
-    if not out_dir.exists():
-        missing = out_dir
-        while not os.path.lexists(missing) and missing.parent != missing:
-            created.append(missing)
-            missing = missing.parent
-        if missing.is_symlink() and not missing.exists():
-            raise OutputFolderError(
-                f"output folder {str(out_dir)!r} cannot be created: {str(missing)!r} is a "
-                "symbolic link to something missing; choose another one."
-            )
-        if os.path.lexists(missing) and not missing.is_dir():
-            raise OutputFolderError(
-                f"output folder {str(out_dir)!r} cannot be created: {str(missing)!r} is a file, "
-                "not a folder; choose another one."
-            )
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputFolderError(
-                f"output folder {str(out_dir)!r} cannot be created ({exc.strerror or exc}); "
-                "choose another one."
-            ) from None
-    try:
-        _probe_writable(out_dir)
-    finally:
-        for folder in created:  # deepest first
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-    if created:
-        return
-    _check_targets(out_dir)
-    present = existing_outputs(out_dir)
-    if not present or overwrite:
-        return
-    if own_source is not None:
-        try:
-            doc = json.loads((out_dir / "clusters.json").read_text(encoding="utf-8"))
-            source = doc.get("source")
-        except (OSError, ValueError, AttributeError):
-            source = None
-        if source == own_source:
-            return
-    raise OutputFolderError(
-        f"{str(out_dir)!r} already holds results ({', '.join(present)}); pass overwrite "
-        "(--overwrite) to replace them, or choose another output folder."
-    )
+__all__ = ["write_outputs"]
 
 
 def _thumbnails(thumbnail, paths, indices, failures, n_jobs=None):
@@ -302,11 +155,86 @@ def write_outputs(
     Raises
     ------
     OutputFolderError
-        ``out_dir`` is not usable (see :func:`check_output_dir`).
+        ``out_dir`` is not usable (see :func:`._out_dir.check_output_dir`).
     """
     out_dir = Path(out_dir)
     paths = [str(p) for p in paths]
     labels = np.asarray(clusterer.labels_)
+    _check_write_args(
+        paths, labels, clusterer, true_labels, page_size, map_method, noun_definitions
+    )
+    pages_dir = _prepare_out_dir(out_dir)
+    T = _text_part(clusterer.selector_, embeddings)
+    clusters = summarize_clusters(
+        clusterer,
+        embeddings,
+        n_nouns=n_nouns,
+        n_examples=n_examples,
+        text_counterparts=T,
+        noun_definitions=noun_definitions,
+        return_members=True,
+    )
+    metrics, overview = _class_overview(true_labels, labels, clusters)
+    Z = np.hstack([_normalize_rows(embeddings), _normalize_rows(T)])
+    rows, coords, used = collection_map(Z, method=map_method, max_points=max_map_points)
+    overview["map"] = {
+        "coords": coords,
+        "labels": labels[rows],
+        "method": used,
+        "n_total": len(paths),
+    }
+    overview["charts"] = list(charts or ())
+    if thumbnail is None:
+        thumbnail = _file_thumbnails(paths, image_root)
+    pages = _Pages(thumbnail, paths, page_size, n_jobs, title, overview)
+    files = {}
+    created_pages_dir = not pages_dir.exists()
+    pages_dir.mkdir(exist_ok=True)
+    try:
+        with StagedFiles() as staged:
+            files.update(
+                _stage_tables(
+                    staged,
+                    out_dir,
+                    paths,
+                    labels,
+                    clusterer,
+                    clusters,
+                    metrics,
+                    info,
+                    noun_definitions,
+                )
+            )
+            files[CLUSTER_PAGES], shown = pages.stage(staged, pages_dir, clusters)
+            report = render_report_html(
+                shown,
+                title=title,
+                meta_lines=meta_lines,
+                metrics=metrics,
+                overview=overview,
+                footer=_FOOTER,
+            )
+            files["report.html"] = staged.add(out_dir / "report.html", report.encode("utf-8"))
+            staged.commit()
+    except BaseException:
+        if created_pages_dir:  # an empty clusters/ would read as results in the next run
+            with contextlib.suppress(OSError):
+                pages_dir.rmdir()
+        raise
+    _remove_stale(out_dir, set(files[CLUSTER_PAGES]), metrics)
+    _warn_failed_thumbnails(pages.failures)
+    return {"files": files, "clusters": clusters, "metrics": metrics}
+
+
+_FOOTER = (
+    "Made by skgradnorm (language-assisted image clustering with GradNorm). Nouns: the "
+    "selected nouns nearest to each cluster's mean text counterpart. Thumbnails: the members "
+    "nearest to the cluster centre first; each cluster's page shows them all."
+)
+
+
+def _check_write_args(paths, labels, clusterer, true_labels, page_size, map_method, definitions):
+    """Every check of :func:`write_outputs`' arguments, before anything is written."""
     if len(paths) != labels.shape[0]:
         raise ValueError(
             f"{len(paths)} paths for {labels.shape[0]} cluster labels; they must match."
@@ -318,11 +246,16 @@ def write_outputs(
     if map_method not in MAP_METHODS:
         raise ValueError(f"map_method must be one of {MAP_METHODS}; got {map_method!r}.")
     n_bank = len(clusterer.selector_.assignments_)
-    if noun_definitions is not None and len(noun_definitions) != n_bank:
+    if definitions is not None and len(definitions) != n_bank:
         raise ValueError(
-            f"noun_definitions has {len(noun_definitions)} entries for a noun bank of "
+            f"noun_definitions has {len(definitions)} entries for a noun bank of "
             f"{n_bank} rows; pass one definition (or None) per row of the bank."
         )
+
+
+def _prepare_out_dir(out_dir: Path) -> Path:
+    """Create ``out_dir``, check where the outputs go, sweep leftovers of a killed run;
+    returns the folder of the cluster pages."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputFolderError(
             f"output folder {str(out_dir)!r} exists and is not a folder; choose another one."
@@ -333,161 +266,141 @@ def write_outputs(
         raise OutputFolderError(
             f"output folder {str(out_dir)!r} cannot be created ({exc.strerror or exc})."
         ) from None
-    _check_targets(out_dir)
+    check_targets(out_dir)
     pages_dir = out_dir / CLUSTER_PAGES
     remove_orphan_temps(out_dir, older_than_s=0)
     remove_orphan_temps(pages_dir, older_than_s=0)
+    return pages_dir
 
-    selector = clusterer.selector_
-    T = _text_part(selector, embeddings)
-    clusters = summarize_clusters(
-        clusterer,
-        embeddings,
-        n_nouns=n_nouns,
-        n_examples=n_examples,
-        text_counterparts=T,
-        noun_definitions=noun_definitions,
-        return_members=True,
-    )
+
+def _class_overview(true_labels, labels, clusters):
+    """``(metrics, overview)``: with known classes, the metrics, the confusion matrix, the
+    class table of the overview and each cluster's ``class_mix``; else ``(None, {})``."""
+    if true_labels is None:
+        return None, {}
     n_clusters = len(clusters)
-    overview = {}
-    metrics = None
-    if true_labels is not None:
-        metrics = clustering_metrics(true_labels, labels)
-        table = class_table(true_labels, labels, n_clusters)
-        metrics["confusion_matrix"] = {
-            "classes": table["classes"],
-            "clusters": list(range(n_clusters)),
-            "counts": table["counts"].tolist(),
-        }
-        overview["classes"] = table
-        for c in clusters:
-            column = table["counts"][:, c["cluster"]]
-            c["class_mix"] = [
-                (table["classes"][j], int(column[j]))
-                for j in np.argsort(-column, kind="stable")
-                if column[j]
-            ]
-    Z = np.hstack([_normalize_rows(embeddings), _normalize_rows(T)])
-    rows, coords, used = collection_map(Z, method=map_method, max_points=max_map_points)
-    overview["map"] = {
-        "coords": coords,
-        "labels": labels[rows],
-        "method": used,
-        "n_total": len(paths),
+    metrics = clustering_metrics(true_labels, labels)
+    table = class_table(true_labels, labels, n_clusters)
+    metrics["confusion_matrix"] = {
+        "classes": table["classes"],
+        "clusters": list(range(n_clusters)),
+        "counts": table["counts"].tolist(),
     }
-    overview["charts"] = list(charts or ())
+    for c in clusters:
+        column = table["counts"][:, c["cluster"]]
+        c["class_mix"] = [
+            (table["classes"][j], int(column[j]))
+            for j in np.argsort(-column, kind="stable")
+            if column[j]
+        ]
+    return metrics, {"classes": table}
 
-    if thumbnail is None:
-        root = Path(image_root) if image_root is not None else None
 
-        def thumbnail(i):
-            file = paths[i] if root is None else root / paths[i]
-            return image_thumbnail(file), ""
+def _file_thumbnails(paths, image_root):
+    """``thumbnail(i)`` reading image ``i`` from its file."""
+    root = Path(image_root) if image_root is not None else None
 
+    def thumbnail(i):
+        file = paths[i] if root is None else root / paths[i]
+        return image_thumbnail(file), ""
+
+    return thumbnail
+
+
+def _stage_tables(staged, out_dir, paths, labels, clusterer, clusters, metrics, info, definitions):
+    """Stage ``assignments.csv``, ``selected_nouns.csv``, ``clusters.json`` and, with known
+    classes, ``metrics.json``; returns their paths by name."""
+    selector = clusterer.selector_
     files = {}
-    failures = []
-    created_pages_dir = not pages_dir.exists()
-    pages_dir.mkdir(exist_ok=True)
-    try:
-        with StagedFiles() as staged:
-            header = ["path", "cluster"]
-            files["assignments.csv"] = staged.add(
-                out_dir / "assignments.csv",
-                csv_bytes(header, zip(paths, labels.tolist(), strict=True), text_columns=(0,)),
-            )
-            header = ["noun", "center", "score"]
-            sel_rows = []
-            for name, i in zip(selector.selected_nouns_, selector.selected_indices_, strict=True):
-                row = [name, int(selector.assignments_[i]), f"{float(selector.scores_[i]):.6g}"]
-                if noun_definitions is not None:
-                    definition = noun_definitions[int(i)]
-                    row.append("" if definition is None else str(definition))
-                sel_rows.append(row)
-            if noun_definitions is not None:
-                header.append("definition")
-            files["selected_nouns.csv"] = staged.add(
-                out_dir / "selected_nouns.csv", csv_bytes(header, sel_rows, text_columns=(0, 3))
-            )
-            if metrics is not None:
-                files["metrics.json"] = staged.add(out_dir / "metrics.json", json_bytes(metrics))
-            public = [
-                {
-                    **{key: v for key, v in c.items() if key not in ("members", "class_mix")},
-                    "examples": [paths[i] for i in c["examples"]],
-                }
-                for c in clusters
-            ]
-            document = {
-                "n_images": len(paths),
-                "n_clusters": n_clusters,
-                "n_selected_nouns": len(selector.selected_nouns_),
-                **(info or {}),
-                "clusters": public,
-            }
-            files["clusters.json"] = staged.add(out_dir / "clusters.json", json_bytes(document))
+    assignments = csv_bytes(
+        ["path", "cluster"], zip(paths, labels.tolist(), strict=True), text_columns=(0,)
+    )
+    files["assignments.csv"] = staged.add(out_dir / "assignments.csv", assignments)
+    header = ["noun", "center", "score"] + (["definition"] if definitions is not None else [])
+    rows = []
+    for name, i in zip(selector.selected_nouns_, selector.selected_indices_, strict=True):
+        row = [name, int(selector.assignments_[i]), f"{float(selector.scores_[i]):.6g}"]
+        if definitions is not None:
+            definition = definitions[int(i)]
+            row.append("" if definition is None else str(definition))
+        rows.append(row)
+    nouns = csv_bytes(header, rows, text_columns=(0, 3))
+    files["selected_nouns.csv"] = staged.add(out_dir / "selected_nouns.csv", nouns)
+    if metrics is not None:
+        files["metrics.json"] = staged.add(out_dir / "metrics.json", json_bytes(metrics))
+    public = [
+        {
+            **{key: v for key, v in c.items() if key not in ("members", "class_mix")},
+            "examples": [paths[i] for i in c["examples"]],
+        }
+        for c in clusters
+    ]
+    document = {
+        "n_images": len(paths),
+        "n_clusters": len(clusters),
+        "n_selected_nouns": len(selector.selected_nouns_),
+        **(info or {}),
+        "clusters": public,
+    }
+    files["clusters.json"] = staged.add(out_dir / "clusters.json", json_bytes(document))
+    return files
 
-            # One page per cluster (split every page_size members); previews kept for the main page.
-            files[CLUSTER_PAGES] = []
-            shown = []
-            classes = overview["classes"]["classes"] if "classes" in overview else None
-            for c in clusters:
-                members = c["members"]
-                chunks = [members[j : j + page_size] for j in range(0, len(members), page_size)]
-                chunks = chunks or [[]]
-                names = [
-                    cluster_page_name(c["cluster"], n_clusters, j + 1) for j in range(len(chunks))
-                ]
-                preview = {}
-                for j, chunk in enumerate(chunks):
-                    thumbs = _thumbnails(thumbnail, paths, chunk, failures, n_jobs)
-                    preview.update(
-                        (i, t) for i, t in zip(chunk, thumbs, strict=True) if i in c["examples"]
-                    )
-                    page = render_cluster_page(
-                        c, thumbs, title=title, pages=names, page=j + 1, classes=classes
-                    )
-                    files[CLUSTER_PAGES].append(
-                        staged.add(pages_dir / names[j], page.encode("utf-8"))
-                    )
-                missing = [i for i in c["examples"] if i not in preview]
+
+class _Pages:
+    """The cluster pages (every member's thumbnail, ``page_size`` per page), and the
+    previews of the main page; thumbnails that fail are collected in ``failures``."""
+
+    def __init__(self, thumbnail, paths, page_size, n_jobs, title, overview):
+        self.thumbnail, self.paths = thumbnail, paths
+        self.page_size, self.n_jobs, self.title = page_size, n_jobs, title
+        self.classes = overview["classes"]["classes"] if "classes" in overview else None
+        self.failures = []
+
+    def _thumbs(self, indices, n_jobs=None):
+        return _thumbnails(self.thumbnail, self.paths, indices, self.failures, n_jobs)
+
+    def stage(self, staged, pages_dir, clusters):
+        """Stage every cluster's pages; returns their paths and the clusters as the main
+        page shows them (with ``thumbnails`` of the examples and a link to ``page``)."""
+        written, shown = [], []
+        n_clusters = len(clusters)
+        for c in clusters:
+            members, size = c["members"], self.page_size
+            chunks = [members[j : j + size] for j in range(0, len(members), size)] or [[]]
+            names = [cluster_page_name(c["cluster"], n_clusters, j + 1) for j in range(len(chunks))]
+            preview = {}
+            for j, chunk in enumerate(chunks):
+                thumbs = self._thumbs(chunk, self.n_jobs)
                 preview.update(
-                    zip(missing, _thumbnails(thumbnail, paths, missing, failures), strict=True)
+                    (i, t) for i, t in zip(chunk, thumbs, strict=True) if i in c["examples"]
                 )
-                shown.append(
-                    {
-                        **c,
-                        "thumbnails": [preview[i] for i in c["examples"]],
-                        "page": f"{CLUSTER_PAGES}/{names[0]}",
-                    }
+                page = render_cluster_page(
+                    c, thumbs, title=self.title, pages=names, page=j + 1, classes=self.classes
                 )
-            page = render_report_html(
-                shown,
-                title=title,
-                meta_lines=meta_lines,
-                metrics=metrics,
-                overview=overview,
-                footer="Made by skgradnorm (language-assisted image clustering with GradNorm). "
-                "Nouns: the selected nouns nearest to each cluster's mean text counterpart. "
-                "Thumbnails: the members nearest to the cluster centre first; each cluster's "
-                "page shows them all.",
+                written.append(staged.add(pages_dir / names[j], page.encode("utf-8")))
+            missing = [i for i in c["examples"] if i not in preview]
+            preview.update(zip(missing, self._thumbs(missing), strict=True))
+            shown.append(
+                {
+                    **c,
+                    "thumbnails": [preview[i] for i in c["examples"]],
+                    "page": f"{CLUSTER_PAGES}/{names[0]}",
+                }
             )
-            files["report.html"] = staged.add(out_dir / "report.html", page.encode("utf-8"))
-            staged.commit()
-    except BaseException:
-        if created_pages_dir:  # an empty clusters/ would read as results in the next run
-            with contextlib.suppress(OSError):
-                pages_dir.rmdir()
-        raise
+        return written, shown
 
-    # Only now that the new results are in place: remove the stale ones.
-    written = set(files[CLUSTER_PAGES])
-    for stale in _cluster_page_files(out_dir):
+
+def _remove_stale(out_dir: Path, written: set, metrics) -> None:
+    """Once the new results are in place: remove the stale cluster pages and metrics."""
+    for stale in cluster_page_files(out_dir):
         if stale not in written and stale.is_file() and not stale.is_symlink():
             stale.unlink()
     metrics_path = out_dir / "metrics.json"
     if metrics is None and metrics_path.is_file() and not metrics_path.is_symlink():
         metrics_path.unlink()
+
+
+def _warn_failed_thumbnails(failures) -> None:
     if failures:
         listed = "; ".join(f"{name}: {reason}" for name, reason in failures[:3])
         more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
@@ -495,6 +408,5 @@ def write_outputs(
             f"{len(failures)} thumbnail(s) could not be made and show a placeholder: "
             f"{listed}{more}",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return {"files": files, "clusters": clusters, "metrics": metrics}
