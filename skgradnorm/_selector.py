@@ -9,7 +9,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._cluster._kmeans import draw_rows, kmeans_params, spherical_kmeans
 from ._consensus import check_rounds, consensus_order, count_votes, round_seeds
@@ -450,9 +450,28 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         return np.hstack([X, T]) if self.concatenate else T
 
     def get_feature_names_out(self, input_features=None):
-        """Output feature names: ``text0, ...`` (after ``image0, ...`` when concatenated)."""
+        """Output feature names: ``text0, ...``, after the image features when concatenated.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            The input (image) feature names, checked as scikit-learn checks them (their
+            number, and equal to ``feature_names_in_`` when fitted on a dataframe). With
+            ``concatenate=True`` they name the image part of the output; None uses
+            ``feature_names_in_`` when defined, else ``image0, image1, ...``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
         check_is_fitted(self)
         d = self.n_features_in_
         text = [f"text{i}" for i in range(d)]
-        names = ([f"image{i}" for i in range(d)] + text) if self.concatenate else text
-        return np.asarray(names, dtype=object)
+        if not self.concatenate:
+            _check_feature_names_in(self, input_features)
+            return np.asarray(text, dtype=object)
+        if input_features is None and not hasattr(self, "feature_names_in_"):
+            image = [f"image{i}" for i in range(d)]
+        else:
+            image = list(_check_feature_names_in(self, input_features))
+        return np.asarray(image + text, dtype=object)

@@ -23,7 +23,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skgradnorm._clip._encoder import PAPER_TEMPLATES, CLIPEncoder
-from skgradnorm._clip._text import _text_tower_of, encode_prompts
+from skgradnorm._clip._text import encode_prompts, text_tower_of
 from skgradnorm._utils import _compat
 from skgradnorm._utils._torch import run_with_oom_backoff
 from skgradnorm.exceptions import (
@@ -291,7 +291,7 @@ def test_text_tower_variants(variant):
     model = open_clip.create_model(name, pretrained=None)
     model.eval()
     assert type(model).__name__ == "CustomTextCLIP"
-    tower = _text_tower_of(model, open_clip)
+    tower = text_tower_of(model, open_clip)
     if variant == "no_causal_mask":
         assert tower is None
         return
@@ -480,6 +480,8 @@ def test_fit_loads_nothing_and_tags(tiny_weights):
     X = [random_image(0)]
     np.testing.assert_allclose(enc.fit_transform(X), make_tiny_encoder().transform(X), atol=ATOL)
     assert enc.get_feature_names_out()[:2].tolist() == ["clipencoder0", "clipencoder1"]
+    with pytest.raises(ValueError, match="no input feature names"):
+        enc.get_feature_names_out(["r", "g", "b"])
     with pytest.raises(InvalidParameterError):
         make_tiny_encoder(batch_size=0).fit()
     with pytest.raises(InvalidParameterError):

@@ -286,3 +286,19 @@ def test_float32_selection_at_a_tiny_temperature_matches_float64(planted_world):
     assert (sel32.scores_ == 0).sum() > 100  # the regime of the fix
     same = np.intersect1d(sel32.selected_indices_, sel64.selected_indices_).size
     assert same >= 0.95 * sel64.selected_indices_.size
+
+
+def test_get_feature_names_out_checks_input_features(planted_world):
+    X = planted_world.data[:60]
+    sel = GradNormNounSelector(planted_world.noun_embeddings, n_centers=3, random_state=0)
+    d = X.shape[1]
+    names = [f"f{i}" for i in range(d)]
+    out = sel.set_params(concatenate=True).fit(X).get_feature_names_out(names)
+    assert list(out[:d]) == names and out[d] == "text0" and len(out) == 2 * d
+    assert sel.get_feature_names_out()[0] == "image0"
+    with pytest.raises(ValueError, match="input_features"):
+        sel.get_feature_names_out(names[:3])
+    plain = sel.set_params(concatenate=False).fit(X)
+    assert list(plain.get_feature_names_out(names)) == [f"text{i}" for i in range(d)]
+    with pytest.raises(ValueError, match="input_features"):
+        plain.get_feature_names_out(["a"])

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ._inputs import (
     CLIError,
-    _duration,
-    _Steps,
+    Steps,
     check_out_dir,
+    duration,
     load_vocabulary,
     read_embeddings,
     read_labels,
@@ -93,7 +93,7 @@ def cluster(args) -> int:
     """Cluster a folder of images and write the results and the report."""
     t_start = time.perf_counter()
     inputs = _check_cluster_args(args)
-    steps = _Steps(4, args.quiet)
+    steps = Steps(4, args.quiet)
     with steps("find images"):  # every input checked before the long steps
         _read_inputs(args, inputs)
     encoder = _load_encoder(args, steps)
@@ -189,7 +189,7 @@ def _embed(args, inputs: _Inputs, encoder, steps):
         cost = (
             "all cached"
             if seconds == 0
-            else f"about {_duration(seconds)} on {encoder.load_model().device}, an estimate "
+            else f"about {duration(seconds)} on {encoder.load_model().device}, an estimate "
             "that errs high; cached after this run (a GPU or --vocabulary common is faster)"
         )
         with steps("embed nouns", f"embedding {len(set(vocabulary))} distinct nouns: {cost}"):

@@ -92,7 +92,7 @@ def read_labels(labels_csv, image_dir, rel_paths) -> list[str]:
     return labels
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -155,7 +155,7 @@ def read_embeddings(path, image_dir, model_key=None):
     return U, [Path(n).as_posix() for n in names], root
 
 
-class _Steps:
+class Steps:
     """Prints ``[i/n] what`` to stderr (unless quiet) and records each step's duration."""
 
     def __init__(self, n, quiet):

@@ -25,7 +25,7 @@ from .._utils._validation import l2_normalize_rows
 from ..exceptions import PretrainedWeightsError, UnreadableImageError
 from ..vocabulary import PAPER_TEMPLATES
 from . import _noun_cache
-from ._image_cache import ImageEmbeddingCache, embed_with_cache, image_model_key
+from ._image_cache import bundle_model_key, embed_with_cache, image_cache_for
 from ._images import as_image_items, check_image_files, encode_images
 from ._model import ModelBundle, load_bundle
 from ._noun_cache import resolve_cache_dir
@@ -271,7 +271,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
                 positions=positions,
             )
 
-        return embed_with_cache(items, embed, self._image_cache_for(bundle), _is_path)
+        cache = image_cache_for(bundle, resolve_cache_dir(self.cache_dir))
+        return embed_with_cache(items, embed, cache)
 
     def load_model(self):
         """Load the model now, rather than on first use, and return the encoder.
@@ -310,13 +311,19 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         bundle = self._get_bundle()
-        return self._model_key(bundle, resolve_cache_dir(self.cache_dir))
+        return bundle_model_key(bundle, resolve_cache_dir(self.cache_dir))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: ``clipencoder0``, ``clipencoder1``, ...
 
-        This loads the model (to learn the embedding dimension).
+        This loads the model (to learn the embedding dimension). ``input_features`` must be
+        None: images have no feature names.
         """
+        if input_features is not None:
+            raise ValueError(
+                "CLIPEncoder embeds images, which have no input feature names; call "
+                "get_feature_names_out() without input_features."
+            )
         d = self._get_bundle().embed_dim
         return np.asarray([f"clipencoder{i}" for i in range(d)], dtype=object)
 
@@ -463,23 +470,6 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             self._noun_sample = sample
         return sample
 
-    def _image_cache_for(self, bundle):
-        """The image-embedding cache of this model, or ``None`` (cache off, random weights)."""
-        cache_root = resolve_cache_dir(self.cache_dir)
-        if cache_root is None or bundle.source_kind == "random":
-            return None
-        return ImageEmbeddingCache(
-            cache_root, self._model_key(bundle, cache_root), bundle.embed_dim
-        )
-
-    def _model_key(self, bundle, cache_root):
-        return image_model_key(
-            arch_name=bundle.arch_name,
-            weights=bundle.weights_identity(cache_root),
-            precision=bundle.precision,
-            preprocess=bundle.preprocess,
-        )
-
     def _bundle_params(self):
         device = resolve_device(self.device)
         precision = self.precision
@@ -492,13 +482,6 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         params = self._bundle_params()
         bundle = getattr(self, "_model_bundle", None)
         if bundle is None or bundle.params != params:
-            bundle = self._load_bundle(params)
+            bundle = load_bundle(params, stacklevel=4)
             self._model_bundle = bundle
         return bundle
-
-    def _load_bundle(self, params) -> ModelBundle:
-        return load_bundle(params, stacklevel=5)
-
-
-def _is_path(item) -> bool:
-    return isinstance(item, (str, os.PathLike))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -50,6 +51,24 @@ def file_content_sha256(path) -> str:
         for block in iter(lambda: fh.read(_BLOCK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def bundle_model_key(bundle, cache_root) -> dict:
+    """:func:`image_model_key` of a loaded model bundle (its weights identified with the
+    help of the memo under ``cache_root``)."""
+    return image_model_key(
+        arch_name=bundle.arch_name,
+        weights=bundle.weights_identity(cache_root),
+        precision=bundle.precision,
+        preprocess=bundle.preprocess,
+    )
+
+
+def image_cache_for(bundle, cache_root):
+    """The image-embedding cache of a loaded model, or ``None`` (cache off, random weights)."""
+    if cache_root is None or bundle.source_kind == "random":
+        return None
+    return ImageEmbeddingCache(cache_root, bundle_model_key(bundle, cache_root), bundle.embed_dim)
 
 
 def image_model_key(*, arch_name, weights, precision, preprocess) -> dict:
@@ -153,18 +172,18 @@ class ImageEmbeddingCache:
             self.damaged = 0
 
 
-def embed_with_cache(items, embed, cache: ImageEmbeddingCache | None, is_path) -> np.ndarray:
+def embed_with_cache(items, embed, cache: ImageEmbeddingCache | None) -> np.ndarray:
     """Embed ``items``, taking the embeddings of files from ``cache`` and storing new ones.
 
     ``embed(list_of_items, positions) -> ndarray (n, d)`` embeds what is not cached
     (``positions`` are the items' indices in ``items``, for error messages);
-    ``is_path(item)`` tells which items are files (only those are cached).
+    Only the items that are file paths (str or path-like) are cached.
     """
     if cache is None:
         return embed(items, list(range(len(items))))
     digests = {}
     for i, item in enumerate(items):
-        if is_path(item):
+        if isinstance(item, (str, os.PathLike)):
             digests[i] = file_content_sha256(item)
     found = {}
     for i, digest in digests.items():

@@ -58,7 +58,7 @@ def find_images(image_dir) -> list[str]:
     return sorted(found)
 
 
-def _scaled_to_uint8(image):
+def scaled_to_uint8(image):
     """16-bit and float images as 8-bit grayscale ("L"), scaled the way viewers show them.
 
     Pillow's own ``convert`` clips these modes to 0-255, which turns a 16-bit gradient
@@ -91,7 +91,7 @@ def _to_rgb(image):
     """A PIL image in RGB mode, decoded as a browser shows it.
 
     EXIF orientation is applied (the picture is turned upright, as in the report's
-    thumbnails), 16-bit and float images are scaled to 8 bits (:func:`_scaled_to_uint8`),
+    thumbnails), 16-bit and float images are scaled to 8 bits (:func:`scaled_to_uint8`),
     alpha is dropped and palette, grayscale and CMYK images are converted.
     """
     from PIL import ImageOps
@@ -100,7 +100,7 @@ def _to_rgb(image):
         raise ValueError(f"the image is empty ({image.width} x {image.height} pixels)")
     if image.getexif().get(0x0112, 1) != 1:  # the Orientation tag: 1 is upright
         image = ImageOps.exif_transpose(image)
-    image = _scaled_to_uint8(image)
+    image = scaled_to_uint8(image)
     if image.mode == "RGB":
         return image
     if image.mode == "P" and "transparency" in image.info:

@@ -27,7 +27,7 @@ import torch
 from .._utils._compat import import_open_clip
 from ..exceptions import PretrainedWeightsError, RandomWeightsWarning
 from . import _noun_cache
-from ._text import _text_tower_of
+from ._text import text_tower_of
 
 __all__ = ["ModelBundle", "check_hub_reachable", "load_bundle"]
 
@@ -210,7 +210,7 @@ def load_bundle(params, *, stacklevel=5) -> ModelBundle:
     model.requires_grad_(False)
     tokenizer = open_clip.get_tokenizer(oc_name)
     image_dtype = _input_dtype(model.visual)
-    text_tower = _text_tower_of(model, open_clip)
+    text_tower = text_tower_of(model, open_clip)
     if text_tower is None:
         logger.info(
             "%s: text tower not supported by the cut-context fast path; using encode_text",

@@ -294,6 +294,33 @@ def _cache_unavailable(cache, exc) -> None:
     )
 
 
+def _cached_chunks(cache, starts, n, chunk_size):
+    """``(cache, pending, stored)``: the chunks to compute and the arrays read from the
+    cache; the cache becomes None (with one warning) when its folder cannot be used."""
+    if cache is None:
+        return None, list(range(len(starts))), {}
+    pending, stored, dim = [], {}, None
+    try:
+        cache.check_folder()
+        cache.remove_orphans()
+        for index, start in enumerate(starts):
+            rows = min(n, start + chunk_size) - start
+            array = cache.load_chunk(index, rows, dim)
+            if array is None:
+                pending.append(index)
+            else:
+                dim = array.shape[1]
+                stored[index] = array
+    except OSError as exc:  # the folder itself; load_chunk reports damaged chunks
+        _cache_unavailable(cache, exc)
+        return None, list(range(len(starts))), {}
+    if stored:
+        logger.info(
+            "noun cache %s: %d of %d chunks found", cache.directory, len(stored), len(starts)
+        )
+    return cache, pending, stored
+
+
 def embed_nouns_in_chunks(
     nouns, compute, *, cache=None, chunk_size=None, verbose=False, on_start=None
 ):
@@ -331,29 +358,7 @@ def embed_nouns_in_chunks(
     starts = list(range(0, n, chunk_size))
     out = None
     dim = None
-    pending = []
-    stored = {}
-    if cache is not None:
-        try:
-            cache.check_folder()
-            cache.remove_orphans()
-            for index, start in enumerate(starts):
-                rows = min(n, start + chunk_size) - start
-                array = cache.load_chunk(index, rows, dim)
-                if array is None:
-                    pending.append(index)
-                else:
-                    dim = array.shape[1]
-                    stored[index] = array
-        except OSError as exc:  # the folder itself; load_chunk reports damaged chunks
-            _cache_unavailable(cache, exc)
-            cache, pending, stored, dim = None, list(range(len(starts))), {}, None
-        if stored:
-            logger.info(
-                "noun cache %s: %d of %d chunks found", cache.directory, len(stored), len(starts)
-            )
-    else:
-        pending = list(range(len(starts)))
+    cache, pending, stored = _cached_chunks(cache, starts, n, chunk_size)
 
     def place(index, array):
         nonlocal out, dim

@@ -12,7 +12,7 @@ The fast path reads the parts of open_clip's text tower and runs them itself:
   ``_qkv_same_embed_dim``, ``in_proj_weight``, no ``bias_k``/``bias_v``, no
   ``add_zero_attn``), and whose ``ln_1``, ``ls_1``, ``ln_2``, ``mlp`` and ``ls_2`` it calls.
 
-:func:`_text_tower_of` checks all of this when the model loads. A tower that differs gets
+:func:`text_tower_of` checks all of this when the model loads. A tower that differs gets
 only the context cut (through open_clip's own ``Transformer``), and a model it does not
 recognise at all goes through ``model.encode_text`` unchanged: an open_clip release that
 renames these parts makes the path slower, never wrong.
@@ -260,7 +260,7 @@ def _has_standard_blocks(transformer, open_clip) -> bool:
     return True
 
 
-def _text_tower_of(model, open_clip) -> _TextTower | None:
+def text_tower_of(model, open_clip) -> _TextTower | None:
     """The fast-path view of ``model``'s text tower, or None if it is not supported."""
     pools = ("argmax", "eos", "first")
     if isinstance(model, open_clip.CLIP):

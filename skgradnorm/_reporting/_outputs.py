@@ -20,12 +20,12 @@ from ..metrics import clustering_metrics
 from ._formats import csv_bytes, json_bytes
 from ._out_dir import CLUSTER_PAGES, check_targets, cluster_page_files
 from ._report import (
-    _normalize_rows,
-    _text_part,
     cluster_page_name,
     render_cluster_page,
     render_report_html,
     summarize_clusters,
+    text_part,
+    unit_rows64,
 )
 from ._report_data import MAP_METHODS, class_table, collection_map
 from ._thumbnails import image_thumbnail, placeholder_thumbnail
@@ -164,7 +164,7 @@ def write_outputs(
         paths, labels, clusterer, true_labels, page_size, map_method, noun_definitions
     )
     pages_dir = _prepare_out_dir(out_dir)
-    T = _text_part(clusterer.selector_, embeddings)
+    T = text_part(clusterer.selector_, embeddings)
     clusters = summarize_clusters(
         clusterer,
         embeddings,
@@ -175,7 +175,7 @@ def write_outputs(
         return_members=True,
     )
     metrics, overview = _class_overview(true_labels, labels, clusters)
-    Z = np.hstack([_normalize_rows(embeddings), _normalize_rows(T)])
+    Z = np.hstack([unit_rows64(embeddings), unit_rows64(T)])
     rows, coords, used = collection_map(Z, method=map_method, max_points=max_map_points)
     overview["map"] = {
         "coords": coords,

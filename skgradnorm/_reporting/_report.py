@@ -42,11 +42,11 @@ def _report_css() -> str:
     )
 
 
-def _normalize_rows(X):
+def unit_rows64(X):
     return l2_normalize_rows(np.asarray(X), name="rows", dtype=np.float64, zero="keep")
 
 
-def _text_part(selector, embeddings):
+def text_part(selector, embeddings):
     """The text counterparts ``t`` of ``embeddings`` from a fitted selector.
 
     Inside a fitted clusterer the selector returns ``[u ; t]`` (``concatenate=True``);
@@ -115,11 +115,11 @@ def summarize_clusters(
     """
     labels = np.asarray(clusterer.labels_)
     selector = clusterer.selector_
-    U = _normalize_rows(embeddings)
-    T = _normalize_rows(
-        _text_part(selector, embeddings) if text_counterparts is None else text_counterparts
+    U = unit_rows64(embeddings)
+    T = unit_rows64(
+        text_part(selector, embeddings) if text_counterparts is None else text_counterparts
     )
-    Z = _normalize_rows(np.hstack([U, T]))
+    Z = unit_rows64(np.hstack([U, T]))
     centres = getattr(clusterer, "cluster_centers_", None)
     if centres is None or np.shape(centres)[1] != Z.shape[1]:
         # A clusterer without centres in [u ; t] (trained heads): the members' mean.
@@ -127,8 +127,8 @@ def summarize_clusters(
         k = int(labels.max()) + 1 if not isinstance(k, (int, np.integer)) else int(k)
         centres = np.zeros((k, Z.shape[1]))
         np.add.at(centres, labels, Z)
-    centres = _normalize_rows(centres)
-    E = _normalize_rows(selector.selected_embeddings_)
+    centres = unit_rows64(centres)
+    E = unit_rows64(selector.selected_embeddings_)
     names = list(selector.selected_nouns_)
     rows = np.asarray(selector.selected_indices_)
     if noun_definitions is not None and rows.size and len(noun_definitions) <= rows.max():

@@ -7,7 +7,7 @@ import functools
 import io
 import os
 
-from .._clip._images import _scaled_to_uint8
+from .._clip._images import scaled_to_uint8
 
 __all__ = ["THUMBNAIL_SIZE", "data_uri", "image_thumbnail", "placeholder_thumbnail"]
 
@@ -42,7 +42,7 @@ def image_thumbnail(path, size=THUMBNAIL_SIZE) -> str:
         if im.format == "JPEG":
             im.draft("RGB", (2 * size, 2 * size))  # decode at a reduced scale: much faster
         im = ImageOps.exif_transpose(im)
-        im = _scaled_to_uint8(im)  # 16-bit and float images as the encoder sees them
+        im = scaled_to_uint8(im)  # 16-bit and float images as the encoder sees them
         if im.mode in ("RGBA", "LA", "P", "PA"):
             im = im.convert("RGBA")
             background = Image.new("RGBA", im.size, (255, 255, 255, 255))

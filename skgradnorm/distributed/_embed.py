@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, validate_param
 
 from ..exceptions import IncompleteEmbeddingsError
 from . import _store
-from ._workers import resolve_client, run_with_worker_encoder
+from ._workers import raise_first_error, resolve_client, run_with_worker_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +58,6 @@ def _embed_partition(encoder, paths, folder, index, run):
         return emb
     _store.save_partition(folder, index, emb, run)
     return emb.shape
-
-
-def _raise_first_error(client, futures):
-    from distributed import as_completed
-
-    for future in as_completed(futures, loop=client.loop, raise_errors=False):
-        if future.status == "error":
-            client.cancel(futures)
-            future.result()  # raises the task's exception here, with its traceback
 
 
 def _prepare_folder(folder: Path, manifest: dict, stored_paths, resume: bool) -> None:
@@ -116,7 +107,7 @@ def _embed_to_folder(paths, encoder, client, folder, partition_size, resume, sto
             client.submit(_embed_partition, *a, key=f"skgradnorm-embed-{run}-{a[3]}", pure=False)
             for a in args
         ]
-        _raise_first_error(client, futures)
+        raise_first_error(client, futures)
     return load_embeddings(folder)[0]
 
 
@@ -136,7 +127,7 @@ def _embed_in_memory(paths, encoder, client, partition_size):
         )
         for i, (s, e) in enumerate(bounds)
     ]
-    _raise_first_error(client, futures)
+    raise_first_error(client, futures)
     dim = client.submit(np.shape, futures[0]).result()[1]
     blocks = [
         da.from_delayed(f, shape=(e - s, dim), dtype=np.float32)

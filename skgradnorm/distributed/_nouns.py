@@ -23,7 +23,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
 from .._clip import _noun_cache
-from ._workers import resolve_client, run_with_worker_encoder
+from ._workers import raise_first_error, resolve_client, run_with_worker_encoder
 
 _LOCAL_DIR = "local-dir:"
 _HF_HUB = "hf-hub:"
@@ -214,13 +214,11 @@ def embed_nouns(nouns, encoder, *, client=None, chunk_size=_noun_cache.DEFAULT_C
     if client is None:
         results = {i: _embed_chunk(encoder, chunks[i], cache, i) for i in pending}
     else:
-        from ._embed import _raise_first_error
-
         futures = {
             i: client.submit(_embed_chunk, encoder, chunks[i], cache, i, pure=False)
             for i in pending
         }
-        _raise_first_error(client, list(futures.values()))
+        raise_first_error(client, list(futures.values()))
         results = dict(zip(futures, client.gather(list(futures.values())), strict=True))
     if cache is None:
         return np.concatenate([results[i] for i in range(len(starts))])

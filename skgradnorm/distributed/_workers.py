@@ -72,3 +72,13 @@ def resolve_client(client=None, scheduler=None):
         return default_client(), False
     except ValueError:
         return None, False
+
+
+def raise_first_error(client, futures):
+    """Wait for ``futures``; at the first failed one, cancel the rest and raise its error."""
+    from distributed import as_completed
+
+    for future in as_completed(futures, loop=client.loop, raise_errors=False):
+        if future.status == "error":
+            client.cancel(futures)
+            future.result()  # raises the task's exception here, with its traceback
