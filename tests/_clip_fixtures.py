@@ -80,7 +80,7 @@ def make_tiny_encoder(cache_dir=False, **params):
 
     register_tiny_config()
     params.setdefault("device", "cpu")
-    params.setdefault("verbose", False)  # quiet test logs; the default (True) is tested
+    params.setdefault("verbose", False)  # the default, said again: test logs stay quiet
     return CLIPEncoder(
         model_name=TINY_NAME, pretrained=tiny_weights_file(), cache_dir=cache_dir, **params
     )

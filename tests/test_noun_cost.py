@@ -102,16 +102,16 @@ def test_short_work_is_not_estimated(prompt_calls, monkeypatch):
     assert not hasattr(enc, "_noun_sample")
 
 
-def test_progress_is_shown_by_default(capsys):
+def test_quiet_by_default_progress_when_verbose(capsys):
     register_tiny_config()
     enc = CLIPEncoder(
         TINY_NAME, pretrained=tiny_weights_file(), device="cpu", cache_dir=False, templates=["{}"]
     )
-    assert enc.get_params()["verbose"] is True
+    assert enc.get_params()["verbose"] is False  # quiet, as scikit-learn's estimators
     enc.encode_nouns(["dog", "cat", "cow"])
-    assert "Embedding nouns" in capsys.readouterr().err
-    enc.set_params(verbose=False).encode_nouns(["dog", "cat", "cow"])
     assert capsys.readouterr().err == ""
+    enc.set_params(verbose=True).encode_nouns(["dog", "cat", "cow"])
+    assert "Embedding nouns" in capsys.readouterr().err
 
 
 def test_sample_is_spread_over_the_chunk():

@@ -106,11 +106,12 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         ``$SKGRADNORM_CACHE`` if set, else ``~/.cache/skgradnorm``
         (``$XDG_CACHE_HOME/skgradnorm``). ``False`` disables the cache. Nothing is
         cached for random weights (``pretrained=None``).
-    verbose : bool, default=True
+    verbose : bool, default=False
         Show progress bars (tqdm) while embedding, and warn
         (:class:`~skgradnorm.exceptions.SlowNounBankWarning`) before embedding nouns that
-        are estimated to take more than a minute. ``False`` silences both; the estimate is
-        still logged (logger ``skgradnorm``, level INFO).
+        are estimated to take more than a minute. Quiet by default, as scikit-learn's
+        estimators are (the command line turns it on); the estimate is always logged
+        (logger ``skgradnorm``, level INFO).
 
     See Also
     --------
@@ -183,7 +184,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         num_workers=0,
         templates=None,
         cache_dir=None,
-        verbose=True,
+        verbose=False,
     ):
         self.model_name = model_name
         self.pretrained = pretrained
