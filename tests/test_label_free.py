@@ -5,12 +5,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from conftest import random_noun_bank
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.model_selection import GridSearchCV, KFold
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgradnorm import (
     GradNormNounSelector,
@@ -280,24 +278,6 @@ def test_long_tail_world_structure():
     np.testing.assert_array_equal(w.data, b.data)
     with pytest.raises(ValueError, match="imbalance"):
         make_long_tail_world(imbalance=0.5)
-
-
-def _expected_failed_checks(estimator):
-    # Same reason as in test_sklearn_compat.py: int-cast random data has an all-zero row.
-    return {"check_estimators_dtypes": "an all-zero row has no direction; fit rejects it"}
-
-
-@parametrize_with_checks(
-    [
-        GradNormNounSelector(
-            random_noun_bank, n_centers=2, top_k=2, n_init=2, n_rounds=3, random_state=0
-        ),
-        SphericalKMeans("auto", n_clusters_range=[2, 3], n_init=2, random_state=0),
-    ],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_sklearn_checks_with_rounds_and_auto_k(estimator, check):
-    check(estimator)
 
 
 def test_label_free_score_on_a_clusterer_without_predict():

@@ -9,7 +9,6 @@ from sklearn.cluster import KMeans
 from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skgradnorm._cluster._search as search_module
 from skgradnorm import SphericalKMeans, spherical_kmeans
@@ -519,34 +518,6 @@ def test_torch_device_object_is_accepted():
     same = SphericalKMeans(n_clusters=2, n_init=1, random_state=0, device="cpu").fit(X)
     np.testing.assert_array_equal(km.labels_, same.labels_)
     np.testing.assert_array_equal(km.cluster_centers_, same.cluster_centers_)
-
-
-def test_integer_input_is_accepted():
-    # Stand-in for sklearn's check_estimators_dtypes (expected to fail below), on integer data
-    # without all-zero rows.
-    X = np.random.RandomState(0).randint(1, 4, size=(20, 5))
-    for Xi in (X.astype(np.int64), X.astype(np.int32)):
-        km = SphericalKMeans(n_clusters=3, n_init=2, random_state=1, device="cpu").fit(Xi)
-        assert km.cluster_centers_.dtype == np.float64
-        np.testing.assert_array_equal(km.predict(Xi), km.labels_)
-        assert km.transform(Xi).shape == (20, 3)
-
-
-def _expected_failed_checks(estimator):
-    return {
-        "check_estimators_dtypes": (
-            "its data cast to int has an all-zero row; a zero vector has no direction, so "
-            "fit rejects it by design (see test_integer_input_is_accepted)"
-        ),
-    }
-
-
-@parametrize_with_checks(
-    [SphericalKMeans(n_clusters=3, n_init=2, max_iter=20, random_state=0)],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_sklearn_estimator_checks(estimator, check):
-    check(estimator)
 
 
 @pytest.mark.parametrize("scale", [1e200, 1e-200, 1e300])

@@ -16,6 +16,7 @@ import os
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -221,7 +222,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ignored
+        X : images or None
+            Not used; a sparse matrix is refused (images are never sparse).
         y : ignored
 
         Returns
@@ -230,6 +232,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         check_templates(self.templates)
+        if sp.issparse(X):
+            raise TypeError("CLIPEncoder embeds images; a sparse matrix is not images.")
         return self
 
     def transform(self, X):
