@@ -15,6 +15,21 @@ import torch  # noqa: E402
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def unit(A):
+    """The rows of ``A`` scaled to unit L2 norm."""
+    return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+
+def random_unit_rows(seed, n, d, dtype=np.float64):
+    """``n`` random unit vectors of dimension ``d`` (``seed``: an int or a numpy Generator)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return unit(rng.normal(size=(n, d))).astype(dtype)
+
+
+def has_unit_rows(X, atol=1e-5) -> bool:
+    return bool(np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=atol))
+
+
 def random_noun_bank(X, n_nouns=20, seed=0):
     """A deterministic random noun bank matching X's dimension (a callable noun_embeddings).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import pickle
 import sys
@@ -18,6 +19,7 @@ from _clip_fixtures import (
     register_tiny_config,
     tiny_weights_file,
 )
+from conftest import has_unit_rows
 from PIL import Image
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
@@ -33,10 +35,6 @@ from skgradnorm.exceptions import (
 )
 
 ATOL = 1e-6
-
-
-def _unit_rows(X):
-    return np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- images
@@ -60,7 +58,7 @@ def test_image_input_forms_give_the_same_embedding(tiny_encoder, tmp_path):
     outs = [tiny_encoder.transform(x) for x in inputs]
     ref = outs[0][0]
     for out in outs:
-        assert out.dtype == np.float32 and out.shape[1] == 32 and _unit_rows(out)
+        assert out.dtype == np.float32 and out.shape[1] == 32 and has_unit_rows(out)
         np.testing.assert_allclose(out[0], ref, atol=ATOL)
     assert outs[5].shape == (2, 32)
     np.testing.assert_allclose(outs[5][1], outs[6][1], atol=ATOL)
@@ -122,7 +120,7 @@ def test_arrays_of_file_names_and_half_precision(tiny_encoder, tmp_path):
     np.testing.assert_array_equal(tiny_encoder.transform(names.astype(object)), expected)
     half = make_tiny_encoder(precision="fp16")
     out = half.transform(paths)
-    assert out.dtype == np.float32 and _unit_rows(out)
+    assert out.dtype == np.float32 and has_unit_rows(out)
     np.testing.assert_allclose(out, expected, atol=5e-3)
     np.testing.assert_allclose(
         half.encode_texts(PROMPTS), tiny_encoder.encode_texts(PROMPTS), atol=5e-3
@@ -192,7 +190,7 @@ def test_encode_texts_matches_open_clip(tiny_encoder):
     out = tiny_encoder.encode_texts(PROMPTS)
     with torch.inference_mode():
         ref = torch.nn.functional.normalize(model.encode_text(tokenizer(PROMPTS)), dim=-1)
-    assert out.shape == (len(PROMPTS), 32) and out.dtype == np.float32 and _unit_rows(out)
+    assert out.shape == (len(PROMPTS), 32) and out.dtype == np.float32 and has_unit_rows(out)
     np.testing.assert_allclose(out, ref.numpy(), atol=1e-5)
 
 
@@ -330,7 +328,7 @@ def test_encode_nouns_is_the_template_ensemble(tmp_path):
 
     enc = make_tiny_encoder(cache_dir=tmp_path)
     out = enc.encode_nouns(nouns)
-    assert out.shape == (4, 32) and out.dtype == np.float32 and _unit_rows(out)
+    assert out.shape == (4, 32) and out.dtype == np.float32 and has_unit_rows(out)
     np.testing.assert_allclose(out, manual(PAPER_TEMPLATES), atol=1e-5)
     # Averaging raw embeddings is not the same as averaging normalised ones.
     templates = ["a photo of a {}.", "{}"]
@@ -536,40 +534,34 @@ def test_verbose_shows_progress(capsys):
 # --------------------------------------------------------------------------- torchvision guard
 
 
-def test_import_open_clip_does_nothing_when_torchvision_imports(monkeypatch):
+def test_import_open_clip_does_nothing_when_torchvision_imports():
+    _compat.import_open_clip()  # imported once for real (this machine needs the guard)
     calls = []
-    monkeypatch.setattr(_compat, "_install_torchvision_guard", lambda: calls.append(1))
-    module = _compat.import_open_clip()
+    module = _compat.import_open_clip(guard=lambda: calls.append(1))
     assert module is sys.modules["open_clip"] and calls == []
 
 
-def test_import_open_clip_guard_only_for_the_torchvision_operator_error(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
+def test_import_open_clip_guard_only_for_the_torchvision_operator_error():
+    _compat.import_open_clip()  # imported once for real (this machine needs the guard)
     state = {"guarded": False, "calls": 0}
 
     def fake_guard():
         state["guarded"] = True
 
-    def fake_import(name, *args, **kwargs):
-        if name == "open_clip":
-            state["calls"] += 1
-            if not state["guarded"]:
-                raise RuntimeError(state["message"])
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(_compat, "_install_torchvision_guard", fake_guard)
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+    def importer(name):  # fails as a CUDA torchvision next to a CPU torch does, until guarded
+        state["calls"] += 1
+        if not state["guarded"]:
+            raise RuntimeError(state["message"])
+        return importlib.import_module(name)
 
     state["message"] = "operator torchvision::nms does not exist"
-    assert _compat.import_open_clip() is sys.modules["open_clip"]
+    assert _compat.import_open_clip(importer=importer, guard=fake_guard) is sys.modules["open_clip"]
     assert state == {"guarded": True, "calls": 2, "message": state["message"]}
 
     state.update(guarded=False, calls=0, message="CUDA driver too old")
     with pytest.raises(RuntimeError, match="CUDA driver"):
-        _compat.import_open_clip()
+        _compat.import_open_clip(importer=importer, guard=fake_guard)
     assert state["guarded"] is False and state["calls"] == 1
-    assert _compat._is_torchvision_operator_error(
+    assert _compat.is_torchvision_operator_error(
         RuntimeError("operator torchvision::roi_align does not exist")
     )

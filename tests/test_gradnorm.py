@@ -8,15 +8,11 @@ from _reference import (
     reference_select_top_k_per_center,
     reference_text_counterparts,
 )
+from conftest import random_unit_rows, unit
 
 from skgradnorm import gradnorm_scores
 from skgradnorm._gradnorm import select_top_k_per_center, sic_scores, tac_scores
 from skgradnorm._retrieval import text_counterparts
-
-
-def _unit_rows(rng, n, d):
-    x = rng.normal(size=(n, d))
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def _autograd_gradnorm(E, W, T, p):
@@ -35,7 +31,7 @@ def _autograd_gradnorm(E, W, T, p):
 @pytest.mark.parametrize("T", [0.02, 0.1, 1.0])
 def test_scores_equal_temperature_times_autograd_gradient_norm(p, T):
     rng = np.random.default_rng(int(p * 10 + T * 100))
-    E, W = _unit_rows(rng, 60, 24), _unit_rows(rng, 15, 24)
+    E, W = random_unit_rows(rng, 60, 24), random_unit_rows(rng, 15, 24)
     expected = _autograd_gradnorm(E, W, T, p)
     scores32, assign32 = gradnorm_scores(
         E.astype(np.float32), W.astype(np.float32), temperature=T, p=p
@@ -66,7 +62,7 @@ def test_scores_do_not_need_unit_inputs():
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0, np.inf])
 def test_chunked_fast_path_equals_per_centre_reference(p):
     rng = np.random.default_rng(2)
-    E, W = _unit_rows(rng, 500, 32), _unit_rows(rng, 40, 32)
+    E, W = random_unit_rows(rng, 500, 32), random_unit_rows(rng, 40, 32)
     ref, ref_assign = reference_gradnorm_scores(E, W, temperature=0.05, p=p)
     for chunk in (1, 7, 64, None):
         scores, assign = gradnorm_scores(E, W, temperature=0.05, p=p, chunk_size=chunk)
@@ -76,7 +72,7 @@ def test_chunked_fast_path_equals_per_centre_reference(p):
 
 def test_p_inf_is_one_minus_confidence_times_max_abs():
     rng = np.random.default_rng(3)
-    E, W = _unit_rows(rng, 50, 8), _unit_rows(rng, 5, 8)
+    E, W = random_unit_rows(rng, 50, 8), random_unit_rows(rng, 5, 8)
     z = E @ W.T / 0.3
     s = np.exp(z - z.max(1, keepdims=True))
     s /= s.sum(1, keepdims=True)
@@ -92,7 +88,7 @@ def test_p1_is_twice_one_minus_confidence_and_ranks_like_tac():
     rng = np.random.default_rng(4)
     E = rng.normal(size=(400, 16))
     E /= np.abs(E).sum(axis=1, keepdims=True)  # unit L1 norm: ||e||_1 = 1 for every noun
-    W = _unit_rows(rng, 12, 16)
+    W = random_unit_rows(rng, 12, 16)
     for T in (0.05, 1.0):
         z = E @ W.T / T
         s = np.exp(z - z.max(1, keepdims=True))
@@ -133,8 +129,8 @@ def test_selection_keeps_top_k_smallest_per_centre_and_nothing_else(top_k):
 
 def test_sic_drops_generic_nouns_and_ranks_by_similarity():
     rng = np.random.default_rng(6)
-    W = _unit_rows(rng, 4, 8)
-    E = _unit_rows(rng, 100, 8)
+    W = random_unit_rows(rng, 4, 8)
+    E = random_unit_rows(rng, 100, 8)
     mean = E.mean(0) / np.linalg.norm(E.mean(0))
     scores, assign = sic_scores(E, W, uniqueness_threshold=0.5)
     np.testing.assert_array_equal(np.isinf(scores), E @ mean >= 0.5)
@@ -144,7 +140,7 @@ def test_sic_drops_generic_nouns_and_ranks_by_similarity():
 
 def test_text_counterparts_equal_reference_and_are_unit():
     rng = np.random.default_rng(7)
-    U, E = _unit_rows(rng, 80, 16), _unit_rows(rng, 30, 16)
+    U, E = random_unit_rows(rng, 80, 16), random_unit_rows(rng, 30, 16)
     for chunk in (1, 13, None):
         T = text_counterparts(U, E, temperature=0.01, chunk_size=chunk)
         np.testing.assert_allclose(
@@ -155,7 +151,7 @@ def test_text_counterparts_equal_reference_and_are_unit():
 
 def test_torch_tensor_inputs_give_the_same_scores():
     rng = np.random.default_rng(8)
-    E, W = _unit_rows(rng, 40, 8), _unit_rows(rng, 5, 8)
+    E, W = random_unit_rows(rng, 40, 8), random_unit_rows(rng, 5, 8)
     s_np, a_np = gradnorm_scores(E, W, temperature=0.1)
     s_t, a_t = gradnorm_scores(torch.as_tensor(E), torch.as_tensor(W), temperature=0.1)
     np.testing.assert_allclose(s_t, s_np, rtol=1e-12)
@@ -216,14 +212,10 @@ def test_l2_normalize_rows_matches_numpy_and_checks_every_row():
 # --------------------------------------------------------------------------- tiny temperatures
 
 
-def _unit(A):
-    return A / np.linalg.norm(A, axis=1, keepdims=True)
-
-
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0, np.inf])
 def test_log_scores_are_the_log_of_the_scores(p):
     rng = np.random.default_rng(3)
-    E, W = _unit(rng.normal(size=(200, 12))), _unit(rng.normal(size=(15, 12)))
+    E, W = unit(rng.normal(size=(200, 12))), unit(rng.normal(size=(15, 12)))
     scores, assignments, log_scores = gradnorm_scores(E, W, temperature=0.07, p=p, return_log=True)
     ref, ref_assignments = reference_gradnorm_scores(E, W, temperature=0.07, p=p)
     np.testing.assert_array_equal(assignments, ref_assignments)
@@ -235,7 +227,7 @@ def test_float32_log_scores_stay_exact_where_scores_underflow():
     # At T = 1e-3 in float32 many scores underflow to exactly 0; their logs must still
     # match the float64 computation, which represents them.
     rng = np.random.default_rng(0)
-    E, W = _unit(rng.normal(size=(300, 16))), _unit(rng.normal(size=(20, 16)))
+    E, W = unit(rng.normal(size=(300, 16))), unit(rng.normal(size=(20, 16)))
     s32, a32, log32 = gradnorm_scores(
         E.astype(np.float32), W.astype(np.float32), temperature=1e-3, return_log=True
     )
@@ -264,7 +256,7 @@ def test_select_top_k_breaks_equal_scores_with_the_tiebreak():
 def test_retrieval_at_temperatures_near_the_smallest_floats(dtype, tau):
     # The limit tau -> 0 of the softmax retrieval is the nearest noun itself.
     rng = np.random.default_rng(1)
-    U, E = _unit(rng.normal(size=(30, 8))), _unit(rng.normal(size=(50, 8)))
+    U, E = unit(rng.normal(size=(30, 8))), unit(rng.normal(size=(50, 8)))
     T = text_counterparts(U.astype(dtype), E.astype(dtype), temperature=tau)
     assert np.isfinite(T).all()
     nearest = E[np.argmax(U @ E.T, axis=1)]
@@ -273,7 +265,7 @@ def test_retrieval_at_temperatures_near_the_smallest_floats(dtype, tau):
 
 def test_scores_at_temperatures_near_the_smallest_floats():
     rng = np.random.default_rng(2)
-    E, W = _unit(rng.normal(size=(40, 8))), _unit(rng.normal(size=(6, 8)))
+    E, W = unit(rng.normal(size=(40, 8))), unit(rng.normal(size=(6, 8)))
     scores, assignments, log_scores = gradnorm_scores(E, W, temperature=1e-310, return_log=True)
     assert not np.isnan(scores).any() and not np.isnan(log_scores).any()
     np.testing.assert_array_equal(assignments, np.argmax(E @ W.T, axis=1))

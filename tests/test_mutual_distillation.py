@@ -100,7 +100,11 @@ def test_pipeline_grid_search_clone_and_pickle(world):
         cv=2,
     )
     search.fit(world.data, world.target)
-    assert search.best_params_["n_epochs"] in (1, 3)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all((scores > 0) & (scores <= 1))  # every setting was fitted and scored
+    best = search.best_params_["n_epochs"]
+    assert best == (1, 3)[int(np.argmax(scores))]  # the best-scoring setting was chosen
+    assert search.best_estimator_.n_iter_ == best  # and refitted with it (one loss/epoch)
     assert search.predict(world.data).shape == (300,)
 
     model = pipe["distill"]

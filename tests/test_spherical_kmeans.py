@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import unit
 from sklearn.cluster import KMeans
 from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
 from sklearn.exceptions import NotFittedError
@@ -21,24 +22,20 @@ from skgradnorm._cluster._kmeans import (
 from skgradnorm._cluster._search import assign
 
 
-def _unit(A):
-    return A / np.linalg.norm(A, axis=1, keepdims=True)
-
-
 def _separated(n=500, d=16, k=5, noise=0.05, seed=0):
     rng = np.random.RandomState(seed)
-    directions = _unit(rng.randn(k, d))
+    directions = unit(rng.randn(k, d))
     y = rng.randint(k, size=n)
-    return _unit(directions[y] + noise * rng.randn(n, d)), y
+    return unit(directions[y] + noise * rng.randn(n, d)), y
 
 
 def _overlapping(n=2000, d=32, seed=0):
-    return _unit(np.random.RandomState(seed).randn(n, d))
+    return unit(np.random.RandomState(seed).randn(n, d))
 
 
 def _objective_of_centers(X, centers):
     """Sum of cosines of samples to their argmax centre (centres renormalised)."""
-    C = _unit(centers)
+    C = unit(centers)
     return float((X @ C.T).max(axis=1).sum())
 
 
@@ -110,7 +107,7 @@ def test_quality_against_faiss_on_overlapping_data():
 def _numpy_lloyd_step(X, C):
     labels = (X @ C.T).argmax(axis=1)
     new = np.stack([X[labels == j].sum(axis=0) for j in range(C.shape[0])])
-    return _unit(new), labels
+    return unit(new), labels
 
 
 @pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-12), (np.float32, 1e-6)])
@@ -127,7 +124,7 @@ def test_lloyd_step_matches_numpy_reference(dtype, atol):
 def test_empty_cluster_is_relocated():
     rng = np.random.RandomState(0)
     # All data in the half-space x_0 > 0; the second initial centre points the other way.
-    X = _unit(np.abs(rng.randn(50, 4)) + np.array([2.0, 0, 0, 0]))
+    X = unit(np.abs(rng.randn(50, 4)) + np.array([2.0, 0, 0, 0]))
     C0 = np.array([[1.0, 0, 0, 0], [-1.0, 0, 0, 0], [0, 1.0, 0, 0]])
     assert set((X @ C0.T).argmax(axis=1)) != {0, 1, 2}  # centre 1 really attracts nothing
     new, labels = _lloyd_iter(torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7)

@@ -143,7 +143,8 @@ def test_common_bank_is_the_sense_tagged_rows_of_the_paper_bank():
     assert "beagle" not in common and "beagle" in paper  # specialist nouns are dropped
     definitions = wordnet_definitions("common")
     rows = [i for i, w in enumerate(paper) if w.lower() in tagged]
-    assert definitions == [wordnet_definitions("paper")[i] for i in rows]
+    paper_definitions = wordnet_definitions("paper")  # one call: each returns a new list
+    assert definitions == [paper_definitions[i] for i in rows]
 
 
 def test_cli_vocabulary_choices(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ imports fine. ``torchvision.ops`` stays unusable in that environment (as it was 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import types
@@ -31,13 +32,13 @@ logger = logging.getLogger(__name__)
 _GUARDED_MODULE = "torchvision._meta_registrations"
 
 
-def _is_torchvision_operator_error(exc: BaseException) -> bool:
+def is_torchvision_operator_error(exc: BaseException) -> bool:
     """True for torch's "operator torchvision::<op> does not exist" RuntimeError."""
     msg = str(exc)
     return isinstance(exc, RuntimeError) and "torchvision::" in msg and "does not exist" in msg
 
 
-def _install_torchvision_guard() -> None:
+def install_torchvision_guard() -> None:
     """Put an empty stand-in for ``torchvision._meta_registrations`` into ``sys.modules``.
 
     It also forgets the torchvision/open_clip/timm modules that the failed import left half
@@ -48,20 +49,27 @@ def _install_torchvision_guard() -> None:
             del sys.modules[name]
     stub = types.ModuleType(_GUARDED_MODULE)
     stub.__doc__ = (
-        "Empty stand-in installed by skgradnorm._compat: the real module fails to import "
+        "Empty stand-in installed by skgradnorm._utils._compat: the real module fails to import "
         "when a CUDA build of torchvision runs on a CPU build of torch."
     )
     sys.modules[_GUARDED_MODULE] = stub
 
 
-def import_open_clip():
+def import_open_clip(*, importer=importlib.import_module, guard=install_torchvision_guard):
     """Import and return the ``open_clip`` module.
 
     The import is done normally. Only if it fails with torch's
     ``RuntimeError: operator torchvision::... does not exist`` (a CUDA torchvision next to a
     CPU torch) is the guard described in this module's docstring installed (logged at INFO
-    level on the ``skgradnorm._compat`` logger) and the import tried once more. Any other
-    error propagates unchanged.
+    level on the ``skgradnorm._utils._compat`` logger) and the import tried once more. Any
+    other error propagates unchanged.
+
+    Parameters
+    ----------
+    importer : callable, default=importlib.import_module
+        Imports a module by name (the tests pass one that fails as a mismatched build does).
+    guard : callable, default=install_torchvision_guard
+        Installs the guard.
 
     Returns
     -------
@@ -69,11 +77,11 @@ def import_open_clip():
         The ``open_clip`` module.
     """
     try:
-        import open_clip
+        open_clip = importer("open_clip")
     except RuntimeError as exc:
-        if not _is_torchvision_operator_error(exc):
+        if not is_torchvision_operator_error(exc):
             raise
-        _install_torchvision_guard()
+        guard()
         # Logged, not warned: the guard fully works around the problem for skgradnorm,
         # and a warning on every import would be noise for users who cannot change builds.
         logger.info(
@@ -85,7 +93,7 @@ def import_open_clip():
             exc,
         )
         try:
-            import open_clip
+            open_clip = importer("open_clip")
         except Exception as exc2:
             raise exc2 from exc
     return open_clip
