@@ -208,6 +208,10 @@ default="stability"
     return criterion_value(criterion, estimator, X, n_refits=n_refits, random_state=random_state)
 
 
+@validate_params(
+    {"estimator": [HasMethods(["fit"])], "X": ["array-like"], "y": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def label_free_scorer(estimator, X, y=None):
     """:func:`label_free_score` with its defaults, for ``GridSearchCV(scoring=...)``.
 

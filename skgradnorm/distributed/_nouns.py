@@ -81,6 +81,14 @@ def _weights_identity(model_name: str, pretrained, cache_root: Path):
     return model_name, {"kind": "tag", "name": pretrained}
 
 
+@validate_params(
+    {
+        "encoder": [HasMethods(["encode_nouns", "get_params"])],
+        "nouns": ["array-like"],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def noun_cache_for(encoder, nouns, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE):
     """The :class:`NounEmbeddingCache` that ``encoder.encode_nouns(nouns)`` reads and fills.
 
@@ -88,9 +96,7 @@ def noun_cache_for(encoder, nouns, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE):
     a ``chunk_size`` other than ``DEFAULT_CHUNK_SIZE`` the cache is a different one (the
     chunk size is part of its key), which ``encode_nouns`` does not read.
     """
-    import torch
 
-    from .._utils._compat import import_open_clip
     from ..vocabulary import PAPER_TEMPLATES
 
     params = encoder.get_params(deep=False)
@@ -105,16 +111,9 @@ def noun_cache_for(encoder, nouns, chunk_size=_noun_cache.DEFAULT_CHUNK_SIZE):
     if precision is None:
         precision = "fp16" if _device_type(params["device"]) == "cuda" else "fp32"
     templates = PAPER_TEMPLATES if params["templates"] is None else params["templates"]
-    key = {
-        "model": arch_name,
-        "weights": weights,
-        "vocabulary_sha256": _noun_cache.vocabulary_sha256(nouns),
-        "n_nouns": len(nouns),
-        "templates": list(templates),
-        "precision": precision,
-        "aggregation": "mean of raw prompt embeddings, then L2",
-        "versions": {"open_clip": import_open_clip().__version__, "torch": torch.__version__},
-    }
+    key = _noun_cache.noun_cache_key(
+        arch_name=arch_name, weights=weights, nouns=nouns, templates=templates, precision=precision
+    )
     return _noun_cache.NounEmbeddingCache(root, key, chunk_size=chunk_size)
 
 
