@@ -91,6 +91,6 @@ class IncompleteEmbeddingsError(RuntimeError):
 class EmbeddingsFileError(ValueError):
     """A saved embeddings file cannot be used: missing or damaged, or of another model.
 
-    Raised by ``skgradnorm._embedding_files.load_embeddings``; the message says why and
+    Raised by ``skgradnorm._clip._embedding_files.load_embeddings``; the message says why and
     what to do (usually: embed the images again).
     """

@@ -305,7 +305,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         The architecture, the identity of the weights (the SHA-256 of a local file, or the
         tag), the precision, the preprocessing, the image decoding rules and the library
         versions: two encoders with equal keys give the same embeddings. The image cache
-        is keyed by it, and ``skgradnorm._embedding_files.save_embeddings`` stores it beside
+        is keyed by it, and ``skgradnorm._clip._embedding_files.save_embeddings`` stores it beside
         saved embeddings, to check them against the encoder that reads them back.
         Loads the model. With random weights (``pretrained=None``) the key says so, and
         equal keys do not mean equal embeddings (nothing is cached then).
@@ -360,7 +360,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
 
         Each noun is put into every template; the raw (unnormalised) text embeddings of its
         prompts are averaged and the mean is L2-normalised. Unless ``cache_dir=False``, the
-        result is cached on disk in resumable chunks (see ``skgradnorm._noun_cache``), keyed
+        result is cached on disk in resumable chunks (see ``skgradnorm._clip._noun_cache``), keyed
         by the model, its weights, the nouns, the templates, the precision and the library
         versions; a second call with the same inputs computes nothing.
 

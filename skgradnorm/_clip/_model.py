@@ -54,7 +54,7 @@ class ModelBundle:
     precision: str
     image_dtype: torch.dtype
     embed_dim: int
-    text_tower: object  # a _clip_text._TextTower, or None
+    text_tower: object  # a _text._TextTower, or None
     source_kind: str  # "tag", "file", "local-dir", "hf-hub", "random"
     source: str | None
     arch_name: str

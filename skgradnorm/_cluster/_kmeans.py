@@ -310,7 +310,7 @@ def spherical_kmeans(
         Torch device to compute on; None picks the best available (CUDA, MPS, CPU).
     chunk_size : int or None, default=None
         Number of samples per block of the torch assignment step; None picks one from
-        :func:`skgradnorm._torch_utils.default_chunk_size` (faiss blocks on its own).
+        :func:`skgradnorm._utils._torch.default_chunk_size` (faiss blocks on its own).
     verbose : bool, default=False
         Print the objective of every restart.
     init_size : int or None, default=None

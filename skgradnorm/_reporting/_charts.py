@@ -61,7 +61,7 @@ def colour(i: int) -> str:
 
 def cluster_colours(n_clusters, table=None) -> dict:
     """The colour of each cluster: with known classes (``table`` from
-    :func:`skgradnorm._report_data.class_table`) a matched cluster takes its class's
+    :func:`skgradnorm._reporting._report_data.class_table`) a matched cluster takes its class's
     colour, so that the map, the bars and the class mixes agree; the others follow."""
     if table is None:
         return {k: colour(k) for k in range(n_clusters)}
@@ -174,7 +174,7 @@ def class_mix_bar(mix, *, class_index) -> str:
 def confusion_table(table, *, heads) -> str:
     """The confusion matrix as an HTML table shaded by share of each class.
 
-    ``table`` is :func:`skgradnorm._report_data.class_table`'s result; ``heads`` maps a
+    ``table`` is :func:`skgradnorm._reporting._report_data.class_table`'s result; ``heads`` maps a
     cluster to ``(label, title, href)`` for its column head.
     """
     counts = np.asarray(table["counts"])

@@ -89,7 +89,7 @@ def write_outputs(
       {"cluster", "size", "nouns", "noun_cosines", "examples"}, ...], **info}`` (examples
       are paths, most central first; with ``noun_definitions`` each cluster also has
       ``noun_definitions``);
-    - ``report.html``: see :func:`~skgradnorm._report.render_report_html`;
+    - ``report.html``: see :func:`~skgradnorm._reporting._report.render_report_html`;
     - ``clusters/cluster-007.html`` (and ``cluster-007-2.html``, ... beyond ``page_size``
       members): every member's thumbnail, most central first;
     - ``metrics.json`` (with ``true_labels``): :func:`skgradnorm.metrics.clustering_metrics`
@@ -131,7 +131,7 @@ def write_outputs(
         as a ``definition`` column to ``selected_nouns.csv``.
     map_method : {"pca", "tsne", "auto"}, default="pca"
         How the map of the collection is drawn (see
-        :func:`skgradnorm._report_data.collection_map`).
+        :func:`skgradnorm._reporting._report_data.collection_map`).
     max_map_points : int, default=3000
         At most this many images (a random sample) on the map.
     page_size : int, default=1000
@@ -149,7 +149,7 @@ def write_outputs(
     result : dict
         ``{"files": {name: Path}, "clusters": list, "metrics": dict or None}``; the
         cluster pages are under ``files["clusters"]`` as a list; ``clusters`` are
-        :func:`~skgradnorm._report.summarize_clusters`'s, with ``members`` and, with
+        :func:`~skgradnorm._reporting._report.summarize_clusters`'s, with ``members`` and, with
         ``true_labels``, ``class_mix`` (``[(class, count)]``, largest first).
 
     Raises

@@ -314,7 +314,7 @@ def render_report_html(
     overview : dict or None
         Draws the overview: the cluster sizes always; ``map``: ``{"coords": (m, 2),
         "labels": (m,), "method": "pca" or "tsne", "n_total": int}`` for the map;
-        ``classes``: :func:`skgradnorm._report_data.class_table` for the confusion matrix
+        ``classes``: :func:`skgradnorm._reporting._report_data.class_table` for the confusion matrix
         and the class colours; ``charts``: extra panels ``(title, svg, note)``.
 
     Returns

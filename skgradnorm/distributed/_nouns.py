@@ -1,7 +1,7 @@
 """Embed the noun bank on a Dask cluster: one task per chunk of the encoder's noun cache.
 
 :meth:`skgradnorm.CLIPEncoder.encode_nouns` computes the bank chunk by chunk into a resumable
-on-disk cache (``skgradnorm._noun_cache``); here the same chunks are computed by the workers
+on-disk cache (``skgradnorm._clip._noun_cache``); here the same chunks are computed by the workers
 in parallel and written into the same cache, so that a later ``encoder.encode_nouns(nouns)``
 (on any machine that sees the cache folder) finds every chunk and computes nothing.
 
