@@ -145,6 +145,14 @@ def check_strings(values, name):
     for i, v in enumerate(values):
         if not isinstance(v, str):
             raise TypeError(f"{name}[{i}] is a {type(v).__name__}; all items must be str.")
+        if not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate (e.g. a mis-decoded file)
+                raise ValueError(
+                    f"{name}[{i}] = {v!r} is not valid text ({exc.reason} at position "
+                    f"{exc.start}); remove the character or read the file with its encoding."
+                ) from None
     return [str(v) for v in values]
 
 

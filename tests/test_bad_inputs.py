@@ -1,0 +1,65 @@
+"""Bad and extreme inputs to the Python API: each gives a clear error at once, or a right
+result (issue 19's list; ``scripts/replay_bad_inputs.py`` replays the same cases)."""
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skgradnorm import LanguageAssistedClusterer, SphericalKMeans
+from skgradnorm._utils._validation import l2_normalize_rows, safe_row_norms
+from skgradnorm.metrics import clustering_accuracy_score, clustering_metrics
+
+
+@pytest.mark.parametrize("estimator", [SphericalKMeans, LanguageAssistedClusterer])
+def test_a_bool_is_not_a_number_of_clusters(estimator):
+    X = np.random.default_rng(0).normal(size=(20, 5))
+    with pytest.raises(InvalidParameterError, match="Got True"):
+        estimator(n_clusters=True).fit(X)
+    assert SphericalKMeans(np.int64(2), random_state=0).fit(X).n_clusters_ == 2
+
+
+# scikit-learn's finiteness check sums X first, which overflows here (then checks each value)
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_float32_norms_that_overflow_give_unit_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6)).astype(np.float32)
+    X[:20] += 3.0
+    big = X * np.float32(3e38 / np.abs(X).max())  # norms above float32's largest number
+    norms = safe_row_norms(big)
+    assert np.isfinite(norms).all()
+    unit = l2_normalize_rows(big, name="X")
+    assert unit.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(unit.astype(np.float64), axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(unit, l2_normalize_rows(X, name="X"), atol=1e-5)
+    ref = SphericalKMeans(2, n_init=2, random_state=0).fit(X).labels_
+    got = SphericalKMeans(2, n_init=2, random_state=0).fit(big).labels_
+    np.testing.assert_array_equal(ref, got)
+
+
+def test_accuracy_of_mixed_type_labels():
+    y = np.array([1, "a", 1, "a", "1"], dtype=object)
+    assert clustering_accuracy_score(y, [0, 1, 0, 1, 1]) == pytest.approx(0.8)
+    # 1 and "1" are different classes; a plain list of mixed values is not made strings
+    assert clustering_accuracy_score([1, "a", 1, "1"], [0, 1, 0, 1]) == pytest.approx(0.75)
+    m = clustering_metrics([1, "a", (2, 3), "a"], [0, 1, 2, 1])
+    assert m["ACC"] == 1.0 and m["n_classes"] == 3 and m["NMI"] == pytest.approx(1.0)
+    with pytest.raises(TypeError, match="hashable"):
+        clustering_accuracy_score(np.array([[1], [2, 3]], dtype=object), [0, 1])
+
+
+def test_a_huge_k_range_is_refused_at_once():
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="reaches K=99999999 but there are only 40"):
+        SphericalKMeans("auto", n_clusters_range=range(2, 10**8)).fit(X)
+    assert time.perf_counter() - start < 5  # not the minutes it took to list the range
+    with pytest.raises(ValueError, match="reaches K=41"):
+        SphericalKMeans("auto", n_clusters_range=range(10**8, 2, -1)[-39:]).fit(X)
+
+
+def test_nouns_with_a_lone_surrogate_are_refused(tiny_encoder):
+    with pytest.raises(ValueError, match=r"nouns\[1\] .* is not valid text"):
+        tiny_encoder.encode_nouns(["dog", "ca\ud800t"])
+    assert tiny_encoder.encode_nouns(["dög"]).shape == (1, 32)
