@@ -9,9 +9,13 @@ Layout::
     part_00001.npy ...
 
 A partition counts as done only when its sidecar exists and the array matches it (shape,
-dtype, SHA-256 of the bytes). Both files are written atomically (a temporary file in the
-same folder, then :func:`os.replace`), so a worker killed while writing leaves no partition
-that looks finished. The sidecar's ``run`` names the job that wrote it, which shows which
+dtype, SHA-256 of the bytes), and when the sidecar records the same images and model as
+the job that finds it: ``contents`` (a SHA-256 of the SHA-256 of every image file's bytes,
+so an image edited in place is embedded again) and ``model`` (the encoder's
+:meth:`~skgradnorm.CLIPEncoder.model_key`, which identifies the weights by their bytes).
+Both files are written atomically (a temporary file in the same folder, then
+:func:`os.replace`), so a worker killed while writing leaves no partition that looks
+finished. The sidecar's ``run`` names the job that wrote it, which shows which
 partitions a resumed job computed. Arrays are read with ``allow_pickle=False``.
 
 A plain folder of ``.npy`` files was chosen over zarr so that reading needs nothing beyond
@@ -65,8 +69,26 @@ def part_paths(folder: Path, index: int) -> tuple[Path, Path]:
     return folder / f"{stem}.npy", folder / f"{stem}.json"
 
 
-def save_partition(folder, index: int, array: np.ndarray, run: str) -> None:
-    """Store partition ``index`` atomically: the array first, then its sidecar."""
+def contents_sha256(paths) -> str:
+    """SHA-256 of the contents of the image files ``paths``, in order.
+
+    A file that cannot be read counts by its error, so that the embedding (which reports
+    every unreadable image at once) fails with its own clear error, not this one.
+    """
+    from .._clip._image_cache import file_content_sha256
+
+    h = hashlib.sha256()
+    for path in paths:
+        try:
+            h.update(file_content_sha256(path).encode("ascii"))
+        except OSError as exc:
+            h.update(f"unreadable:{type(exc).__name__}".encode())
+    return h.hexdigest()
+
+
+def save_partition(folder, index: int, array: np.ndarray, run: str, record=None) -> None:
+    """Store partition ``index`` atomically: the array first, then its sidecar (with
+    ``record``: the ``contents`` and ``model`` it was made from)."""
     folder = Path(folder)
     array = np.ascontiguousarray(array, dtype=np.float32)
     array_path, meta_path = part_paths(folder, index)
@@ -74,6 +96,7 @@ def save_partition(folder, index: int, array: np.ndarray, run: str) -> None:
     np.save(buffer, array, allow_pickle=False)
     _atomic_write_bytes(array_path, buffer.getvalue())
     meta = {"sha256": _array_sha256(array), "shape": list(array.shape), "dtype": "float32"}
+    meta.update(record or {})
     _atomic_write_bytes(meta_path, _json_bytes(dict(meta, partition=index, run=run)))
 
 
@@ -87,10 +110,13 @@ def read_sidecar(folder, index: int) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def partition_is_done(folder, index: int, n_rows: int) -> bool:
-    """Whether partition ``index`` holds ``n_rows`` rows that match its sidecar's checksum."""
+def partition_is_done(folder, index: int, n_rows: int, record=None) -> bool:
+    """Whether partition ``index`` holds ``n_rows`` rows that match its sidecar's checksum
+    (and, with ``record``, were made from the same ``contents`` by the same ``model``)."""
     meta = read_sidecar(folder, index)
     if meta is None:
+        return False
+    if record is not None and any(meta.get(k) != v for k, v in record.items()):
         return False
     try:
         array = np.load(part_paths(Path(folder), index)[0], mmap_mode="r", allow_pickle=False)

@@ -11,6 +11,7 @@ its threads, hence the lock. The model is never sent over the network: a pickled
 
 from __future__ import annotations
 
+import os
 import threading
 
 import joblib
@@ -62,8 +63,15 @@ def resolve_client(client=None, scheduler=None):
     from distributed import Client
 
     if scheduler is not None:
-        scheduler = str(scheduler)
-        if scheduler.endswith(".json"):
+        scheduler = os.fspath(scheduler)
+        if _is_scheduler_file(scheduler):
+            # distributed waits, without end, for a scheduler file to appear: check it here
+            if not os.path.isfile(scheduler):
+                raise FileNotFoundError(
+                    f"scheduler file {scheduler!r} does not exist; start the scheduler with "
+                    f"`dask scheduler --scheduler-file {scheduler}` first, or give its address "
+                    "(tcp://host:8786)."
+                )
             return Client(scheduler_file=scheduler), True
         return Client(scheduler), True
     try:
@@ -72,6 +80,13 @@ def resolve_client(client=None, scheduler=None):
         return default_client(), False
     except ValueError:
         return None, False
+
+
+def _is_scheduler_file(scheduler: str) -> bool:
+    """A scheduler file rather than an address (``tcp://host:8786``, ``host:8786``)."""
+    if "://" in scheduler:
+        return False
+    return scheduler.endswith(".json") or os.sep in scheduler or os.path.isfile(scheduler)
 
 
 def raise_first_error(client, futures):
