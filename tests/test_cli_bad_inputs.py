@@ -306,3 +306,43 @@ def test_the_weights_of_a_local_dir_model_are_recorded(inputs, tmp_path):
     document = json.loads((tmp_path / "o" / "clusters.json").read_text())
     assert document["pretrained"] == str(folder.resolve())
     assert "(openai)" not in (tmp_path / "o" / "report.html").read_text()
+
+
+# --------------------------------------------------------------------------- embed folders
+
+
+def _other_weights(tmp_path):
+    """Weights of the tiny architecture that differ from tiny_weights_file()."""
+    import torch
+
+    state = torch.load(tiny_weights_file(), weights_only=True)
+    path = tmp_path / "other_weights.pt"
+    torch.save({k: v + 0.01 if v.is_floating_point() else v for k, v in state.items()}, path)
+    return path
+
+
+@pytest.mark.slow
+def test_cluster_from_an_embed_folder_checks_the_model(inputs, tmp_path):
+    pytest.importorskip("dask")
+    root, vocab, _ = inputs
+    argv = _argv(root, tmp_path / "unused", vocab)
+    model = argv[argv.index("--model") : argv.index("--model") + 6]  # model, weights, device
+    emb = tmp_path / "emb"
+    code, _, err = _run(["embed", str(root), "-o", str(emb), *model, "--cache-dir", str(tmp_path)])
+    assert code == 0, err
+    other = _argv(None, tmp_path / "o", vocab, "--embeddings", str(emb))
+    other[other.index("--pretrained") + 1] = str(_other_weights(tmp_path))
+    other.remove("None")  # no IMAGE_DIR: the folder knows where its images are
+    _refused(other, "another model")  # image embeddings of one model, nouns of another
+    same = [a for a in other]
+    same[same.index("--pretrained") + 1] = tiny_weights_file()
+    assert _run(same)[0] == 0
+
+
+def test_embed_with_a_missing_scheduler_file_fails_at_once(inputs, tmp_path):
+    pytest.importorskip("distributed")
+    root, _, _ = inputs
+    code, _, err = _run(
+        ["embed", str(root), "--out", str(tmp_path / "e"), "--scheduler", str(tmp_path / "s.json")]
+    )
+    assert code == 2 and "scheduler file" in err and "does not exist" in err, err
