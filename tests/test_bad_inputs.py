@@ -63,3 +63,46 @@ def test_nouns_with_a_lone_surrogate_are_refused(tiny_encoder):
     with pytest.raises(ValueError, match=r"nouns\[1\] .* is not valid text"):
         tiny_encoder.encode_nouns(["dog", "ca\ud800t"])
     assert tiny_encoder.encode_nouns(["dög"]).shape == (1, 32)
+
+
+@pytest.mark.parametrize("kind", ["identical", "rank_one", "two_points"])
+def test_the_map_of_points_all_alike_does_not_crash(kind):
+    """scikit-learn's t-SNE crashed the process (segmentation fault) on identical rows."""
+    from skgradnorm._reporting._report_data import collection_map
+
+    rng = np.random.default_rng(0)
+    X = np.tile(rng.normal(size=(1, 64)), (12, 1))
+    if kind == "rank_one":
+        X = X * np.linspace(1, 2, 12)[:, None]
+    elif kind == "two_points":
+        X[6:] = rng.normal(size=64)
+    rows, coords, method = collection_map(X, method="tsne")
+    assert rows.shape == (12,) and np.isfinite(coords).all()
+    assert method == ("pca" if kind == "identical" else "tsne")
+
+
+def test_an_extreme_image_is_cropped_before_it_is_resized(tiny_encoder, tmp_path, monkeypatch):
+    """A 20,000 x 1 picture is not first resized to 640,000 x 32 pixels (or, for 224-pixel
+    models, 4,480,000 x 224: gigabytes) to keep a square of it."""
+    from PIL import Image
+
+    from skgradnorm._clip import _images
+
+    rng = np.random.default_rng(0)
+    wide = Image.fromarray(rng.integers(0, 255, (1, 20000, 3), dtype=np.uint8))
+    kept = _images.keep_cropped_part(wide, 32, 32)
+    assert kept.size[1] == 1 and kept.size[0] < 100
+    photo = Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8))
+    assert _images.keep_cropped_part(photo, 32, 32) is photo  # ordinary shapes: untouched
+    # The embedding of a long strip is that of the whole strip (the margin keeps every
+    # pixel the resampling filter reads for the centre square).
+    strip = rng.integers(0, 255, (12, 900, 3), dtype=np.uint8)
+    path = tmp_path / "strip.png"
+    Image.fromarray(strip).save(path)
+    cropped = tiny_encoder.set_params(cache_dir=False).transform([str(path)])
+    sizes = []
+    real = _images.keep_cropped_part
+    monkeypatch.setattr(_images, "keep_cropped_part", lambda im, s, c: sizes.append(im.size) or im)
+    whole = tiny_encoder.transform([str(path)])
+    assert sizes == [(900, 12)] and real(Image.fromarray(strip), 32, 32).size[0] < 900
+    np.testing.assert_allclose(cropped, whole, atol=1e-6)

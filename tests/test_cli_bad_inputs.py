@@ -346,3 +346,37 @@ def test_embed_with_a_missing_scheduler_file_fails_at_once(inputs, tmp_path):
         ["embed", str(root), "--out", str(tmp_path / "e"), "--scheduler", str(tmp_path / "s.json")]
     )
     assert code == 2 and "scheduler file" in err and "does not exist" in err, err
+
+
+def test_an_unwritable_cache_folder_is_refused_first(inputs, tmp_path):
+    root, vocab, _ = inputs
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    argv = _argv(root, tmp_path / "o", vocab, "--cache-dir", str(afile / "cache"))
+    _refused(argv, "--cache-dir", "cannot be written")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unreadable_weights_are_not_called_missing(inputs, tmp_path, monkeypatch):
+    root, vocab, _ = inputs
+    weights = tiny_weights_file()
+    real_access = os.access
+    monkeypatch.setattr(  # as for a non-root user and a chmod 000 file
+        os, "access", lambda p, mode: False if os.fspath(p) == weights else real_access(p, mode)
+    )
+    err = _refused(_argv(root, tmp_path / "o", vocab), "cannot be read (permission denied)")
+    assert "No such file" not in err
+
+
+def test_an_unreadable_image_folder_is_not_called_empty(inputs, tmp_path, monkeypatch):
+    root, vocab, _ = inputs
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(os.fspath(path)) == root:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    err = _refused(_argv(root, tmp_path / "o", vocab), "cannot list the image folder")
+    assert "no images found" not in err

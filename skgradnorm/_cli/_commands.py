@@ -14,6 +14,7 @@ from ._inputs import (
     EMBEDDING_FILES,
     CLIError,
     Steps,
+    check_cache_dir,
     check_device,
     check_tune_grid,
     claim_out_dir,
@@ -129,6 +130,7 @@ def _check_cluster_args(args) -> _Inputs:
 
         # the estimators as the run will make them, on a stand-in noun bank
         check_tune_grid(_make_clusterer(args, None, np.zeros((1, 1))), args.tune_grid)
+    check_cache_dir(args.cache_dir)
     return _Inputs(user_path(args.out, "--out"), image_dir, [], None, None, [], None)
 
 
@@ -426,6 +428,7 @@ def embed(args) -> int:
     from .._reporting._out_dir import output_folder_lock
 
     check_device(args.device)
+    check_cache_dir(args.cache_dir)
     image_dir, out = user_path(args.image_dir, "IMAGE_DIR"), user_path(args.out, "--out")
     encoder = encoder_from_args(args, verbose=False)  # the workers embed, quietly
     t0 = time.perf_counter()

@@ -279,6 +279,27 @@ def claim_out_dir(out_dir: Path, overwrite: bool, *, own_source=None, extra_file
         yield
 
 
+def check_cache_dir(cache_dir) -> None:
+    """``--cache-dir`` (or the default cache folder): creatable and writable, checked now
+    rather than found unusable after the embedding."""
+    import secrets
+
+    from .._clip._noun_cache import resolve_cache_dir
+
+    root = resolve_cache_dir(None if cache_dir is None else user_path(cache_dir, "--cache-dir"))
+    probe = root / f".probe.{secrets.token_hex(6)}.skgradnorm-tmp"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as exc:
+        option = "--cache-dir" if cache_dir is not None else "the cache folder (--cache-dir)"
+        raise CLIError(
+            f"{option} {str(root)!r} cannot be written ({exc.strerror or exc}); pass a "
+            "writable folder with --cache-dir."
+        ) from None
+
+
 def check_device(device) -> None:
     """``--device``: a torch device that exists here and that the package computes on."""
     if device is None:

@@ -123,6 +123,7 @@ def _resolve_source(model_name: str, pretrained, known_tags=()):
             )
         return f"{LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
     expanded = Path(pretrained).expanduser()
+    _check_readable(pretrained, expanded)
     if expanded.is_dir():
         return f"{LOCAL_DIR}{expanded}", None, "local-dir", str(expanded.resolve())
     if expanded.is_file():
@@ -135,6 +136,24 @@ def _resolve_source(model_name: str, pretrained, known_tags=()):
             "or an open_clip pretrained tag such as 'openai'."
         )
     return model_name, pretrained, "tag", pretrained
+
+
+def _check_readable(pretrained, path: Path) -> None:
+    """A weights path that exists but cannot be read is said so, not "no such file"."""
+    try:
+        os.stat(path)
+    except PermissionError:  # a folder on the way cannot be searched
+        raise PermissionError(
+            f"pretrained={pretrained!r} cannot be reached: permission denied on a folder of "
+            "its path; fix the permissions or copy the weights somewhere readable."
+        ) from None
+    except (OSError, ValueError):
+        return  # missing (said below) or not a path at all
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise PermissionError(
+            f"pretrained={pretrained!r} exists but cannot be read (permission denied); fix "
+            "its permissions or copy the weights somewhere readable."
+        )
 
 
 def weights_source(model_name: str, pretrained) -> str:
