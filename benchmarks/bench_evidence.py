@@ -353,7 +353,8 @@ def _by(records, **keys):
 
 
 def format_tables(records, variant_names):
-    """The Markdown tables: worlds, ACC, NMI / ARI, auto-K, time."""
+    """The Markdown tables: worlds, ACC, NMI, ARI, differences to gradnorm, auto-K, tune,
+    time."""
     worlds = list(dict.fromkeys(r["world"] for r in records))
     lines = ["Worlds (statistics: mean over the seeds' worlds; a fixed world has one):", ""]
     lines += [
@@ -389,6 +390,24 @@ def format_tables(records, variant_names):
             + " | ".join(f"**{np.mean(means[v]):.3f}**" for v in variant_names)
             + " |"
         )
+    if "gradnorm" in variant_names and len(variant_names) > 1:
+        others = [v for v in variant_names if v != "gradnorm"]
+        lines += [
+            "",
+            "ACC minus gradnorm's on the same world and seed: mean over seeds (seeds ahead / "
+            "seeds):",
+            "",
+        ]
+        lines.append("| world | " + " | ".join(others) + " |")
+        lines.append("|---|" + "---|" * len(others))
+        for w in worlds:
+            base = {r["seed"]: r["ACC"] for r in _by(records, world=w, variant="gradnorm")}
+            cells = []
+            for v in others:
+                diffs = [r["ACC"] - base[r["seed"]] for r in _by(records, world=w, variant=v)]
+                ahead = sum(d > 0 for d in diffs)
+                cells.append(f"{np.mean(diffs):+.3f} ({ahead}/{len(diffs)})")
+            lines.append(f"| {w} | " + " | ".join(cells) + " |")
     if "auto-k" in variant_names:
         lines += ["", 'n_clusters="auto": chosen K per seed, and mean |K - K_true|:', ""]
         lines += ["| world | K_true | chosen K | mean abs. error |", "|---|---|---|---|"]
@@ -425,7 +444,7 @@ def _default_out():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", choices=sorted(FAMILIES), required=True)
+    parser.add_argument("--family", choices=sorted(FAMILIES))
     parser.add_argument("--quick", action="store_true", help="2 worlds x 2 seeds, smaller")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5; 2)")
     parser.add_argument(
@@ -436,7 +455,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads per job")
     parser.add_argument("--jobs", type=int, default=1, help="(world, seed) pairs run at once")
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON and tables")
+    parser.add_argument(
+        "--tables-from", type=Path, default=None, help="print the tables of a saved JSON; no run"
+    )
     args = parser.parse_args(argv)
+    if args.tables_from is not None:
+        saved = json.loads(args.tables_from.read_text())
+        print(format_tables(saved["records"], list(saved["variants"])))
+        return 0
+    if args.family is None:
+        parser.error("--family is required (or --tables-from FILE).")
 
     variant_names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variant_names if v not in VARIANTS]
