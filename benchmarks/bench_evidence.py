@@ -267,7 +267,11 @@ FAMILIES = {"planted": planted_worlds, "calibrated": calibrated_worlds, "real": 
 def _statistics(world):
     from skgradnorm.datasets import world_statistics
 
-    return world_statistics(world.data, world.target, getattr(world, "subclass", None))
+    try:
+        return world_statistics(world.data, world.target, getattr(world, "subclass", None))
+    except ValueError as exc:  # e.g. a real world with too few images for 50 neighbours
+        print(f"  no statistics: {exc}", flush=True)
+        return {"knn_purity": np.nan, "subclass_purity": np.nan, "n_components": np.nan}
 
 
 def _zero_shot(world):
@@ -289,10 +293,16 @@ def run_world(spec, seed, variant_names, threads, world=None, stats=None):
     records = []
     for name in variant_names:
         t0 = time.perf_counter()
-        out = VARIANTS[name].fit(world, seed, k)
+        try:
+            out = VARIANTS[name].fit(world, seed, k)
+        except Exception as exc:  # one variant's failure (e.g. too few images) is a result
+            out = (None, {"error": f"{type(exc).__name__}: {exc}"[:300]})
         seconds = time.perf_counter() - t0
         labels, extras = out if isinstance(out, tuple) else (out, {})
-        metrics = clustering_metrics(world.target, labels)
+        if labels is None:
+            metrics = {"ACC": np.nan, "NMI": np.nan, "ARI": np.nan}
+        else:
+            metrics = clustering_metrics(world.target, labels)
         records.append(
             {
                 "world": spec.name,
@@ -324,7 +334,11 @@ def run_family(specs, seeds, variant_names, threads, jobs):
     tasks = []
     for spec in specs:
         if spec.fixed:
-            world = spec.make(0)
+            try:
+                world = spec.make(0)
+            except FileNotFoundError as exc:  # a real world not built yet
+                print(f"{spec.name}: skipped ({exc})", flush=True)
+                continue
             stats = _statistics(world)
             tasks += [(spec, s, world, stats) for s in seeds]
         else:
@@ -341,11 +355,21 @@ def run_family(specs, seeds, variant_names, threads, jobs):
 
 def _mean_std(values):
     values = np.asarray(values, dtype=float)
-    return f"{values.mean():.3f} ± {values.std():.3f}"
+    failed = int(np.isnan(values).sum())
+    if failed == values.size:
+        return "failed"
+    cell = f"{np.nanmean(values):.3f} ± {np.nanstd(values):.3f}"
+    return cell + (f" ({failed} failed)" if failed else "")
 
 
-def _number(x):
-    return "-" if x is None or x != x else f"{x:.3f}"
+def _number(x, digits=3):
+    return "-" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def _nanmean(values):
+    """The mean of the values that are not NaN (NaN when none is), without a warning."""
+    values = np.asarray(values, dtype=float)
+    return float(np.mean(values[~np.isnan(values)])) if np.any(~np.isnan(values)) else np.nan
 
 
 def _by(records, **keys):
@@ -364,14 +388,15 @@ def format_tables(records, variant_names):
     ]
     for w in worlds:
         recs = _by(records, world=w, variant=variant_names[0])
-        st = {key: [r["stats"][key] for r in recs] for key in recs[0]["stats"]}
+        st = {key: np.asarray([r["stats"][key] for r in recs], float) for key in recs[0]["stats"]}
+        comps = st["n_components"]
+        comps_cell = "-"
+        if not np.all(np.isnan(comps)):
+            comps_cell = f"{_nanmean(comps):.1f} ({np.nanmin(comps):.0f}-{np.nanmax(comps):.0f})"
         lines.append(
             f"| {w} | {recs[0]['n_samples']} | {recs[0]['k']} | "
-            f"{np.mean(st['knn_purity']):.3f} | "
-            f"{_number(np.mean(st['subclass_purity']))} | "
-            f"{np.mean(st['n_components']):.1f} ({min(st['n_components'])}-"
-            f"{max(st['n_components'])}) | {_number(recs[0]['zero_shot_accuracy'])} | "
-            f"{len(recs)} |"
+            f"{_number(_nanmean(st['knn_purity']))} | {_number(_nanmean(st['subclass_purity']))} "
+            f"| {comps_cell} | {_number(recs[0]['zero_shot_accuracy'])} | {len(recs)} |"
         )
     for metric in ("ACC", "NMI", "ARI"):
         lines += ["", f"{metric}, mean ± std over seeds:", ""]
@@ -382,12 +407,12 @@ def format_tables(records, variant_names):
             cells = []
             for v in variant_names:
                 vals = [r[metric] for r in _by(records, world=w, variant=v)]
-                means[v].append(np.mean(vals))
+                means[v].append(_nanmean(vals))
                 cells.append(_mean_std(vals))
             lines.append(f"| {w} | " + " | ".join(cells) + " |")
         lines.append(
-            "| **mean over worlds** | "
-            + " | ".join(f"**{np.mean(means[v]):.3f}**" for v in variant_names)
+            "| **mean over worlds (where it ran)** | "
+            + " | ".join(f"**{_number(_nanmean(means[v]))}**" for v in variant_names)
             + " |"
         )
     if "gradnorm" in variant_names and len(variant_names) > 1:
@@ -405,22 +430,26 @@ def format_tables(records, variant_names):
             cells = []
             for v in others:
                 diffs = [r["ACC"] - base[r["seed"]] for r in _by(records, world=w, variant=v)]
+                diffs = [d for d in diffs if d == d]  # both ran
                 ahead = sum(d > 0 for d in diffs)
-                cells.append(f"{np.mean(diffs):+.3f} ({ahead}/{len(diffs)})")
+                mean = f"{np.mean(diffs):+.3f}" if diffs else "-"
+                cells.append(f"{mean} ({ahead}/{len(diffs)})")
             lines.append(f"| {w} | " + " | ".join(cells) + " |")
     if "auto-k" in variant_names:
         lines += ["", 'n_clusters="auto": chosen K per seed, and mean |K - K_true|:', ""]
         lines += ["| world | K_true | chosen K | mean abs. error |", "|---|---|---|---|"]
         for w in worlds:
             recs = _by(records, world=w, variant="auto-k")
-            ks = [r["extras"]["chosen_k"] for r in recs]
-            err = np.mean([r["extras"]["k_error"] for r in recs])
-            lines.append(f"| {w} | {recs[0]['k']} | {', '.join(map(str, ks))} | {err:.1f} |")
+            ks = [str(r["extras"].get("chosen_k", "failed")) for r in recs]
+            err = _nanmean([r["extras"].get("k_error", np.nan) for r in recs])
+            lines.append(f"| {w} | {recs[0]['k']} | {', '.join(ks)} | {_number(err, 1)} |")
     if "tune" in variant_names:
         lines += ["", "tune: the setting chosen per seed:", ""]
         lines += ["| world | chosen settings |", "|---|---|"]
         for w in worlds:
-            chosen = [r["extras"]["chosen"] for r in _by(records, world=w, variant="tune")]
+            chosen = [
+                r["extras"].get("chosen", "failed") for r in _by(records, world=w, variant="tune")
+            ]
             lines.append(f"| {w} | {'; '.join(chosen)} |")
     lines += ["", "Mean seconds per fit (this run's machine load applies):", ""]
     lines.append("| " + " | ".join(variant_names) + " |")
@@ -484,10 +513,14 @@ def main(argv=None):
         flush=True,
     )
     records = run_family(specs, seeds, variant_names, args.threads, args.jobs)
+    if not records:
+        print("No world could be run; nothing to report.", flush=True)
+        return 0
     wall = time.perf_counter() - t0
     tables = format_tables(records, variant_names)
+    n_worlds = len({r["world"] for r in records})
     header = (
-        f"family `{args.family}`{' (quick)' if args.quick else ''}, {len(specs)} worlds x "
+        f"family `{args.family}`{' (quick)' if args.quick else ''}, {n_worlds} worlds x "
         f"{len(seeds)} seeds, started {started:%Y-%m-%d %H:%M} UTC, {wall / 60:.1f} min, "
         f"load average at the end {os.getloadavg()[0]:.2f}"
     )
