@@ -762,7 +762,6 @@ def make_calibrated_world(
     def noise(n, scale):  # isotropic, of expected norm `scale`
         return scale * rng.standard_normal((n, d)) / np.sqrt(d)
 
-    # Semantic directions (shared by both modalities), then the images' own.
     # The within-class variation: power-law variances along the coordinate axes. Every other
     # direction is drawn isotropically (or from this spectrum), so a random orthonormal basis
     # would only rotate the whole world, leaving every cosine's distribution as it is.
@@ -775,6 +774,7 @@ def make_calibrated_world(
             np.sqrt(entanglement) * spectral + np.sqrt(1 - entanglement) * _unit(rng, n, d)
         )
 
+    # Semantic directions (shared by both modalities), then the images' own.
     superclass = rng.permutation(np.arange(n_classes) // superclass_size)
     super_dirs = directions(int(superclass.max()) + 1)
     rho = float(class_similarity)
