@@ -105,35 +105,53 @@ def _gradnorm_paper(world, seed, k):
     return _laic(world, seed, k, n_centers=n_centers, temperature=0.05, top_k=5)
 
 
-@variant("gradnorm-r5-majority", "GradNorm, n_rounds=5, min_votes=None (a strict majority: 3)")
+# The consensus rule of commit 84900bf: votes whatever the centre, every round on all images.
+_VOTES_ON_ALL = {"consensus": "votes", "round_subsample": 1.0}
+
+
+@variant(
+    "gradnorm-r5-majority",
+    'GradNorm, n_rounds=5, consensus="votes", min_votes=None (3), rounds on all images',
+)
 def _rounds_majority(world, seed, k):
-    return _laic(world, seed, k, n_rounds=5)
+    return _laic(world, seed, k, n_rounds=5, **_VOTES_ON_ALL)
 
 
-@variant("gradnorm-r5-votes2", "GradNorm, n_rounds=5, min_votes=2 (nouns of >= 2 rounds)")
+@variant(
+    "gradnorm-r5-votes2",
+    'GradNorm, n_rounds=5, consensus="votes", min_votes=2, rounds on all images',
+)
 def _rounds_votes2(world, seed, k):
-    return _laic(world, seed, k, n_rounds=5, min_votes=2)
+    return _laic(world, seed, k, n_rounds=5, min_votes=2, **_VOTES_ON_ALL)
 
 
-@variant("tac-filter", 'training-free, TAC\'s noun filter (strategy="tac"), selector defaults')
+@variant(
+    "tac-filter",
+    "training-free, TAC's noun filter (strategy=\"tac\"), selector defaults (C, tau: TAC's)",
+)
 def _tac_filter(world, seed, k):
     return _laic(world, seed, k, strategy="tac")
 
 
-@variant("heads", "MutualDistillationClusterer (TAC's heads) on GradNorm's text, defaults")
+@variant("heads", "MutualDistillationClusterer (TAC's heads) on GradNorm's text, init=\"tac\"")
 def _heads(world, seed, k):
     from skgradnorm import MutualDistillationClusterer
 
-    model = MutualDistillationClusterer(k, selector=_selector(world, seed), random_state=seed)
+    model = MutualDistillationClusterer(
+        k, selector=_selector(world, seed), init="tac", random_state=seed
+    )
     return model.fit(world.data).labels_
 
 
-@variant("heads-tac", 'MutualDistillationClusterer(strategy="tac"): TAC as published')
+@variant(
+    "heads-tac",
+    'MutualDistillationClusterer(strategy="tac", init="tac"): TAC as published (its C, tau)',
+)
 def _heads_tac(world, seed, k):
     from skgradnorm import MutualDistillationClusterer
 
     model = MutualDistillationClusterer(
-        k, selector=_selector(world, seed), strategy="tac", random_state=seed
+        k, selector=_selector(world, seed), strategy="tac", init="tac", random_state=seed
     )
     return model.fit(world.data).labels_
 
@@ -163,6 +181,61 @@ def _tune(world, seed, k):
     model = LanguageAssistedClusterer(k, selector=_selector(world, seed), random_state=seed)
     result = tune(model, world.data)
     return result.best_estimator_.labels_, {"chosen": result.table_[result.best_index_]["label"]}
+
+
+# -- the defaults of issue 20: heads' init, consensus rules, TAC's settings ---------------
+
+
+def _heads_model(world, seed, k, strategy=None, **params):
+    from skgradnorm import MutualDistillationClusterer
+
+    return MutualDistillationClusterer(
+        k, selector=_selector(world, seed), strategy=strategy, random_state=seed, **params
+    )
+
+
+@variant("heads-warm", 'heads, init="training-free" (warm start from the [u ; t] k-means)')
+def _heads_warm(world, seed, k):
+    return _heads_model(world, seed, k, init="training-free").fit(world.data).labels_
+
+
+@variant("heads-warm10", 'heads, init="training-free", init_epochs=10')
+def _heads_warm10(world, seed, k):
+    model = _heads_model(world, seed, k, init="training-free", init_epochs=10)
+    return model.fit(world.data).labels_
+
+
+@variant("heads-tac-warm", 'heads, strategy="tac", init="training-free"')
+def _heads_tac_warm(world, seed, k):
+    model = _heads_model(world, seed, k, strategy="tac", init="training-free")
+    return model.fit(world.data).labels_
+
+
+@variant(
+    "r5-votes-sub",
+    'GradNorm, n_rounds=5, consensus="votes" (majority), rounds on 80% subsamples',
+)
+def _rounds_votes_sub(world, seed, k):
+    return _laic(world, seed, k, n_rounds=5, consensus="votes")
+
+
+@variant("r5-matched", 'GradNorm, n_rounds=5, consensus defaults ("matched", 80% subsamples)')
+def _rounds_matched(world, seed, k):
+    return _laic(world, seed, k, n_rounds=5)
+
+
+@variant("r3-matched", 'GradNorm, n_rounds=3, consensus defaults ("matched", 80% subsamples)')
+def _rounds3_matched(world, seed, k):
+    return _laic(world, seed, k, n_rounds=3)
+
+
+@variant(
+    "tac-filter-gradnorm-settings",
+    'training-free, strategy="tac" with GradNorm\'s C = sqrt(n) and tau = 0.008',
+)
+def _tac_filter_gradnorm_settings(world, seed, k):
+    n_centers = int(min(len(world.data), max(1, round(np.sqrt(len(world.data))))))
+    return _laic(world, seed, k, strategy="tac", n_centers=n_centers, retrieval_temperature=0.008)
 
 
 # -- world families ----------------------------------------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "cluster_head",
     "consistency",
     "head_probabilities",
+    "fit_heads_to_labels",
     "mutual_distillation_loss",
     "train_heads",
 ]
@@ -153,6 +154,50 @@ def _draw_neighbors(neighbors: np.ndarray, rng: np.random.RandomState, device) -
     return torch.from_numpy(pick.astype(np.int64, copy=False)).to(device)
 
 
+def fit_heads_to_labels(
+    heads,
+    inputs,
+    labels: torch.Tensor,
+    *,
+    n_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    betas: tuple[float, float],
+    weight_decay: float,
+    rng: np.random.RandomState,
+) -> list:
+    """Warm start (not TAC's): fit every head to ``labels`` by cross-entropy.
+
+    Each head of ``heads`` sees its own input of ``inputs`` (same rows); every epoch visits
+    the samples in an order drawn from ``rng``, in batches (the last incomplete one
+    dropped), with one Adam step (its own optimizer, discarded afterwards) on the sum of the
+    heads' mean negative log-likelihoods of ``labels`` (log floored at -100). Returns the
+    mean batch loss of every epoch.
+    """
+    params = [p for head in heads for p in head.parameters()]
+    optimizer = torch.optim.Adam(
+        params, lr=learning_rate, betas=tuple(betas), weight_decay=weight_decay
+    )
+    n = labels.shape[0]
+    n_steps = n // batch_size
+    curve = []
+    for _ in range(n_epochs):
+        order = torch.from_numpy(rng.permutation(n)).to(labels.device)
+        total = 0.0
+        for step in range(n_steps):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            loss = sum(
+                F.nll_loss(torch.clamp(torch.log(head(X[idx])), min=_LOG_FLOOR), labels[idx])
+                for head, X in zip(heads, inputs, strict=True)
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+        curve.append(total / n_steps)
+    return curve
+
+
 def train_heads(
     U: torch.Tensor,
     T: torch.Tensor,
@@ -169,12 +214,19 @@ def train_heads(
     weight_decay: float,
     rng: np.random.RandomState,
     verbose: bool = False,
+    init_labels: np.ndarray | None = None,
+    init_epochs: int = 0,
 ):
     """Train the image head and the text head on ``U`` and ``T`` (same device, float).
 
     The heads' initial weights are drawn from a torch generator seeded by ``rng``, on the CPU,
     and moved to ``U``'s device; the batch orders and the neighbour draws come from ``rng``.
     So one ``rng`` state gives one result on a given device and thread count.
+
+    With ``init_labels`` (and ``init_epochs > 0``), the heads are first fitted to those
+    labels for ``init_epochs`` epochs (:func:`fit_heads_to_labels`, a warm start that TAC
+    does not have), then trained by TAC's loop with a fresh optimizer. Without them this is
+    TAC's loop alone, and takes the same draws from ``rng``.
 
     Returns
     -------
@@ -191,6 +243,18 @@ def train_heads(
         text_head = cluster_head(d, n_clusters)
     image_head.to(device=device, dtype=U.dtype).train()
     text_head.to(device=device, dtype=U.dtype).train()
+    if init_labels is not None and init_epochs > 0:
+        fit_heads_to_labels(
+            (image_head, text_head),
+            (U, T),
+            torch.from_numpy(np.asarray(init_labels, dtype=np.int64)).to(device),
+            n_epochs=init_epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            betas=betas,
+            weight_decay=weight_decay,
+            rng=rng,
+        )
     params = [*image_head.parameters(), *text_head.parameters()]
     optimizer = torch.optim.Adam(
         params, lr=learning_rate, betas=tuple(betas), weight_decay=weight_decay

@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import LanguageClustererMixin
+from ._cluster._kmeans import spherical_kmeans
 from ._cluster._neighbors import nearest_neighbors
 from ._distill import head_probabilities, train_heads
 from ._selector import STRATEGIES
@@ -25,6 +26,8 @@ __all__ = ["MutualDistillationClusterer"]
 _SMALL_K = {"n_epochs": 20, "batch_size": 512, "temperature": 0.5}
 _LARGE_K = {"n_epochs": 100, "batch_size": 8192, "temperature": 5.0}
 _LARGE_K_FROM = 100
+# init="training-free": restarts of the k-means on [u ; t] (LanguageAssistedClusterer: 20).
+_INIT_N_INIT = 20
 
 
 class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
@@ -160,6 +163,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         "encoder": [HasMethods(["transform", "encode_nouns"]), None],
         "vocabulary": ["array-like", None],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "init": [StrOptions({"tac", "training-free"})],
+        "init_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -182,6 +187,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         encoder=None,
         vocabulary=None,
         n_neighbors=50,
+        init="tac",
+        init_epochs=5,
         n_epochs="auto",
         batch_size="auto",
         temperature="auto",
@@ -200,6 +207,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self.encoder = encoder
         self.vocabulary = vocabulary
         self.n_neighbors = n_neighbors
+        self.init = init
+        self.init_epochs = init_epochs
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.temperature = temperature
@@ -263,6 +272,18 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             batch_size = n_samples
         return batch_size
 
+    def _training_free_labels(self, U, T, rng, device):
+        """``init="training-free"``: spherical k-means labels of ``[u ; t]`` (None for TAC's
+        init, which draws nothing here)."""
+        if self.init == "tac":
+            return None
+        Z = l2_normalize_rows(np.hstack([U, T]), name="[u ; t]", dtype=np.float32)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        _, labels, _, _ = spherical_kmeans(
+            Z, self.n_clusters, n_init=_INIT_N_INIT, random_state=seed, device=device
+        )
+        return np.asarray(labels, dtype=np.int64)
+
     # -- fit / predict -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -296,6 +317,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             ).astype(np.int32)
             for Z in (U, T)
         )
+        self.init_labels_ = self._training_free_labels(U, T, rng, dev)
         U_t = torch.from_numpy(U).to(dev)
         self.temperature_ = float(self._resolved("temperature"))
         self.batch_size_ = int(batch_size)
@@ -314,6 +336,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             weight_decay=float(self.weight_decay),
             rng=rng,
             verbose=bool(self.verbose),
+            init_labels=self.init_labels_,
+            init_epochs=int(self.init_epochs),
         )
         self.n_iter_ = len(self.loss_curve_)
         self.labels_ = head_probabilities(image_head, U_t).argmax(dim=1).cpu().numpy()

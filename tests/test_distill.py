@@ -17,6 +17,7 @@ from skgradnorm._distill import (
     cluster_contrast,
     cluster_head,
     consistency,
+    fit_heads_to_labels,
     mutual_distillation_loss,
     train_heads,
 )
@@ -207,3 +208,102 @@ def test_one_training_step_is_adams_first_step_on_the_finite_difference_gradient
     assert clear.sum() > x0.size // 2
     np.testing.assert_allclose(step[clear], expected[clear], rtol=1e-4, atol=1e-9)
     assert np.all(np.abs(step) <= lr * (1 + 1e-6))
+
+
+# -- the warm start (not TAC's): cross-entropy on given labels ---------------------------
+
+
+def test_warm_start_step_is_adams_first_step_on_the_finite_difference_gradient():
+    n, d, K, lr = 8, 4, 3, 1e-3
+    rng = np.random.default_rng(2)
+    U, T = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+    labels = rng.integers(K, size=n)
+    torch.manual_seed(3)
+    heads = (cluster_head(d, K).double(), cluster_head(d, K).double())
+    start = _params(heads[0]) + _params(heads[1])
+    order = np.random.RandomState(0).permutation(n)  # what the warm start draws
+
+    def loss_of(flat):
+        ps, pos = [], 0
+        for p in start:
+            ps.append(flat[pos : pos + p.size].reshape(p.shape))
+            pos += p.size
+        total = 0.0
+        for params, X in ((ps[:6], U), (ps[6:], T)):
+            P = slow_head(params, X[order])
+            total += -np.mean(np.log(P[np.arange(n), labels[order]]))
+        return total
+
+    x0 = np.concatenate([p.ravel() for p in start])
+    h = 1e-6
+    grad = np.array(
+        [(loss_of(x0 + h * e) - loss_of(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)]
+    )
+    curve = fit_heads_to_labels(
+        heads,
+        (torch.from_numpy(U), torch.from_numpy(T)),
+        torch.from_numpy(labels),
+        n_epochs=1,
+        batch_size=n,
+        learning_rate=lr,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+        rng=np.random.RandomState(0),
+    )
+    assert curve[0] == pytest.approx(loss_of(x0), rel=1e-10)
+    step = np.concatenate([p.ravel() for p in _params(heads[0]) + _params(heads[1])]) - x0
+    expected = -lr * grad / (np.abs(grad) + 1e-8)
+    clear = np.abs(grad) > 1e-5
+    assert clear.sum() > x0.size // 2
+    np.testing.assert_allclose(step[clear], expected[clear], rtol=1e-4, atol=1e-9)
+
+
+def test_warm_start_teaches_the_heads_the_labels_and_takes_nothing_without_them():
+    rng = np.random.default_rng(0)
+    n, d, K = 240, 8, 4
+    labels = rng.integers(K, size=n)
+    U = torch.from_numpy(rng.normal(size=(n, d)) + 6 * np.eye(d)[labels]).float()
+    T = torch.from_numpy(rng.normal(size=(n, d)) + 6 * np.eye(d)[labels + K]).float()
+    neighbors = np.stack([rng.choice(np.delete(np.arange(n), i), 5) for i in range(n)])
+    common = dict(
+        temperature=0.5,
+        entropy_weight=5.0,
+        learning_rate=1e-2,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+        batch_size=60,
+    )
+    # the warm start alone (no TAC epoch): both heads predict the labels
+    image_head, text_head, _ = train_heads(
+        U,
+        T,
+        neighbors,
+        neighbors,
+        K,
+        n_epochs=0,
+        rng=np.random.RandomState(0),
+        init_labels=labels,
+        init_epochs=10,
+        **common,
+    )
+    from sklearn.metrics import adjusted_rand_score
+
+    for head, X in ((image_head, U), (text_head, T)):
+        with torch.no_grad():
+            assert adjusted_rand_score(labels, head(X).argmax(dim=1).numpy()) > 0.95
+    # without labels (or with init_epochs=0) the draws from rng are TAC's loop's alone
+    runs = [
+        train_heads(
+            U,
+            T,
+            neighbors,
+            neighbors,
+            K,
+            n_epochs=2,
+            rng=np.random.RandomState(1),
+            **extra,
+            **common,
+        )[2]
+        for extra in ({}, {"init_labels": labels, "init_epochs": 0})
+    ]
+    assert runs[0] == runs[1]

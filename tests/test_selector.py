@@ -75,7 +75,7 @@ def test_transform_retrieves_text_counterparts(planted_world):
     sel = _selector(w).fit(w.data)
     T = sel.transform(w.data[:50])
     expected = reference_text_counterparts(
-        w.data[:50], sel.selected_embeddings_, temperature=sel.retrieval_temperature
+        w.data[:50], sel.selected_embeddings_, temperature=sel.retrieval_temperature_
     )
     np.testing.assert_allclose(T, expected, atol=1e-5)
     assert T.dtype == np.float32
@@ -107,7 +107,7 @@ def test_every_strategy_fits_and_transforms(planted_world, strategy):
 
 
 def test_auto_n_centers_rule():
-    from skgradnorm._selector import auto_n_centers
+    from skgradnorm._selector_auto import auto_n_centers
 
     assert [auto_n_centers(n) for n in (1, 2, 10, 600, 50_000, 1_281_167)] == [
         1,
@@ -302,3 +302,154 @@ def test_get_feature_names_out_checks_input_features(planted_world):
     assert list(plain.get_feature_names_out(names)) == [f"text{i}" for i in range(d)]
     with pytest.raises(ValueError, match="input_features"):
         plain.get_feature_names_out(["a"])
+
+
+# -- strategy="tac": TAC's settings resolved by "auto" -----------------------------------
+
+
+def test_auto_rules_per_strategy():
+    from skgradnorm._selector_auto import auto_n_centers, auto_retrieval_temperature
+
+    # TAC's released settings: (training images, K) -> centres; DTD and UCF101 are 3K
+    tac = {(50_000, 10): 167, (5_000, 10): 17, (13_000, 10): 43, (19_500, 15): 65}
+    tac |= {(1_281_167, 1000): 4271, (3_760, 47): 141, (9_537, 101): 303}
+    assert {key: auto_n_centers(key[0], "tac", key[1]) for key in tac} == tac
+    assert auto_n_centers(600, "tac") == 2 and auto_n_centers(100, "tac") == 1
+    assert auto_n_centers(20, "tac", 10) == 20  # 3K capped at n_samples
+    assert auto_n_centers(50_000, "gradnorm", 10) == 224  # K not used
+    assert auto_retrieval_temperature("tac") == 0.005
+    assert auto_retrieval_temperature("gradnorm") == auto_retrieval_temperature("sic") == 0.008
+    assert auto_retrieval_temperature("tac", 0.01) == 0.01
+
+
+def test_tac_strategy_resolves_auto_to_tacs_settings(planted_world):
+    w = planted_world  # 600 images
+    sel = GradNormNounSelector(w.noun_embeddings, strategy="tac", random_state=0).fit(w.data)
+    assert (sel.n_centers_, sel.retrieval_temperature_) == (2, 0.005)
+    assert sel.n_centers == "auto" and sel.retrieval_temperature == "auto"  # untouched
+    sel.set_params(n_clusters=5).fit(w.data)
+    assert sel.n_centers_ == 15  # 600 / 300 = 2 is fewer than K = 5: 3K
+    sel.set_params(strategy="gradnorm").fit(w.data)
+    assert (sel.n_centers_, sel.retrieval_temperature_) == (24, 0.008)
+    sel.set_params(strategy="tac", n_centers=9, retrieval_temperature=0.02).fit(w.data)
+    assert (sel.n_centers_, sel.retrieval_temperature_) == (9, 0.02)
+    expected = reference_text_counterparts(w.data[:5], sel.selected_embeddings_, temperature=0.02)
+    np.testing.assert_allclose(sel.transform(w.data[:5]), expected, atol=1e-5)
+
+
+def test_clusterers_give_their_n_clusters_to_the_selector(planted_world):
+    from skgradnorm import LanguageAssistedClusterer, MutualDistillationClusterer
+
+    w = planted_world
+    selector = GradNormNounSelector(w.noun_embeddings, strategy="tac", random_state=0)
+    lac = LanguageAssistedClusterer(5, selector=selector, n_init=1, random_state=0).fit(w.data)
+    assert lac.selector_.n_clusters == 5 and lac.selector_.n_centers_ == 15
+    assert selector.n_clusters is None  # the user's selector is not modified
+    mdc = MutualDistillationClusterer(
+        4, selector=selector, n_neighbors=5, n_epochs=1, batch_size=300, random_state=0
+    ).fit(w.data)
+    assert mdc.selector_.n_clusters == 4 and mdc.selector_.n_centers_ == 12
+
+
+# -- consensus: votes per matched centre, rounds on their own subsamples ------------------
+
+
+def _plain_rounds(w, seeds, n_centers, top_k, fraction, n_init):
+    """Every round restated: its subsample, its k-means, GradNorm's top-k per centre."""
+    from sklearn.utils import check_random_state
+
+    from skgradnorm import spherical_kmeans
+    from skgradnorm._gradnorm import gradnorm_scores
+
+    X = l2_normalize_rows(w.data, name="X")
+    E = l2_normalize_rows(w.noun_embeddings, name="E")
+    size = max(n_centers, round(fraction * len(X)))
+    out = []
+    for seed in seeds:
+        rows = np.sort(check_random_state(seed).choice(len(X), size, replace=False))
+        W = spherical_kmeans(X[rows], n_centers, n_init=n_init, max_iter=100, random_state=seed)[0]
+        scores, assign, log = gradnorm_scores(E, W, temperature=0.05, return_log=True)
+        out.append(
+            (W, scores, assign, select_top_k_per_center(scores, assign, top_k, tiebreak=log))
+        )
+    return out
+
+
+def test_matched_consensus_equals_a_plain_restatement(planted_world):
+    from itertools import permutations
+
+    from skgradnorm._consensus import match_centers, round_seeds
+
+    w, top_k, n_rounds = planted_world, 3, 4
+    sel = _selector(w, top_k=top_k, n_rounds=n_rounds, round_subsample=0.7, random_state=2)
+    sel.fit(w.data)
+    rounds = _plain_rounds(w, round_seeds(2, n_rounds), N_CENTERS, top_k, 0.7, n_init=1)
+    for (W, *_), fitted in zip(rounds, sel.round_centers_, strict=True):
+        np.testing.assert_allclose(fitted, W, atol=1e-6)
+    # votes per (noun, first-round centre matched to the noun's centre in that round)
+    votes = {}
+    for W, _, assign, selected in rounds:
+        match = match_centers(rounds[0][0], W)
+        for i in selected:
+            key = (int(i), int(match[assign[i]]))
+            votes[key] = votes.get(key, 0) + 1
+    first_scores = rounds[0][1]
+    kept = {}
+    for j in range(N_CENTERS):
+        group = sorted(
+            (i for (i, c) in votes if c == j), key=lambda i: (-votes[i, j], first_scores[i], i)
+        )
+        for i in group[:top_k]:
+            kept[i] = max(kept.get(i, 0), votes[i, j])
+    assert sorted(sel.selected_indices_.tolist()) == sorted(kept)
+    assert (
+        dict(zip(sel.selected_indices_.tolist(), sel.selection_votes_.tolist(), strict=True))
+        == kept
+    )
+    assert len(kept) <= top_k * N_CENTERS
+    # the Hungarian matching is the best one-to-one matching (brute force on 6 centres)
+    rng = np.random.default_rng(0)
+    A, B = (l2_normalize_rows(rng.normal(size=(6, 4)), name="c") for _ in range(2))
+    best = max(permutations(range(6)), key=lambda p: sum(B[i] @ A[p[i]] for i in range(6)))
+    assert match_centers(A, B).tolist() == list(best)
+
+
+def test_matched_rule_keeps_the_nouns_of_a_mode_whose_centre_moves():
+    from skgradnorm._consensus import vote
+
+    centers = np.eye(3)
+    rounds = [centers, centers[[1, 2, 0]], centers[[2, 0, 1]]]  # the same centres, renamed
+    # the mode of first-round centre 0 gets other nouns in every round (0-1, 2-3, 4-5);
+    # nouns 6 and 7 are always selected, by the centre that is first-round centre 1
+    selections = [np.array([0, 1, 6, 7]), np.array([2, 3, 6, 7]), np.array([4, 5, 6, 7])]
+    assignments = [np.zeros(8, int) for _ in range(3)]
+    for r, perm in enumerate(([0, 1, 2], [1, 2, 0], [2, 0, 1])):
+        inverse = np.argsort(perm)  # round r's index of first-round centre j
+        assignments[r][:6], assignments[r][6:] = inverse[0], inverse[1]
+    scores = np.linspace(0.1, 0.8, 8)
+    common = dict(top_k=2, scores=scores, tiebreak=None)
+    kept, _ = vote(selections, assignments, rounds, rule="votes", min_votes=2, **common)
+    assert kept.tolist() == [6, 7]  # a majority drops the mode
+    kept, votes = vote(selections, assignments, rounds, rule="matched", min_votes=1, **common)
+    assert kept.tolist() == [0, 1, 6, 7] and votes.tolist() == [1, 1, 3, 3]
+
+
+@pytest.mark.parametrize("consensus", ["matched", "votes"])
+def test_one_round_ignores_the_consensus_settings(planted_world, consensus):
+    w = planted_world
+    plain = _selector(w).fit(w.data)
+    sel = _selector(w, consensus=consensus, round_subsample=0.5).fit(w.data)
+    np.testing.assert_array_equal(sel.selected_indices_, plain.selected_indices_)
+    np.testing.assert_array_equal(sel.centers_, plain.centers_)
+
+
+def test_consensus_parameters_are_checked(planted_world):
+    w = planted_world
+    for params, match in [
+        ({"consensus": "mean"}, "consensus"),
+        ({"round_subsample": 0.0}, "round_subsample"),
+        ({"round_subsample": 1.5}, "round_subsample"),
+        ({"n_rounds": 3, "min_votes": 4, "consensus": "matched"}, "min_votes=4 is larger"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            _selector(w, **params).fit(w.data)
