@@ -21,6 +21,7 @@ about 30 to 60 minutes per family on 2 shared cores)::
     nice -n 10 python benchmarks/bench_evidence.py --family calibrated
     nice -n 10 python benchmarks/bench_evidence.py --family real    # needs real_worlds.py build
     python benchmarks/bench_evidence.py --family calibrated --quick --variants image-only,gradnorm
+    python benchmarks/bench_evidence.py --tables-from run1.json run2.json  # merge, print
 
 The JSON (one record per world, seed and variant) and the Markdown tables go to ``--out``
 (default: ``$SKGRADNORM_EVIDENCE_CACHE/results``, else
@@ -105,13 +106,13 @@ def _gradnorm_paper(world, seed, k):
     return _laic(world, seed, k, n_centers=n_centers, temperature=0.05, top_k=5)
 
 
-# The consensus rule of commit 84900bf: votes whatever the centre, every round on all images.
-_VOTES_ON_ALL = {"consensus": "votes", "round_subsample": 1.0}
+# The consensus rounds of commit 84900bf: every round on all images.
+_VOTES_ON_ALL = {"round_subsample": 1.0}
 
 
 @variant(
     "gradnorm-r5-majority",
-    'GradNorm, n_rounds=5, consensus="votes", min_votes=None (3), rounds on all images',
+    "GradNorm, n_rounds=5, min_votes=None (3), rounds on all images (round_subsample=1)",
 )
 def _rounds_majority(world, seed, k):
     return _laic(world, seed, k, n_rounds=5, **_VOTES_ON_ALL)
@@ -119,7 +120,7 @@ def _rounds_majority(world, seed, k):
 
 @variant(
     "gradnorm-r5-votes2",
-    'GradNorm, n_rounds=5, consensus="votes", min_votes=2, rounds on all images',
+    "GradNorm, n_rounds=5, min_votes=2, rounds on all images (round_subsample=1)",
 )
 def _rounds_votes2(world, seed, k):
     return _laic(world, seed, k, n_rounds=5, min_votes=2, **_VOTES_ON_ALL)
@@ -205,27 +206,26 @@ def _heads_warm10(world, seed, k):
     return model.fit(world.data).labels_
 
 
+@variant("heads-warm-guard", 'heads, init="training-free", safeguard=True')
+def _heads_warm_guard(world, seed, k):
+    model = _heads_model(world, seed, k, init="training-free", safeguard=True)
+    model.fit(world.data)
+    return model.labels_, {"training_kept": bool(model.training_kept_)}
+
+
 @variant("heads-tac-warm", 'heads, strategy="tac", init="training-free"')
 def _heads_tac_warm(world, seed, k):
     model = _heads_model(world, seed, k, strategy="tac", init="training-free")
     return model.fit(world.data).labels_
 
 
-@variant(
-    "r5-votes-sub",
-    'GradNorm, n_rounds=5, consensus="votes" (majority), rounds on 80% subsamples',
-)
+@variant("r5-votes-sub", "GradNorm, n_rounds=5, consensus defaults (majority, 80% subsamples)")
 def _rounds_votes_sub(world, seed, k):
-    return _laic(world, seed, k, n_rounds=5, consensus="votes")
-
-
-@variant("r5-matched", 'GradNorm, n_rounds=5, consensus defaults ("matched", 80% subsamples)')
-def _rounds_matched(world, seed, k):
     return _laic(world, seed, k, n_rounds=5)
 
 
-@variant("r3-matched", 'GradNorm, n_rounds=3, consensus defaults ("matched", 80% subsamples)')
-def _rounds3_matched(world, seed, k):
+@variant("r3-votes-sub", "GradNorm, n_rounds=3, consensus defaults (majority, 80% subsamples)")
+def _rounds3_votes_sub(world, seed, k):
     return _laic(world, seed, k, n_rounds=3)
 
 
@@ -558,12 +558,23 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="(world, seed) pairs run at once")
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON and tables")
     parser.add_argument(
-        "--tables-from", type=Path, default=None, help="print the tables of a saved JSON; no run"
+        "--tables-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="print the tables of saved JSONs (runs of one family with other variants are "
+        "merged: a later file's record of a world, seed and variant replaces an earlier "
+        "one's); no run",
     )
     args = parser.parse_args(argv)
     if args.tables_from is not None:
-        saved = json.loads(args.tables_from.read_text())
-        print(format_tables(saved["records"], list(saved["variants"])))
+        merged, names = {}, {}
+        for path in args.tables_from:
+            saved = json.loads(path.read_text())
+            names.update(saved["variants"])
+            for r in saved["records"]:
+                merged[r["world"], r["seed"], r["variant"]] = r
+        print(format_tables(list(merged.values()), list(names)))
         return 0
     if args.family is None:
         parser.error("--family is required (or --tables-from FILE).")

@@ -39,12 +39,15 @@ from ._utils._torch import iter_chunks
 
 __all__ = [
     "batch_entropy",
+    "calibrate_batch_norm",
     "cluster_contrast",
     "cluster_head",
     "consistency",
     "head_probabilities",
     "fit_heads_to_labels",
     "mutual_distillation_loss",
+    "neighbor_agreement",
+    "new_heads",
     "train_heads",
 ]
 
@@ -198,6 +201,18 @@ def fit_heads_to_labels(
     return curve
 
 
+def new_heads(n_features: int, n_clusters: int, rng: np.random.RandomState, device, dtype):
+    """An image head and a text head (:func:`cluster_head`), in training mode on ``device``.
+
+    Their initial weights come from a torch generator seeded by one draw from ``rng``, on the
+    CPU (torch's global generator is left as it was).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        heads = (cluster_head(n_features, n_clusters), cluster_head(n_features, n_clusters))
+    return tuple(head.to(device=device, dtype=dtype).train() for head in heads)
+
+
 def train_heads(
     U: torch.Tensor,
     T: torch.Tensor,
@@ -214,19 +229,14 @@ def train_heads(
     weight_decay: float,
     rng: np.random.RandomState,
     verbose: bool = False,
-    init_labels: np.ndarray | None = None,
-    init_epochs: int = 0,
+    heads=None,
 ):
     """Train the image head and the text head on ``U`` and ``T`` (same device, float).
 
-    The heads' initial weights are drawn from a torch generator seeded by ``rng``, on the CPU,
-    and moved to ``U``'s device; the batch orders and the neighbour draws come from ``rng``.
-    So one ``rng`` state gives one result on a given device and thread count.
-
-    With ``init_labels`` (and ``init_epochs > 0``), the heads are first fitted to those
-    labels for ``init_epochs`` epochs (:func:`fit_heads_to_labels`, a warm start that TAC
-    does not have), then trained by TAC's loop with a fresh optimizer. Without them this is
-    TAC's loop alone, and takes the same draws from ``rng``.
+    ``heads``: the ``(image_head, text_head)`` to start from (trained in place), e.g. after
+    :func:`fit_heads_to_labels`; None draws new ones with :func:`new_heads` (TAC). The batch
+    orders and the neighbour draws come from ``rng``, so one ``rng`` state gives one result
+    on a given device and thread count. Adam starts afresh either way.
 
     Returns
     -------
@@ -237,24 +247,9 @@ def train_heads(
     """
     device = U.device
     n, d = U.shape
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        image_head = cluster_head(d, n_clusters)
-        text_head = cluster_head(d, n_clusters)
-    image_head.to(device=device, dtype=U.dtype).train()
-    text_head.to(device=device, dtype=U.dtype).train()
-    if init_labels is not None and init_epochs > 0:
-        fit_heads_to_labels(
-            (image_head, text_head),
-            (U, T),
-            torch.from_numpy(np.asarray(init_labels, dtype=np.int64)).to(device),
-            n_epochs=init_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            betas=betas,
-            weight_decay=weight_decay,
-            rng=rng,
-        )
+    if heads is None:
+        heads = new_heads(d, n_clusters, rng, device, U.dtype)
+    image_head, text_head = (head.train() for head in heads)
     params = [*image_head.parameters(), *text_head.parameters()]
     optimizer = torch.optim.Adam(
         params, lr=learning_rate, betas=tuple(betas), weight_decay=weight_decay
@@ -304,3 +299,37 @@ def head_probabilities(head: torch.nn.Module, X: torch.Tensor, chunk_size: int =
         for sl in iter_chunks(X.shape[0], chunk_size):
             out[sl] = head(X[sl])
     return out
+
+
+def neighbor_agreement(labels, neighbors) -> float:
+    """The fraction of (sample, neighbour) pairs of ``neighbors`` (one row of neighbour
+    indices per sample) whose two labels are equal.
+
+    Examples
+    --------
+    >>> neighbor_agreement(np.array([0, 0, 1]), np.array([[1], [0], [0]]))
+    0.6666666666666666
+    """
+    labels = np.asarray(labels)
+    return float(np.mean(labels[np.asarray(neighbors)] == labels[:, None]))
+
+
+def calibrate_batch_norm(head: torch.nn.Module, X: torch.Tensor) -> torch.nn.Module:
+    """Set the running statistics of ``head``'s batch norms to those of all of ``X``.
+
+    After a few steps the exponential running averages are still far from the data's
+    statistics, so an eval-mode head predicts poorly; one train-mode pass over ``X`` with
+    a cumulative average (momentum None) fixes them. Weights are not changed. Returns the
+    head in eval mode.
+    """
+    norms = [m for m in head.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    head.train()
+    with torch.no_grad():
+        head(X)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    return head.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
 import warnings
 
@@ -15,7 +16,14 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import LanguageClustererMixin
 from ._cluster._kmeans import spherical_kmeans
 from ._cluster._neighbors import nearest_neighbors
-from ._distill import head_probabilities, train_heads
+from ._distill import (
+    calibrate_batch_norm,
+    fit_heads_to_labels,
+    head_probabilities,
+    neighbor_agreement,
+    new_heads,
+    train_heads,
+)
 from ._selector import STRATEGIES
 from ._utils._torch import resolve_device
 from ._utils._validation import l2_normalize_rows
@@ -26,8 +34,8 @@ __all__ = ["MutualDistillationClusterer"]
 _SMALL_K = {"n_epochs": 20, "batch_size": 512, "temperature": 0.5}
 _LARGE_K = {"n_epochs": 100, "batch_size": 8192, "temperature": 5.0}
 _LARGE_K_FROM = 100
-# init="training-free": restarts of the k-means on [u ; t] (LanguageAssistedClusterer: 20).
-_INIT_N_INIT = 20
+# init="training-free": the k-means of LanguageAssistedClusterer's defaults on [u ; t].
+_INIT_KMEANS = {"n_init": 20, "max_iter": 300, "tol": 1e-4}
 
 
 class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
@@ -61,6 +69,21 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     n_neighbors : int, default=50
         Nearest neighbours (inner product, the sample itself excluded) each sample draws
         its partner from, in each modality (TAC: 50). Needs ``n_samples > n_neighbors``.
+    init : {"tac", "training-free"}, default="tac"
+        Where the heads start. ``"tac"``: random weights, TAC as published (exactly:
+        nothing else is drawn or trained). ``"training-free"``: first fit both heads by
+        cross-entropy to the training-free labels, those of
+        :class:`LanguageAssistedClusterer` with its defaults, the same selector and this
+        ``random_state`` (spherical k-means of ``[u ; t]``; ``init_labels_``), for
+        ``init_epochs`` epochs, then train them by TAC's loss. Not in TAC (see Notes).
+    init_epochs : int, default=5
+        Epochs of the warm start of ``init="training-free"`` (batches of ``batch_size``,
+        Adam with ``learning_rate`` and ``betas``, its own optimizer).
+    safeguard : bool, default=False
+        With ``init="training-free"``: after training, keep the warm-started heads
+        instead of the trained ones when their labels agree better with the images'
+        nearest neighbours (the fraction of image-neighbour pairs put in one cluster).
+        ``training_kept_`` says which were kept. Not in TAC.
     n_epochs : int or "auto", default="auto"
         Passes over the data. ``"auto"``: 20, or 100 when ``n_clusters >= 100`` (TAC).
     batch_size : int or "auto", default="auto"
@@ -93,7 +116,12 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training image (argmax of the trained image head).
+        Cluster of each training image (argmax of the kept image head).
+    init_labels_ : ndarray of shape (n_samples,) or None
+        The training-free labels the heads were warm-started from (None for
+        ``init="tac"``).
+    training_kept_ : bool
+        False when ``safeguard`` kept the warm-started heads instead of the trained ones.
     selector_ : estimator
         The fitted clone of ``selector``.
     image_head_, text_head_ : torch.nn.Sequential
@@ -165,6 +193,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "init": [StrOptions({"tac", "training-free"})],
         "init_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "safeguard": ["boolean"],
         "n_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -189,6 +218,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         n_neighbors=50,
         init="tac",
         init_epochs=5,
+        safeguard=False,
         n_epochs="auto",
         batch_size="auto",
         temperature="auto",
@@ -209,6 +239,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self.n_neighbors = n_neighbors
         self.init = init
         self.init_epochs = init_epochs
+        self.safeguard = safeguard
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.temperature = temperature
@@ -272,15 +303,18 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             batch_size = n_samples
         return batch_size
 
-    def _training_free_labels(self, U, T, rng, device):
-        """``init="training-free"``: spherical k-means labels of ``[u ; t]`` (None for TAC's
-        init, which draws nothing here)."""
+    def _training_free_labels(self, X, T, rng):
+        """``init="training-free"``: the labels of :class:`LanguageAssistedClusterer` with its
+        defaults, the same selector and this ``random_state`` (spherical k-means of the unit
+        ``[u ; t]``); None for TAC's init, which draws nothing here."""
         if self.init == "tac":
             return None
-        Z = l2_normalize_rows(np.hstack([U, T]), name="[u ; t]", dtype=np.float32)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+        Z = l2_normalize_rows(np.hstack([l2_normalize_rows(X, name="X"), T]), name="[u ; t]")
+        seed = self.random_state
+        if not isinstance(seed, numbers.Integral):
+            seed = int(rng.randint(np.iinfo(np.int32).max))
         _, labels, _, _ = spherical_kmeans(
-            Z, self.n_clusters, n_init=_INIT_N_INIT, random_state=seed, device=device
+            Z, self.n_clusters, random_state=seed, device=self.device, **_INIT_KMEANS
         )
         return np.asarray(labels, dtype=np.int64)
 
@@ -309,7 +343,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         rng = check_random_state(self.random_state)
 
         self.selector_ = selector.fit(X)
-        T = np.asarray(self.selector_.transform(X), dtype=np.float32)
+        T_native = np.asarray(self.selector_.transform(X))
+        T = T_native.astype(np.float32, copy=False)
         U = l2_normalize_rows(X, name="X", dtype=np.float32)
         image_neighbors, text_neighbors = (
             nearest_neighbors(
@@ -317,13 +352,46 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             ).astype(np.int32)
             for Z in (U, T)
         )
-        self.init_labels_ = self._training_free_labels(U, T, rng, dev)
+        self.init_labels_ = self._training_free_labels(X, T_native, rng)
         U_t = torch.from_numpy(U).to(dev)
         self.temperature_ = float(self._resolved("temperature"))
         self.batch_size_ = int(batch_size)
+        image_head, text_head = self._train(
+            U_t, torch.from_numpy(T).to(dev), image_neighbors, text_neighbors, rng
+        )
+        self.n_iter_ = len(self.loss_curve_)
+        self.image_head_, self.text_head_ = image_head.cpu(), text_head.cpu()
+        return self
+
+    def _train(self, U, T, image_neighbors, text_neighbors, rng):
+        """The warm start (``init="training-free"``), TAC's training and the safeguard; sets
+        ``loss_curve_``, ``labels_`` and ``training_kept_``; returns the kept heads."""
+        adam = {
+            "learning_rate": float(self.learning_rate),
+            "betas": tuple(float(b) for b in self.betas),
+            "weight_decay": float(self.weight_decay),
+        }
+        heads = new_heads(U.shape[1], self.n_clusters, rng, U.device, U.dtype)
+        warm = None
+        if self.init_labels_ is not None:
+            labels = torch.from_numpy(self.init_labels_).to(U.device)
+            fit_heads_to_labels(
+                heads,
+                (U, T),
+                labels,
+                n_epochs=int(self.init_epochs),
+                batch_size=self.batch_size_,
+                rng=rng,
+                **adam,
+            )
+            if self.safeguard:
+                warm = tuple(
+                    calibrate_batch_norm(copy.deepcopy(head), Z)
+                    for head, Z in zip(heads, (U, T), strict=True)
+                )
         image_head, text_head, self.loss_curve_ = train_heads(
-            U_t,
-            torch.from_numpy(T).to(dev),
+            U,
+            T,
             image_neighbors,
             text_neighbors,
             self.n_clusters,
@@ -331,18 +399,20 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             batch_size=self.batch_size_,
             temperature=self.temperature_,
             entropy_weight=float(self.entropy_weight),
-            learning_rate=float(self.learning_rate),
-            betas=tuple(float(b) for b in self.betas),
-            weight_decay=float(self.weight_decay),
             rng=rng,
             verbose=bool(self.verbose),
-            init_labels=self.init_labels_,
-            init_epochs=int(self.init_epochs),
+            heads=heads,
+            **adam,
         )
-        self.n_iter_ = len(self.loss_curve_)
-        self.labels_ = head_probabilities(image_head, U_t).argmax(dim=1).cpu().numpy()
-        self.image_head_, self.text_head_ = image_head.cpu(), text_head.cpu()
-        return self
+        self.labels_ = head_probabilities(image_head, U).argmax(dim=1).cpu().numpy()
+        self.training_kept_ = True
+        if warm is not None:
+            warm_labels = head_probabilities(warm[0], U).argmax(dim=1).cpu().numpy()
+            trained = neighbor_agreement(self.labels_, image_neighbors)
+            if neighbor_agreement(warm_labels, image_neighbors) > trained:
+                self.labels_, self.training_kept_ = warm_labels, False
+                return warm
+        return image_head, text_head
 
     def predict_proba(self, X):
         """The image head's cluster probabilities of new images.

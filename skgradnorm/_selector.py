@@ -96,26 +96,19 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
     n_rounds : int, default=1
         Consensus selection: fit the centres ``n_rounds`` times with seeds drawn from
         ``random_state``, each round on its own random subsample of the images
-        (``round_subsample``), select ``top_k`` nouns per centre in every round, and vote
-        (``consensus``). The rounds share the noun bank and the restart budget: each
-        runs ``max(1, n_init // n_rounds)`` k-means restarts. 1 (the default) is the
-        paper's single selection, exactly. Measured effects are in the user guide
-        ("Without labels") and ``benchmarks/RESULTS.md``.
-    consensus : {"matched", "votes"}, default="matched"
-        The vote of ``n_rounds > 1``. ``"matched"``: every round's centres are matched to
-        the first round's (Hungarian assignment on cosine similarity), a noun gets a vote
-        for a first-round centre from every round that selected it for the centre matched
-        to it, and every centre keeps the ``top_k`` nouns with the most votes (at least
-        ``min_votes``; ties by the first round's scores): a mode whose centre moves keeps
-        nouns. ``"votes"``: the nouns selected in at least ``min_votes`` rounds, whatever
-        their centre.
+        (``round_subsample``), select ``top_k`` nouns per centre in every round, and keep
+        the nouns selected in at least ``min_votes`` rounds. The rounds share the noun
+        bank and the restart budget: each runs ``max(1, n_init // n_rounds)`` k-means
+        restarts. 1 (the default) is the paper's single selection, exactly. Measured
+        effects are in the user guide ("Without labels") and ``benchmarks/RESULTS.md``.
     min_votes : int or None, default=None
-        Votes a noun needs to be kept, in ``[1, n_rounds]``. None: 1 for ``"matched"``, a
-        strict majority (``n_rounds // 2 + 1``) for ``"votes"``.
+        Votes (rounds) a noun needs to be kept, in ``[1, n_rounds]``; None is a strict
+        majority, ``n_rounds // 2 + 1``.
     round_subsample : float in (0, 1], default=0.8
         With ``n_rounds > 1``, the fraction of the images each round fits its centres on
         (drawn with the round's seed; at least ``n_centers_``), so that the rounds' errors
-        differ. 1.0 fits every round on every image. Not used by one round.
+        differ and a vote can remove them. 1.0 fits every round on every image. Not used by
+        one round.
     n_clusters : int or None, default=None
         The number of clusters the selection is for, if known; used only by TAC's
         ``n_centers="auto"`` rule. The language-assisted clusterers set it on their clone
@@ -222,7 +215,6 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
-        "consensus": [StrOptions({"matched", "votes"})],
         "min_votes": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "round_subsample": [Interval(numbers.Real, 0, 1, closed="right")],
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -248,7 +240,6 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         n_init=3,
         max_iter=100,
         n_rounds=1,
-        consensus="matched",
         min_votes=None,
         round_subsample=0.8,
         n_clusters=None,
@@ -270,7 +261,6 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         self.n_init = n_init
         self.max_iter = max_iter
         self.n_rounds = n_rounds
-        self.consensus = consensus
         self.min_votes = min_votes
         self.round_subsample = round_subsample
         self.n_clusters = n_clusters
@@ -326,7 +316,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         """Resolve ``n_centers_`` and ``retrieval_temperature_``, and check the parameters
         that depend on the data."""
         n_samples = X.shape[0]
-        self._min_votes = check_rounds(self.n_rounds, self.min_votes, self.consensus)
+        self._min_votes = check_rounds(self.n_rounds, self.min_votes)
         self.retrieval_temperature_ = auto_retrieval_temperature(
             self.strategy, self.retrieval_temperature
         )
@@ -437,7 +427,6 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
             self.round_centers_,
             lambda centers: self._score(E, centers),
             top_k=self.top_k,
-            rule=self.consensus,
             min_votes=self._min_votes,
         )
 

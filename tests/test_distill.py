@@ -14,11 +14,14 @@ import torch
 
 from skgradnorm._distill import (
     batch_entropy,
+    calibrate_batch_norm,
     cluster_contrast,
     cluster_head,
     consistency,
     fit_heads_to_labels,
     mutual_distillation_loss,
+    neighbor_agreement,
+    new_heads,
     train_heads,
 )
 
@@ -258,52 +261,67 @@ def test_warm_start_step_is_adams_first_step_on_the_finite_difference_gradient()
     np.testing.assert_allclose(step[clear], expected[clear], rtol=1e-4, atol=1e-9)
 
 
-def test_warm_start_teaches_the_heads_the_labels_and_takes_nothing_without_them():
+def test_warm_start_teaches_the_heads_the_labels_and_new_heads_are_tacs_draw():
+    from sklearn.metrics import adjusted_rand_score
+
     rng = np.random.default_rng(0)
     n, d, K = 240, 8, 4
     labels = rng.integers(K, size=n)
     U = torch.from_numpy(rng.normal(size=(n, d)) + 6 * np.eye(d)[labels]).float()
     T = torch.from_numpy(rng.normal(size=(n, d)) + 6 * np.eye(d)[labels + K]).float()
-    neighbors = np.stack([rng.choice(np.delete(np.arange(n), i), 5) for i in range(n)])
-    common = dict(
-        temperature=0.5,
-        entropy_weight=5.0,
+    heads = new_heads(d, K, np.random.RandomState(0), "cpu", torch.float32)
+    curve = fit_heads_to_labels(
+        heads,
+        (U, T),
+        torch.from_numpy(labels),
+        n_epochs=20,
+        batch_size=60,
         learning_rate=1e-2,
         betas=(0.9, 0.99),
         weight_decay=0.0,
-        batch_size=60,
+        rng=np.random.RandomState(1),
     )
-    # the warm start alone (no TAC epoch): both heads predict the labels
-    image_head, text_head, _ = train_heads(
-        U,
-        T,
-        neighbors,
-        neighbors,
-        K,
-        n_epochs=0,
-        rng=np.random.RandomState(0),
-        init_labels=labels,
-        init_epochs=10,
-        **common,
-    )
-    from sklearn.metrics import adjusted_rand_score
-
-    for head, X in ((image_head, U), (text_head, T)):
+    assert len(curve) == 20 and curve[-1] < curve[0]
+    for head, X in zip(heads, (U, T), strict=True):
         with torch.no_grad():
-            assert adjusted_rand_score(labels, head(X).argmax(dim=1).numpy()) > 0.95
-    # without labels (or with init_epochs=0) the draws from rng are TAC's loop's alone
-    runs = [
-        train_heads(
-            U,
-            T,
-            neighbors,
-            neighbors,
-            K,
-            n_epochs=2,
-            rng=np.random.RandomState(1),
-            **extra,
-            **common,
-        )[2]
-        for extra in ({}, {"init_labels": labels, "init_epochs": 0})
-    ]
-    assert runs[0] == runs[1]
+            assert adjusted_rand_score(labels, head.eval()(X).argmax(dim=1).numpy()) > 0.95
+    # train_heads without heads draws them with new_heads from the same rng: same run
+    neighbors = np.stack([rng.choice(np.delete(np.arange(n), i), 5) for i in range(n)])
+    common = dict(
+        n_epochs=2,
+        batch_size=60,
+        temperature=0.5,
+        entropy_weight=5.0,
+        learning_rate=1e-3,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+    )
+    rs = np.random.RandomState(3)
+    given = new_heads(d, K, rs, "cpu", torch.float32)
+    a = train_heads(U, T, neighbors, neighbors, K, rng=rs, heads=given, **common)
+    b = train_heads(U, T, neighbors, neighbors, K, rng=np.random.RandomState(3), **common)
+    assert a[2] == b[2]
+    for x, y in zip(a[0].state_dict().values(), b[0].state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_neighbor_agreement_counts_pairs_in_one_cluster():
+    rng = np.random.default_rng(0)
+    labels, neighbors = rng.integers(3, size=30), rng.integers(30, size=(30, 4))
+    expected = sum(labels[i] == labels[j] for i in range(30) for j in neighbors[i]) / 120
+    assert neighbor_agreement(labels, neighbors) == pytest.approx(expected)
+
+
+def test_calibrate_batch_norm_sets_the_running_statistics_of_all_rows():
+    torch.manual_seed(0)
+    head = cluster_head(6, 3)
+    X = torch.randn(50, 6) * 3 + 1
+    before = [p.detach().clone() for p in head.parameters()]
+    calibrate_batch_norm(head, X)
+    with torch.no_grad():
+        H = head[0](X)
+    torch.testing.assert_close(head[1].running_mean, H.mean(dim=0))
+    torch.testing.assert_close(head[1].running_var, H.var(dim=0, unbiased=True))
+    assert not head.training and head[1].momentum == 0.1
+    for p, q in zip(before, head.parameters(), strict=True):
+        torch.testing.assert_close(p, q.detach(), rtol=0, atol=0)

@@ -80,7 +80,6 @@ def test_consensus_keeps_the_nouns_with_enough_votes(small_world):
             small_world,
             n_rounds=5,
             min_votes=min_votes,
-            consensus="votes",
             round_subsample=1.0,
             random_state=3,
         )

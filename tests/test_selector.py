@@ -351,7 +351,7 @@ def test_clusterers_give_their_n_clusters_to_the_selector(planted_world):
     assert mdc.selector_.n_clusters == 4 and mdc.selector_.n_centers_ == 12
 
 
-# -- consensus: votes per matched centre, rounds on their own subsamples ------------------
+# -- consensus: rounds on their own subsamples, then a vote ------------------------------
 
 
 def _plain_rounds(w, seeds, n_centers, top_k, fraction, n_init):
@@ -369,76 +369,45 @@ def _plain_rounds(w, seeds, n_centers, top_k, fraction, n_init):
         rows = np.sort(check_random_state(seed).choice(len(X), size, replace=False))
         W = spherical_kmeans(X[rows], n_centers, n_init=n_init, max_iter=100, random_state=seed)[0]
         scores, assign, log = gradnorm_scores(E, W, temperature=0.05, return_log=True)
-        out.append(
-            (W, scores, assign, select_top_k_per_center(scores, assign, top_k, tiebreak=log))
-        )
+        out.append((W, select_top_k_per_center(scores, assign, top_k, tiebreak=log)))
     return out
 
 
-def test_matched_consensus_equals_a_plain_restatement(planted_world):
-    from itertools import permutations
-
-    from skgradnorm._consensus import match_centers, round_seeds
+@pytest.mark.parametrize("min_votes", [None, 2])
+def test_consensus_rounds_on_subsamples_equal_a_plain_restatement(planted_world, min_votes):
+    from skgradnorm._consensus import round_seeds
 
     w, top_k, n_rounds = planted_world, 3, 4
-    sel = _selector(w, top_k=top_k, n_rounds=n_rounds, round_subsample=0.7, random_state=2)
+    sel = _selector(
+        w,
+        top_k=top_k,
+        n_rounds=n_rounds,
+        min_votes=min_votes,
+        round_subsample=0.7,
+        random_state=2,
+    )
     sel.fit(w.data)
     rounds = _plain_rounds(w, round_seeds(2, n_rounds), N_CENTERS, top_k, 0.7, n_init=1)
-    for (W, *_), fitted in zip(rounds, sel.round_centers_, strict=True):
+    for (W, _), fitted in zip(rounds, sel.round_centers_, strict=True):
         np.testing.assert_allclose(fitted, W, atol=1e-6)
-    # votes per (noun, first-round centre matched to the noun's centre in that round)
     votes = {}
-    for W, _, assign, selected in rounds:
-        match = match_centers(rounds[0][0], W)
+    for _, selected in rounds:
         for i in selected:
-            key = (int(i), int(match[assign[i]]))
-            votes[key] = votes.get(key, 0) + 1
-    first_scores = rounds[0][1]
-    kept = {}
-    for j in range(N_CENTERS):
-        group = sorted(
-            (i for (i, c) in votes if c == j), key=lambda i: (-votes[i, j], first_scores[i], i)
-        )
-        for i in group[:top_k]:
-            kept[i] = max(kept.get(i, 0), votes[i, j])
-    assert sorted(sel.selected_indices_.tolist()) == sorted(kept)
+            votes[int(i)] = votes.get(int(i), 0) + 1
+    need = 3 if min_votes is None else min_votes  # a strict majority of 4
+    kept = {i: v for i, v in votes.items() if v >= need}
     assert (
         dict(zip(sel.selected_indices_.tolist(), sel.selection_votes_.tolist(), strict=True))
         == kept
     )
-    assert len(kept) <= top_k * N_CENTERS
-    # the Hungarian matching is the best one-to-one matching (brute force on 6 centres)
-    rng = np.random.default_rng(0)
-    A, B = (l2_normalize_rows(rng.normal(size=(6, 4)), name="c") for _ in range(2))
-    best = max(permutations(range(6)), key=lambda p: sum(B[i] @ A[p[i]] for i in range(6)))
-    assert match_centers(A, B).tolist() == list(best)
+    # the rounds saw different images, so they differ and the threshold matters
+    assert len(set(votes.values())) > 1
 
 
-def test_matched_rule_keeps_the_nouns_of_a_mode_whose_centre_moves():
-    from skgradnorm._consensus import vote
-
-    centers = np.eye(3)
-    rounds = [centers, centers[[1, 2, 0]], centers[[2, 0, 1]]]  # the same centres, renamed
-    # the mode of first-round centre 0 gets other nouns in every round (0-1, 2-3, 4-5);
-    # nouns 6 and 7 are always selected, by the centre that is first-round centre 1
-    selections = [np.array([0, 1, 6, 7]), np.array([2, 3, 6, 7]), np.array([4, 5, 6, 7])]
-    assignments = [np.zeros(8, int) for _ in range(3)]
-    for r, perm in enumerate(([0, 1, 2], [1, 2, 0], [2, 0, 1])):
-        inverse = np.argsort(perm)  # round r's index of first-round centre j
-        assignments[r][:6], assignments[r][6:] = inverse[0], inverse[1]
-    scores = np.linspace(0.1, 0.8, 8)
-    common = dict(top_k=2, scores=scores, tiebreak=None)
-    kept, _ = vote(selections, assignments, rounds, rule="votes", min_votes=2, **common)
-    assert kept.tolist() == [6, 7]  # a majority drops the mode
-    kept, votes = vote(selections, assignments, rounds, rule="matched", min_votes=1, **common)
-    assert kept.tolist() == [0, 1, 6, 7] and votes.tolist() == [1, 1, 3, 3]
-
-
-@pytest.mark.parametrize("consensus", ["matched", "votes"])
-def test_one_round_ignores_the_consensus_settings(planted_world, consensus):
+def test_one_round_ignores_round_subsample(planted_world):
     w = planted_world
     plain = _selector(w).fit(w.data)
-    sel = _selector(w, consensus=consensus, round_subsample=0.5).fit(w.data)
+    sel = _selector(w, round_subsample=0.5).fit(w.data)
     np.testing.assert_array_equal(sel.selected_indices_, plain.selected_indices_)
     np.testing.assert_array_equal(sel.centers_, plain.centers_)
 
@@ -446,10 +415,9 @@ def test_one_round_ignores_the_consensus_settings(planted_world, consensus):
 def test_consensus_parameters_are_checked(planted_world):
     w = planted_world
     for params, match in [
-        ({"consensus": "mean"}, "consensus"),
         ({"round_subsample": 0.0}, "round_subsample"),
         ({"round_subsample": 1.5}, "round_subsample"),
-        ({"n_rounds": 3, "min_votes": 4, "consensus": "matched"}, "min_votes=4 is larger"),
+        ({"n_rounds": 3, "min_votes": 4}, "min_votes=4 is larger"),
     ]:
         with pytest.raises(ValueError, match=match):
             _selector(w, **params).fit(w.data)
