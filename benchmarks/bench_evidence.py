@@ -85,7 +85,19 @@ def _laic(world, seed, k, **selector_params):
     model = LanguageAssistedClusterer(
         k, selector=_selector(world, seed, **selector_params), random_state=seed
     )
-    return model.fit(world.data).labels_
+    model.fit(world.data)
+    return model.labels_, _kept_nouns(world, model.selector_)
+
+
+def _kept_nouns(world, selector):
+    """How many nouns the selector kept, and how many of them are the world's generic
+    nouns (near every image; synthetic worlds only)."""
+    extras = {"kept_nouns": int(selector.selected_indices_.size)}
+    kinds = getattr(world, "noun_kind", None)
+    if kinds is not None:
+        kept = np.asarray(kinds)[selector.selected_indices_]
+        extras["generic_nouns"] = int(np.sum(kept == "generic"))
+    return extras
 
 
 @variant("image-only", "SphericalKMeans(K, n_init=10) on the images alone")
@@ -204,13 +216,6 @@ def _heads_warm(world, seed, k):
 def _heads_warm10(world, seed, k):
     model = _heads_model(world, seed, k, init="training-free", init_epochs=10)
     return model.fit(world.data).labels_
-
-
-@variant("heads-warm-guard", 'heads, init="training-free", safeguard=True')
-def _heads_warm_guard(world, seed, k):
-    model = _heads_model(world, seed, k, init="training-free", safeguard=True)
-    model.fit(world.data)
-    return model.labels_, {"training_kept": bool(model.training_kept_)}
 
 
 @variant("heads-tac-warm", 'heads, strategy="tac", init="training-free"')
@@ -516,6 +521,28 @@ def format_tables(records, variant_names):
             ks = [str(r["extras"].get("chosen_k", "failed")) for r in recs]
             err = _nanmean([r["extras"].get("k_error", np.nan) for r in recs])
             lines.append(f"| {w} | {recs[0]['k']} | {', '.join(ks)} | {_number(err, 1)} |")
+    kept = [
+        v
+        for v in variant_names
+        if any("generic_nouns" in r["extras"] for r in records if r["variant"] == v)
+    ]
+    if kept:
+        lines += [
+            "",
+            "Generic nouns (near every image) kept by the selection: seeds with at least one "
+            "/ seeds; mean number of kept nouns:",
+            "",
+        ]
+        lines.append("| world | " + " | ".join(kept) + " |")
+        lines.append("|---|" + "---|" * len(kept))
+        for w in worlds:
+            cells = []
+            for v in kept:
+                recs = [r for r in _by(records, world=w, variant=v) if "kept_nouns" in r["extras"]]
+                bad = sum(r["extras"].get("generic_nouns", 0) > 0 for r in recs)
+                mean = np.mean([r["extras"]["kept_nouns"] for r in recs]) if recs else np.nan
+                cells.append(f"{bad}/{len(recs)}; {_number(mean, 0)}")
+            lines.append(f"| {w} | " + " | ".join(cells) + " |")
     if "tune" in variant_names:
         lines += ["", "tune: the setting chosen per seed:", ""]
         lines += ["| world | chosen settings |", "|---|---|"]
@@ -551,8 +578,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5; 2)")
     parser.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
-        help=f"comma-separated, from: {', '.join(VARIANTS)}",
+        default=None,
+        help=f"comma-separated (default: all; with --tables-from, those to print), from: "
+        f"{', '.join(VARIANTS)}",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads per job")
     parser.add_argument("--jobs", type=int, default=1, help="(world, seed) pairs run at once")
@@ -574,12 +602,17 @@ def main(argv=None):
             names.update(saved["variants"])
             for r in saved["records"]:
                 merged[r["world"], r["seed"], r["variant"]] = r
-        print(format_tables(list(merged.values()), list(names)))
+        shown = list(names)
+        if args.variants is not None:
+            shown = [v.strip() for v in args.variants.split(",") if v.strip() in names]
+        records = [r for r in merged.values() if r["variant"] in shown]
+        print(format_tables(records, shown))
         return 0
     if args.family is None:
         parser.error("--family is required (or --tables-from FILE).")
 
-    variant_names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = args.variants or ",".join(VARIANTS)
+    variant_names = [v.strip() for v in variants.split(",") if v.strip()]
     unknown = [v for v in variant_names if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}.")

@@ -39,14 +39,12 @@ from ._utils._torch import iter_chunks
 
 __all__ = [
     "batch_entropy",
-    "calibrate_batch_norm",
     "cluster_contrast",
     "cluster_head",
     "consistency",
     "head_probabilities",
     "fit_heads_to_labels",
     "mutual_distillation_loss",
-    "neighbor_agreement",
     "new_heads",
     "train_heads",
 ]
@@ -299,37 +297,3 @@ def head_probabilities(head: torch.nn.Module, X: torch.Tensor, chunk_size: int =
         for sl in iter_chunks(X.shape[0], chunk_size):
             out[sl] = head(X[sl])
     return out
-
-
-def neighbor_agreement(labels, neighbors) -> float:
-    """The fraction of (sample, neighbour) pairs of ``neighbors`` (one row of neighbour
-    indices per sample) whose two labels are equal.
-
-    Examples
-    --------
-    >>> neighbor_agreement(np.array([0, 0, 1]), np.array([[1], [0], [0]]))
-    0.6666666666666666
-    """
-    labels = np.asarray(labels)
-    return float(np.mean(labels[np.asarray(neighbors)] == labels[:, None]))
-
-
-def calibrate_batch_norm(head: torch.nn.Module, X: torch.Tensor) -> torch.nn.Module:
-    """Set the running statistics of ``head``'s batch norms to those of all of ``X``.
-
-    After a few steps the exponential running averages are still far from the data's
-    statistics, so an eval-mode head predicts poorly; one train-mode pass over ``X`` with
-    a cumulative average (momentum None) fixes them. Weights are not changed. Returns the
-    head in eval mode.
-    """
-    norms = [m for m in head.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    head.train()
-    with torch.no_grad():
-        head(X)
-    for m, momentum in zip(norms, momenta, strict=True):
-        m.momentum = momentum
-    return head.eval()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import numbers
 import warnings
 
@@ -16,14 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import LanguageClustererMixin
 from ._cluster._kmeans import spherical_kmeans
 from ._cluster._neighbors import nearest_neighbors
-from ._distill import (
-    calibrate_batch_norm,
-    fit_heads_to_labels,
-    head_probabilities,
-    neighbor_agreement,
-    new_heads,
-    train_heads,
-)
+from ._distill import fit_heads_to_labels, head_probabilities, new_heads, train_heads
 from ._selector import STRATEGIES
 from ._utils._torch import resolve_device
 from ._utils._validation import l2_normalize_rows
@@ -69,21 +61,16 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     n_neighbors : int, default=50
         Nearest neighbours (inner product, the sample itself excluded) each sample draws
         its partner from, in each modality (TAC: 50). Needs ``n_samples > n_neighbors``.
-    init : {"tac", "training-free"}, default="tac"
-        Where the heads start. ``"tac"``: random weights, TAC as published (exactly:
-        nothing else is drawn or trained). ``"training-free"``: first fit both heads by
-        cross-entropy to the training-free labels, those of
-        :class:`LanguageAssistedClusterer` with its defaults, the same selector and this
-        ``random_state`` (spherical k-means of ``[u ; t]``; ``init_labels_``), for
-        ``init_epochs`` epochs, then train them by TAC's loss. Not in TAC (see Notes).
+    init : {"training-free", "tac"}, default="training-free"
+        Where the heads start. ``"training-free"``: first fit both heads by cross-entropy
+        to the training-free labels, those of :class:`LanguageAssistedClusterer` with its
+        defaults, the same selector and this ``random_state`` (spherical k-means of
+        ``[u ; t]``; ``init_labels_``), for ``init_epochs`` epochs, then train them by
+        TAC's loss. A departure from TAC (see Notes). ``"tac"``: random weights, TAC as
+        published (exactly: nothing else is drawn or trained).
     init_epochs : int, default=5
         Epochs of the warm start of ``init="training-free"`` (batches of ``batch_size``,
         Adam with ``learning_rate`` and ``betas``, its own optimizer).
-    safeguard : bool, default=False
-        With ``init="training-free"``: after training, keep the warm-started heads
-        instead of the trained ones when their labels agree better with the images'
-        nearest neighbours (the fraction of image-neighbour pairs put in one cluster).
-        ``training_kept_`` says which were kept. Not in TAC.
     n_epochs : int or "auto", default="auto"
         Passes over the data. ``"auto"``: 20, or 100 when ``n_clusters >= 100`` (TAC).
     batch_size : int or "auto", default="auto"
@@ -116,12 +103,10 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training image (argmax of the kept image head).
+        Cluster of each training image (argmax of the trained image head).
     init_labels_ : ndarray of shape (n_samples,) or None
         The training-free labels the heads were warm-started from (None for
         ``init="tac"``).
-    training_kept_ : bool
-        False when ``safeguard`` kept the warm-started heads instead of the trained ones.
     selector_ : estimator
         The fitted clone of ``selector``.
     image_head_, text_head_ : torch.nn.Sequential
@@ -161,6 +146,20 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     columns), :math:`\\bar p` is the batch-mean prediction and :math:`H` its entropy.
     The heads are trained in float32 whatever the input's dtype.
 
+    **Departure from TAC [1]_: the warm start** (``init="training-free"``, the default).
+    TAC starts the heads from random weights. Its loss sees only neighbour relations and
+    the balance of the clusters, so when a class is made of several neighbourhoods that do
+    not touch, it cannot tell which belong together, and random heads join them at random.
+    Started from the training-free labels (the clusters of
+    :class:`LanguageAssistedClusterer`), the same training keeps what the k-means found
+    and refines it along the neighbour graphs. Measured on the package's synthetic worlds
+    (``benchmarks/RESULTS.md``, "Evidence", 2026-12-03; mean ACC over 4 to 5 worlds x 5
+    seeds): training-free 0.893, TAC's start 0.710, warm start 0.899 on the planted worlds
+    (classes of separate islands; behind on the long-tailed one, whose classes TAC's
+    entropy term pushes towards equal sizes); 0.801, 0.868 and 0.927 on the calibrated
+    worlds (classes connected in the neighbour graph; ahead of the training-free labels on
+    all 25 seeds). ``init="tac"`` is TAC as published, bit for bit.
+
     References
     ----------
     .. [1] Y. Li, P. Hu, D. Peng, J. Lv, J. Fan, X. Peng, "Image Clustering with External
@@ -193,7 +192,6 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "init": [StrOptions({"tac", "training-free"})],
         "init_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "safeguard": ["boolean"],
         "n_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -216,9 +214,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         encoder=None,
         vocabulary=None,
         n_neighbors=50,
-        init="tac",
+        init="training-free",
         init_epochs=5,
-        safeguard=False,
         n_epochs="auto",
         batch_size="auto",
         temperature="auto",
@@ -239,7 +236,6 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self.n_neighbors = n_neighbors
         self.init = init
         self.init_epochs = init_epochs
-        self.safeguard = safeguard
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.temperature = temperature
@@ -364,31 +360,24 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         return self
 
     def _train(self, U, T, image_neighbors, text_neighbors, rng):
-        """The warm start (``init="training-free"``), TAC's training and the safeguard; sets
-        ``loss_curve_``, ``labels_`` and ``training_kept_``; returns the kept heads."""
+        """The warm start (``init="training-free"``), then TAC's training; sets
+        ``loss_curve_`` and ``labels_``; returns the trained heads."""
         adam = {
             "learning_rate": float(self.learning_rate),
             "betas": tuple(float(b) for b in self.betas),
             "weight_decay": float(self.weight_decay),
         }
         heads = new_heads(U.shape[1], self.n_clusters, rng, U.device, U.dtype)
-        warm = None
         if self.init_labels_ is not None:
-            labels = torch.from_numpy(self.init_labels_).to(U.device)
             fit_heads_to_labels(
                 heads,
                 (U, T),
-                labels,
+                torch.from_numpy(self.init_labels_).to(U.device),
                 n_epochs=int(self.init_epochs),
                 batch_size=self.batch_size_,
                 rng=rng,
                 **adam,
             )
-            if self.safeguard:
-                warm = tuple(
-                    calibrate_batch_norm(copy.deepcopy(head), Z)
-                    for head, Z in zip(heads, (U, T), strict=True)
-                )
         image_head, text_head, self.loss_curve_ = train_heads(
             U,
             T,
@@ -405,13 +394,6 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             **adam,
         )
         self.labels_ = head_probabilities(image_head, U).argmax(dim=1).cpu().numpy()
-        self.training_kept_ = True
-        if warm is not None:
-            warm_labels = head_probabilities(warm[0], U).argmax(dim=1).cpu().numpy()
-            trained = neighbor_agreement(self.labels_, image_neighbors)
-            if neighbor_agreement(warm_labels, image_neighbors) > trained:
-                self.labels_, self.training_kept_ = warm_labels, False
-                return warm
         return image_head, text_head
 
     def predict_proba(self, X):

@@ -14,13 +14,11 @@ import torch
 
 from skgradnorm._distill import (
     batch_entropy,
-    calibrate_batch_norm,
     cluster_contrast,
     cluster_head,
     consistency,
     fit_heads_to_labels,
     mutual_distillation_loss,
-    neighbor_agreement,
     new_heads,
     train_heads,
 )
@@ -303,25 +301,3 @@ def test_warm_start_teaches_the_heads_the_labels_and_new_heads_are_tacs_draw():
     assert a[2] == b[2]
     for x, y in zip(a[0].state_dict().values(), b[0].state_dict().values(), strict=True):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
-
-
-def test_neighbor_agreement_counts_pairs_in_one_cluster():
-    rng = np.random.default_rng(0)
-    labels, neighbors = rng.integers(3, size=30), rng.integers(30, size=(30, 4))
-    expected = sum(labels[i] == labels[j] for i in range(30) for j in neighbors[i]) / 120
-    assert neighbor_agreement(labels, neighbors) == pytest.approx(expected)
-
-
-def test_calibrate_batch_norm_sets_the_running_statistics_of_all_rows():
-    torch.manual_seed(0)
-    head = cluster_head(6, 3)
-    X = torch.randn(50, 6) * 3 + 1
-    before = [p.detach().clone() for p in head.parameters()]
-    calibrate_batch_norm(head, X)
-    with torch.no_grad():
-        H = head[0](X)
-    torch.testing.assert_close(head[1].running_mean, H.mean(dim=0))
-    torch.testing.assert_close(head[1].running_var, H.var(dim=0, unbiased=True))
-    assert not head.training and head[1].momentum == 0.1
-    for p, q in zip(before, head.parameters(), strict=True):
-        torch.testing.assert_close(p, q.detach(), rtol=0, atol=0)
