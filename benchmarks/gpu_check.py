@@ -1,7 +1,8 @@
 """One short run that checks the CUDA paths against the CPU and measures them (issue 18).
 
-Run on a machine with a GPU (from the repository root; about 4 to 6 minutes on one H100 or
-H200, nothing downloaded: the CLIP model has random weights)::
+Run on a machine with a GPU (from the repository root; sized to finish in under 8 minutes on
+one H100 or H200 by an estimate, as no GPU has run it yet; nothing downloaded: the CLIP model
+has random weights)::
 
     HF_HUB_OFFLINE=1 python benchmarks/gpu_check.py --device cuda --out gpu-check
 
@@ -35,7 +36,9 @@ Speed (on the device, after a warm-up, ``torch.cuda.synchronize()`` around every
 
 - ``noun_bank``: ``encode_nouns`` with the paper's seven templates, ``cache_dir=False``, on
   a slice of the paper bank (every ``stride``-th distinct noun, so that the slice's prompt
-  lengths are the bank's), extrapolated linearly to the 119,034 distinct nouns;
+  lengths are the bank's; thinner if the warm-up predicts more than ``budget_s``),
+  extrapolated linearly to the 119,034 distinct nouns; the tokenization alone; and two text
+  batch sizes side by side;
 - ``images``: ``transform`` on uint8 arrays in memory and on JPEG files, with several
   ``num_workers``, and the image tower alone on a ready batch;
 - ``kmeans_speed``: 50,000 x 512 into 1,000; 1.28M x 512 into 2,000 on all rows and with
@@ -44,7 +47,8 @@ Speed (on the device, after a warm-up, ``torch.cuda.synchronize()`` around every
 - ``heads_speed``: one epoch of TAC's heads (``train_heads``) at CIFAR-10 scale (50,000 x 512,
   K=10, batch 512) and at ImageNet-1K scale (1.28M x 512, K=1,000, batch 8,192: a few steps
   are timed first; the whole epoch runs when that predicts under ``max_epoch_s``, otherwise
-  the epoch is extrapolated from the timed steps, and the table says which).
+  the epoch is extrapolated from the timed steps, and the table says which); and the
+  neighbour search (torch backend) at CIFAR-10 scale.
 
 The inputs are synthetic (clustered random unit vectors, random images, random weights):
 speed and agreement do not depend on what the vectors mean. Dated results go in
@@ -86,7 +90,13 @@ SIZES = {
         "kmeans": {"n": 20_000, "d": 256, "k": 200, "max_iter": 30},
         "retrieval": {"n_images": 20_000, "n_nouns": 3_000, "d": 512},
         "clip": {"model": "ViT-B-32", "n_texts": 64, "n_nouns": 96, "n_images": 32},
-        "noun_bank": {"model": "ViT-B-32", "stride": 4, "text_batch": 256, "alt_batch": 1024},
+        "noun_bank": {
+            "model": "ViT-B-32",
+            "stride": 4,
+            "budget_s": 90.0,
+            "text_batch": 256,
+            "alt_batch": 1024,
+        },
         "images": {
             "model": "ViT-B-32",
             "n_memory": 2048,
@@ -108,7 +118,7 @@ SIZES = {
             "cifar": {"n": 50_000, "k": 10, "batch": 512},
             "imagenet": {"n": 1_280_000, "k": 1_000, "batch": 8_192, "probe_steps": 4},
             "d": 512,
-            "max_epoch_s": 90.0,
+            "max_epoch_s": 45.0,
         },
     },
     "small": {
@@ -116,7 +126,13 @@ SIZES = {
         "kmeans": {"n": 4_000, "d": 64, "k": 40, "max_iter": 30},
         "retrieval": {"n_images": 3_000, "n_nouns": 400, "d": 128},
         "clip": {"model": _TINY_CLIP, "n_texts": 16, "n_nouns": 16, "n_images": 8},
-        "noun_bank": {"model": _TINY_CLIP, "stride": 200, "text_batch": 256, "alt_batch": None},
+        "noun_bank": {
+            "model": _TINY_CLIP,
+            "stride": 200,
+            "budget_s": 60.0,
+            "text_batch": 256,
+            "alt_batch": None,
+        },
         "images": {
             "model": _TINY_CLIP,
             "n_memory": 96,
@@ -145,7 +161,13 @@ SIZES = {
         "kmeans": {"n": 600, "d": 16, "k": 8, "max_iter": 10},
         "retrieval": {"n_images": 300, "n_nouns": 50, "d": 32},
         "clip": {"model": _TINY_CLIP, "n_texts": 4, "n_nouns": 4, "n_images": 3},
-        "noun_bank": {"model": _TINY_CLIP, "stride": 4_000, "text_batch": 64, "alt_batch": None},
+        "noun_bank": {
+            "model": _TINY_CLIP,
+            "stride": 4_000,
+            "budget_s": 60.0,
+            "text_batch": 64,
+            "alt_batch": None,
+        },
         "images": {
             "model": _TINY_CLIP,
             "n_memory": 8,
@@ -659,17 +681,25 @@ def speed_noun_bank(run, sec, p):
     from skgradnorm.vocabulary import PAPER_TEMPLATES, wordnet_nouns
 
     bank = list(dict.fromkeys(wordnet_nouns("paper")))
-    part = bank[:: p["stride"]]
     n_t = len(PAPER_TEMPLATES)
     enc = run.encoder(p["model"], run.device, text_batch_size=p["text_batch"])
-    enc.encode_nouns(bank[1 :: p["stride"]][:512])  # warm-up: model load, kernels, tokenizer
+    enc.load_model()
+    warm = bank[1 :: p["stride"]][: min(512, len(bank) // p["stride"] // 2)]
+    with run.clock() as t_warm:
+        enc.encode_nouns(warm)  # warm-up: kernels, tokenizer
+    # A slower device than planned gets a thinner slice: the warm-up (first calls included,
+    # so an overestimate) predicts the slice's time, kept under budget_s.
+    stride = max(p["stride"], int(np.ceil(len(bank) * t_warm() / len(warm) / p["budget_s"])))
+    if stride > p["stride"]:
+        sec.note(f"slice thinned to every {stride}th noun to stay under {p['budget_s']:.0f} s")
+    part = bank[::stride]
     precision = enc._get_bundle().precision
     with run.clock() as t:
         enc.encode_nouns(part)
     sec.timing(
         f"encode_nouns, {precision}, text batch {p['text_batch']}",
         t(),
-        size=f"{len(part):,} nouns (every {p['stride']}th of the bank) x {n_t} templates",
+        size=f"{len(part):,} nouns (every {stride}th of the bank) x {n_t} templates",
         count=len(part) * n_t,
         unit="prompts/s",
         note=f"{len(part) / t():,.0f} nouns/s",
