@@ -86,7 +86,7 @@ def test_world_statistics_against_a_plain_reference(rw):
     class_text = centres.astype(np.float32)
     stats = rw.world_statistics(data, target, class_text, seeds=range(2), purity_k=5, graph_k=4)
     purity, n_components = _reference_statistics(data, target, 5, 4)
-    assert stats["n"] == 90 and stats["K"] == 3
+    assert stats["n"] == 90 and stats["K"] == 3 and stats["majority"] == pytest.approx(1 / 3)
     assert stats["purity"] == pytest.approx(purity)
     assert stats["components"] == n_components
     zero_shot = np.mean(np.argmax(data @ class_text.T, axis=1) == target)
