@@ -105,7 +105,10 @@ def cache_root(cache_dir=None) -> Path:
 
 
 def _save_npy(path: Path, array) -> None:
-    """Write ``array`` to ``path`` atomically (a temporary file, then a rename)."""
+    """Write ``array`` to ``path`` atomically (a temporary file, then a rename).
+
+    Not the package's own atomic writer: it is private and may move.
+    """
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
         np.save(fh, array)
@@ -175,8 +178,10 @@ def _text_model():
 def embed_nouns(strings, *, model=None, templates=None, batch_size=256):
     """Template-averaged unit text embeddings of ``strings`` (n x 384 float32).
 
-    Each string fills every template; the unit sentence embeddings of its prompts are
-    averaged and the mean normalised, as :meth:`skgradnorm.CLIPEncoder.embed_nouns` does.
+    Each string fills every template; the model's embeddings of its prompts are averaged and
+    the mean normalised, as :meth:`skgradnorm.CLIPEncoder.encode_nouns` does with CLIP's.
+    (all-MiniLM-L6-v2's own pipeline ends with a normalisation, so its prompt embeddings
+    are unit vectors already; ``normalize_embeddings`` changes nothing.)
     """
     templates = paper_templates() if templates is None else tuple(templates)
     model = _text_model() if model is None else model
