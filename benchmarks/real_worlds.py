@@ -849,9 +849,17 @@ def main(argv=None):
     s.add_argument("worlds", nargs="*", help="worlds (default: all)")
     s.add_argument("--image-model", default="lite0", choices=sorted(IMAGE_MODELS))
     args = parser.parse_args(argv)
-    for name in args.worlds:
-        _check_world(name)
+    unknown = [name for name in args.worlds if name not in COLLECTIONS]
+    if unknown:
+        parser.error(f"unknown world(s) {unknown}; choose from {list_real_worlds()}")
     names = args.worlds or list_real_worlds()
+    try:
+        _run(args, names)
+    except (FileNotFoundError, ImportError) as exc:
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
+
+
+def _run(args, names):
     if args.command == "build":
         t0 = time.perf_counter()
         build_bank(upto="imagenet")  # the bridge needs only the ImageNet lemmas
