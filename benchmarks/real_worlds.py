@@ -774,10 +774,8 @@ def world_statistics(data, target, class_text, *, seeds=range(5), purity_k=20, g
     ``majority``: the share of the largest class (the ACC of one cluster, or of always
     answering that class).
     """
-    from scipy.sparse.csgraph import connected_components
-    from sklearn.neighbors import NearestNeighbors
-
     from skgradnorm import SphericalKMeans
+    from skgradnorm.datasets import world_statistics as neighbourhoods
     from skgradnorm.metrics import clustering_accuracy_score
 
     n_classes = len(np.unique(target))
@@ -788,13 +786,8 @@ def world_statistics(data, target, class_text, *, seeds=range(5), purity_k=20, g
         )
         for s in seeds
     ]
-    k = min(max(purity_k, graph_k), len(target) - 1)
-    nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(data)
-    _, idx = nn.kneighbors(data)
-    idx = idx[:, 1:]  # drop each point itself (duplicates aside, it is its own nearest)
-    purity = float(np.mean(target[idx[:, :purity_k]] == target[:, None]))
-    graph = nn.kneighbors_graph(data, n_neighbors=min(graph_k, len(target) - 1) + 1)
-    n_components, _ = connected_components(graph + graph.T, directed=False)
+    stats = neighbourhoods(data, target, n_neighbors=purity_k, graph_k=graph_k)
+    purity, n_components = stats["knn_purity"], stats["n_components"]
     return {
         "n": len(target),
         "K": n_classes,
