@@ -20,6 +20,7 @@ about 30 to 60 minutes per family on 2 shared cores)::
     nice -n 10 python benchmarks/bench_evidence.py --family planted
     nice -n 10 python benchmarks/bench_evidence.py --family calibrated
     nice -n 10 python benchmarks/bench_evidence.py --family real    # needs real_worlds.py build
+    SKGRADNORM_EVIDENCE_BANK=common python benchmarks/bench_evidence.py --family real
     python benchmarks/bench_evidence.py --family calibrated --quick --variants image-only,gradnorm
     python benchmarks/bench_evidence.py --tables-from run1.json run2.json  # merge, print
 
@@ -326,13 +327,17 @@ def real_worlds(quick):
             flush=True,
         )
         return []
+    # The noun bank of the real worlds: the paper's (default) or, while it is still being
+    # embedded, SKGRADNORM_EVIDENCE_BANK=common (said in the world's name).
+    bank = os.environ.get("SKGRADNORM_EVIDENCE_BANK", "paper")
     specs = []
     for name in real_worlds.list_real_worlds():
 
         def make(seed, name=name):
-            return real_worlds.load_real_world(name)
+            return real_worlds.load_real_world(name, bank=bank)
 
-        specs.append(WorldSpec(f"real {name}", make, fixed=True))
+        label = f"real {name}" if bank == "paper" else f"real {name} ({bank} bank)"
+        specs.append(WorldSpec(label, make, fixed=True))
     return specs[:2] if quick else specs
 
 
