@@ -22,6 +22,7 @@ about 30 to 60 minutes per family on 2 shared cores)::
     nice -n 10 python benchmarks/bench_evidence.py --family real    # needs real_worlds.py build
     SKGRADNORM_EVIDENCE_BANK=common python benchmarks/bench_evidence.py --family real
     python benchmarks/bench_evidence.py --family calibrated --quick --variants image-only,gradnorm
+    python benchmarks/bench_evidence.py --tables-from run1.json run2.json  # merge, print
 
 The JSON (one record per world, seed and variant) and the Markdown tables go to ``--out``
 (default: ``$SKGRADNORM_EVIDENCE_CACHE/results``, else
@@ -85,7 +86,19 @@ def _laic(world, seed, k, **selector_params):
     model = LanguageAssistedClusterer(
         k, selector=_selector(world, seed, **selector_params), random_state=seed
     )
-    return model.fit(world.data).labels_
+    model.fit(world.data)
+    return model.labels_, _kept_nouns(world, model.selector_)
+
+
+def _kept_nouns(world, selector):
+    """How many nouns the selector kept, and how many of them are the world's generic
+    nouns (near every image; synthetic worlds only)."""
+    extras = {"kept_nouns": int(selector.selected_indices_.size)}
+    kinds = getattr(world, "noun_kind", None)
+    if kinds is not None:
+        kept = np.asarray(kinds)[selector.selected_indices_]
+        extras["generic_nouns"] = int(np.sum(kept == "generic"))
+    return extras
 
 
 @variant("image-only", "SphericalKMeans(K, n_init=10) on the images alone")
@@ -106,35 +119,53 @@ def _gradnorm_paper(world, seed, k):
     return _laic(world, seed, k, n_centers=n_centers, temperature=0.05, top_k=5)
 
 
-@variant("gradnorm-r5-majority", "GradNorm, n_rounds=5, min_votes=None (a strict majority: 3)")
+# The consensus rounds of commit 84900bf: every round on all images.
+_VOTES_ON_ALL = {"round_subsample": 1.0}
+
+
+@variant(
+    "gradnorm-r5-majority",
+    "GradNorm, n_rounds=5, min_votes=None (3), rounds on all images (round_subsample=1)",
+)
 def _rounds_majority(world, seed, k):
-    return _laic(world, seed, k, n_rounds=5)
+    return _laic(world, seed, k, n_rounds=5, **_VOTES_ON_ALL)
 
 
-@variant("gradnorm-r5-votes2", "GradNorm, n_rounds=5, min_votes=2 (nouns of >= 2 rounds)")
+@variant(
+    "gradnorm-r5-votes2",
+    "GradNorm, n_rounds=5, min_votes=2, rounds on all images (round_subsample=1)",
+)
 def _rounds_votes2(world, seed, k):
-    return _laic(world, seed, k, n_rounds=5, min_votes=2)
+    return _laic(world, seed, k, n_rounds=5, min_votes=2, **_VOTES_ON_ALL)
 
 
-@variant("tac-filter", 'training-free, TAC\'s noun filter (strategy="tac"), selector defaults')
+@variant(
+    "tac-filter",
+    "training-free, TAC's noun filter (strategy=\"tac\"), selector defaults (C, tau: TAC's)",
+)
 def _tac_filter(world, seed, k):
     return _laic(world, seed, k, strategy="tac")
 
 
-@variant("heads", "MutualDistillationClusterer (TAC's heads) on GradNorm's text, defaults")
+@variant("heads", "MutualDistillationClusterer (TAC's heads) on GradNorm's text, init=\"tac\"")
 def _heads(world, seed, k):
     from skgradnorm import MutualDistillationClusterer
 
-    model = MutualDistillationClusterer(k, selector=_selector(world, seed), random_state=seed)
+    model = MutualDistillationClusterer(
+        k, selector=_selector(world, seed), init="tac", random_state=seed
+    )
     return model.fit(world.data).labels_
 
 
-@variant("heads-tac", 'MutualDistillationClusterer(strategy="tac"): TAC as published')
+@variant(
+    "heads-tac",
+    'MutualDistillationClusterer(strategy="tac", init="tac"): TAC as published (its C, tau)',
+)
 def _heads_tac(world, seed, k):
     from skgradnorm import MutualDistillationClusterer
 
     model = MutualDistillationClusterer(
-        k, selector=_selector(world, seed), strategy="tac", random_state=seed
+        k, selector=_selector(world, seed), strategy="tac", init="tac", random_state=seed
     )
     return model.fit(world.data).labels_
 
@@ -164,6 +195,53 @@ def _tune(world, seed, k):
     model = LanguageAssistedClusterer(k, selector=_selector(world, seed), random_state=seed)
     result = tune(model, world.data)
     return result.best_estimator_.labels_, {"chosen": result.table_[result.best_index_]["label"]}
+
+
+# -- the defaults of issue 20: heads' init, consensus rules, TAC's settings ---------------
+
+
+def _heads_model(world, seed, k, strategy=None, **params):
+    from skgradnorm import MutualDistillationClusterer
+
+    return MutualDistillationClusterer(
+        k, selector=_selector(world, seed), strategy=strategy, random_state=seed, **params
+    )
+
+
+@variant("heads-warm", 'heads, init="training-free" (warm start from the [u ; t] k-means)')
+def _heads_warm(world, seed, k):
+    return _heads_model(world, seed, k, init="training-free").fit(world.data).labels_
+
+
+@variant("heads-warm10", 'heads, init="training-free", init_epochs=10')
+def _heads_warm10(world, seed, k):
+    model = _heads_model(world, seed, k, init="training-free", init_epochs=10)
+    return model.fit(world.data).labels_
+
+
+@variant("heads-tac-warm", 'heads, strategy="tac", init="training-free"')
+def _heads_tac_warm(world, seed, k):
+    model = _heads_model(world, seed, k, strategy="tac", init="training-free")
+    return model.fit(world.data).labels_
+
+
+@variant("r5-votes-sub", "GradNorm, n_rounds=5, consensus defaults (majority, 80% subsamples)")
+def _rounds_votes_sub(world, seed, k):
+    return _laic(world, seed, k, n_rounds=5)
+
+
+@variant("r3-votes-sub", "GradNorm, n_rounds=3, consensus defaults (majority, 80% subsamples)")
+def _rounds3_votes_sub(world, seed, k):
+    return _laic(world, seed, k, n_rounds=3)
+
+
+@variant(
+    "tac-filter-gradnorm-settings",
+    'training-free, strategy="tac" with GradNorm\'s C = sqrt(n) and tau = 0.008',
+)
+def _tac_filter_gradnorm_settings(world, seed, k):
+    n_centers = int(min(len(world.data), max(1, round(np.sqrt(len(world.data))))))
+    return _laic(world, seed, k, strategy="tac", n_centers=n_centers, retrieval_temperature=0.008)
 
 
 # -- world families ----------------------------------------------------------------------
@@ -448,6 +526,28 @@ def format_tables(records, variant_names):
             ks = [str(r["extras"].get("chosen_k", "failed")) for r in recs]
             err = _nanmean([r["extras"].get("k_error", np.nan) for r in recs])
             lines.append(f"| {w} | {recs[0]['k']} | {', '.join(ks)} | {_number(err, 1)} |")
+    kept = [
+        v
+        for v in variant_names
+        if any("generic_nouns" in r["extras"] for r in records if r["variant"] == v)
+    ]
+    if kept:
+        lines += [
+            "",
+            "Generic nouns (near every image) kept by the selection: seeds with at least one "
+            "/ seeds; mean number of kept nouns:",
+            "",
+        ]
+        lines.append("| world | " + " | ".join(kept) + " |")
+        lines.append("|---|" + "---|" * len(kept))
+        for w in worlds:
+            cells = []
+            for v in kept:
+                recs = [r for r in _by(records, world=w, variant=v) if "kept_nouns" in r["extras"]]
+                bad = sum(r["extras"].get("generic_nouns", 0) > 0 for r in recs)
+                mean = np.mean([r["extras"]["kept_nouns"] for r in recs]) if recs else np.nan
+                cells.append(f"{bad}/{len(recs)}; {_number(mean, 0)}")
+            lines.append(f"| {w} | " + " | ".join(cells) + " |")
     if "tune" in variant_names:
         lines += ["", "tune: the setting chosen per seed:", ""]
         lines += ["| world | chosen settings |", "|---|---|"]
@@ -483,24 +583,41 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5; 2)")
     parser.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
-        help=f"comma-separated, from: {', '.join(VARIANTS)}",
+        default=None,
+        help=f"comma-separated (default: all; with --tables-from, those to print), from: "
+        f"{', '.join(VARIANTS)}",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads per job")
     parser.add_argument("--jobs", type=int, default=1, help="(world, seed) pairs run at once")
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON and tables")
     parser.add_argument(
-        "--tables-from", type=Path, default=None, help="print the tables of a saved JSON; no run"
+        "--tables-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="print the tables of saved JSONs (runs of one family with other variants are "
+        "merged: a later file's record of a world, seed and variant replaces an earlier "
+        "one's); no run",
     )
     args = parser.parse_args(argv)
     if args.tables_from is not None:
-        saved = json.loads(args.tables_from.read_text())
-        print(format_tables(saved["records"], list(saved["variants"])))
+        merged, names = {}, {}
+        for path in args.tables_from:
+            saved = json.loads(path.read_text())
+            names.update(saved["variants"])
+            for r in saved["records"]:
+                merged[r["world"], r["seed"], r["variant"]] = r
+        shown = list(names)
+        if args.variants is not None:
+            shown = [v.strip() for v in args.variants.split(",") if v.strip() in names]
+        records = [r for r in merged.values() if r["variant"] in shown]
+        print(format_tables(records, shown))
         return 0
     if args.family is None:
         parser.error("--family is required (or --tables-from FILE).")
 
-    variant_names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = args.variants or ",".join(VARIANTS)
+    variant_names = [v.strip() for v in variants.split(",") if v.strip()]
     unknown = [v for v in variant_names if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}.")
