@@ -24,8 +24,8 @@ TEMPLATES = ["a photo of a {}.", "art of the {}."]  # two are enough, and fast
 
 
 def _encoder(**params):
-    # Batches of 16 prompts: the timed sample is its smallest, COST_SAMPLE_NOUNS nouns.
-    params.setdefault("text_batch_size", 16)
+    # Batches of 8 prompts: the timed sample is its smallest, COST_SAMPLE_NOUNS nouns.
+    params.setdefault("text_batch_size", 8)
     return make_tiny_encoder(templates=TEMPLATES, **params)
 
 
@@ -133,7 +133,7 @@ def test_format_duration(seconds, text):
 
 def test_the_sample_fills_full_batches():
     assert _nouns.cost_sample_size(7, 256) == 293  # 8 batches of 256 prompts
-    assert _nouns.cost_sample_size(2, 16) == COST_SAMPLE_NOUNS  # never fewer than 48
+    assert _nouns.cost_sample_size(2, 8) == COST_SAMPLE_NOUNS  # never fewer than 48
     assert len(sample_positions(4096, 293)) == 293
 
 

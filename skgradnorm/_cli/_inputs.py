@@ -311,8 +311,8 @@ def check_device(device) -> None:
     except ValueError as exc:
         reason = str(exc).split(";")[0].replace(f"device={device!r}", "").strip()
         raise CLIError(
-            f"--device {device!r}: {reason or 'not usable'}; use cpu, cuda, cuda:N or mps, "
-            "or leave --device out for the best available."
+            f"--device {device!r}{'' if reason.startswith(':') else ' '}{reason}; use cpu, "
+            "cuda, cuda:N or mps, or leave --device out for the best available."
         ) from None
 
 

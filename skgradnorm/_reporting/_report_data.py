@@ -128,7 +128,8 @@ def collection_map(X, *, method="pca", max_points=3000, random_state=0):
         from sklearn.decomposition import PCA
 
         k = min(2, Xs.shape[0], Xs.shape[1])
-        coords[:, :k] = PCA(n_components=k, random_state=random_state).fit_transform(Xs)
+        with np.errstate(invalid="ignore", divide="ignore"):  # no spread: a ratio of 0 / 0
+            coords[:, :k] = PCA(n_components=k, random_state=random_state).fit_transform(Xs)
         # t-SNE starts from the first principal component scaled by its spread: points all
         # (nearly) alike have none, and scikit-learn's t-SNE then crashed the process
         # (a segmentation fault on 12 copies of one image). Such points get PCA's map.
