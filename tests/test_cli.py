@@ -425,9 +425,10 @@ def test_read_labels_relative_absolute_and_header(tmp_path, monkeypatch):
     labels = tmp_path / "l.csv"
     labels.write_text(f"s/a.png,cat\n{root / 'b.png'},dog\nimgs/c.png,cow\nother.png,x\n")
     assert read_labels(labels, root, ["b.png", "c.png", "s/a.png"]) == ["dog", "cow", "cat"]
-    labels.write_text("path\ns/a.png\n")
-    with pytest.raises(CLIError, match="has no label"):
-        read_labels(labels, root, ["s/a.png"])
+    for text in ("path\ns/a.png\n", "s/a.png, \n"):  # no label column, an empty label
+        labels.write_text(text)
+        with pytest.raises(CLIError, match="has no label"):
+            read_labels(labels, root, ["s/a.png"])
 
 
 # --------------------------------------------------------------------------- demo

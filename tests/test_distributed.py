@@ -259,6 +259,35 @@ def test_resume_embeds_again_what_changed_and_checks_the_model(tmp_path, images,
     load_embeddings(folder, model_key=changed.model_key())
 
 
+def test_a_damaged_partition_is_never_clustered(tmp_path):
+    """A partition damaged after its job (a flipped byte, a FIFO in its place) and a lost
+    paths.txt are refused in one line naming the file, never read as embeddings nor waited
+    on (issue 19's audit)."""
+    from skgradnorm.distributed import _store
+
+    folder = tmp_path / "emb"
+    rows = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    manifest = {"format": _store.FORMAT, "version": _store.FORMAT_VERSION}
+    _store.write_manifest(folder, dict(manifest, n_images=6, partition_size=3), list("abcdef"))
+    for i in range(2):
+        _store.save_partition(folder, i, rows[3 * i : 3 * i + 3], "run")
+    np.testing.assert_array_equal(load_embeddings(folder)[0].compute(), rows)
+    part = folder / "part_00001.npy"
+    data = bytearray(part.read_bytes())
+    data[-1] ^= 0xFF
+    part.write_bytes(bytes(data))
+    U, _ = load_embeddings(folder)  # lazy: nothing is read until computed
+    with pytest.raises(IncompleteEmbeddingsError, match="part_00001.npy.*SHA-256"):
+        U.compute()
+    part.unlink()
+    os.mkfifo(part)  # opening it for reading would wait for a writer forever
+    with pytest.raises(IncompleteEmbeddingsError, match="part_00001.npy.*not a regular file"):
+        load_embeddings(folder)[0].compute()
+    (folder / "paths.txt").unlink()
+    with pytest.raises(IncompleteEmbeddingsError, match="paths.txt"):
+        load_embeddings(folder)
+
+
 def test_unreadable_image_reported(tmp_path, images, tiny_dir):
     _, paths = images
     bad = tmp_path / "broken.png"

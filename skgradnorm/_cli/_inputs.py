@@ -86,6 +86,11 @@ def load_vocabulary(choice):
         from ..vocabulary import wordnet_definitions, wordnet_nouns
 
         return wordnet_nouns(choice), wordnet_definitions(choice)
+    if os.sep not in str(choice) and not os.path.lexists(choice):  # a mistyped bank name?
+        raise CLIError(
+            f"--vocabulary {str(choice)!r} is neither a bundled noun bank "
+            f"({', '.join(BUNDLED_VOCABULARIES)}) nor a file; check the name or the path."
+        )
     return read_vocabulary(choice), None
 
 
@@ -116,7 +121,7 @@ def _label_rows(labels_csv):
         rows = rows[1:]
     out = []
     for line, row in rows:
-        if len(row) < 2:
+        if len(row) < 2 or not row[1].strip():  # "a.png" or "a.png,": a class without a name
             raise CLIError(
                 f"{labels_csv}: row {line} {row!r} has no label; each row must be 'path,label'."
             )

@@ -228,6 +228,16 @@ def as_image_items(X) -> list:
     return items
 
 
+def why_unreadable(exc) -> str:
+    """Why an image could not be read, in words (Pillow's "cannot identify image file
+    <_io.BufferedReader name=4>" names a file descriptor, not the problem)."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image Pillow can read (an unknown format, or an empty or damaged file)"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def check_image_files(items) -> None:
     """Check every image file before the model runs; raise one error listing all bad files.
 
@@ -248,7 +258,7 @@ def check_image_files(items) -> None:
             with open_regular(path) as fh, Image.open(fh) as im:
                 im.verify()
         except Exception as exc:  # PIL raises many types for corrupt files
-            failures.append((path, f"{type(exc).__name__}: {exc}"))
+            failures.append((path, why_unreadable(exc)))
     if failures:
         seen = {path for path, _ in failures}
         for path in paths:
@@ -258,7 +268,7 @@ def check_image_files(items) -> None:
                 with open_regular(path) as fh, Image.open(fh) as im:
                     im.load()
             except Exception as exc:
-                failures.append((path, f"{type(exc).__name__}: {exc}"))
+                failures.append((path, why_unreadable(exc)))
         order = {path: i for i, path in enumerate(paths)}
         failures.sort(key=lambda f: order[f[0]])
         raise UnreadableImageError(failures)
@@ -339,7 +349,7 @@ class _ImageDataset(torch.utils.data.Dataset):
         except Exception as exc:  # reported together at the end, see _encode_images
             where = f"X[{self.positions[index]}]"
             name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else where
-            return index, None, (name, f"{type(exc).__name__}: {exc}")
+            return index, None, (name, why_unreadable(exc))
 
 
 def _collate(samples):

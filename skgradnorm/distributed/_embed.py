@@ -389,7 +389,7 @@ def load_embeddings(emb_dir, *, model_key=None):
     blocks = []
     for i, (s, e) in enumerate(bounds):
         path = str(_store.part_paths(folder, i)[0])
-        load = dask.delayed(_store.load_partition, pure=True)(path)
+        load = dask.delayed(_store.load_partition, pure=True)(path, shapes[i].get("sha256"), e - s)
         blocks.append(da.from_delayed(load, shape=(e - s, dim), dtype=np.float32))
     paths = _store.read_paths(folder)
     root = manifest.get("image_root")

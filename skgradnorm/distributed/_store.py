@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,7 @@ def partition_is_done(folder, index: int, n_rows: int, record=None) -> bool:
     if record is not None and any(meta.get(k) != v for k, v in record.items()):
         return False
     try:
-        array = np.load(part_paths(Path(folder), index)[0], mmap_mode="r", allow_pickle=False)
+        array = _open_partition(part_paths(Path(folder), index)[0])
     except (OSError, ValueError, EOFError):
         return False
     if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != n_rows:
@@ -127,9 +128,41 @@ def partition_is_done(folder, index: int, n_rows: int, record=None) -> bool:
     return meta.get("sha256") == _array_sha256(array)
 
 
-def load_partition(path: str) -> np.ndarray:
-    """One partition, memory-mapped (read lazily by dask, one task per partition)."""
+def _open_partition(path) -> np.ndarray:
+    """A partition's array, memory-mapped; anything but a regular file (a folder, or a FIFO
+    that would block ``open``) is refused before it is opened."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError("not a regular file")
     return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def load_partition(path: str, sha256=None, n_rows=None) -> np.ndarray:
+    """One partition, memory-mapped (read lazily by dask, one task per partition), checked
+    against its sidecar: ``n_rows`` float32 rows whose bytes have the SHA-256 ``sha256``.
+
+    A partition damaged since it was written (a flipped byte, a truncated file, a folder or
+    a FIFO in its place) raises :class:`~skgradnorm.exceptions.IncompleteEmbeddingsError`
+    naming it: it is never clustered.
+    """
+    from ..exceptions import IncompleteEmbeddingsError
+
+    def damaged(why):
+        return IncompleteEmbeddingsError(
+            f"{path!r} is damaged ({why}); run the same embedding job again, which computes "
+            "damaged partitions again."
+        )
+
+    try:
+        array = _open_partition(path)
+    except (OSError, ValueError, EOFError) as exc:
+        raise damaged(getattr(exc, "strerror", None) or str(exc).splitlines()[0]) from None
+    if n_rows is not None and (
+        array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != n_rows
+    ):
+        raise damaged(f"{array.dtype} array of shape {array.shape}, not {n_rows} float32 rows")
+    if sha256 is not None and _array_sha256(array) != sha256:
+        raise damaged("its bytes do not match the SHA-256 in its sidecar")
+    return array
 
 
 def write_manifest(folder: Path, manifest: dict, paths) -> None:
@@ -159,8 +192,18 @@ def read_manifest(folder) -> dict | None:
 
 
 def read_paths(folder) -> list[str]:
-    text = (Path(folder) / PATHS).read_text(encoding="utf-8")
-    return text.splitlines()
+    from .._utils._safe_files import read_regular_bytes
+    from ..exceptions import IncompleteEmbeddingsError
+
+    path = Path(folder) / PATHS
+    try:
+        return read_regular_bytes(path).decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise IncompleteEmbeddingsError(
+            f"cannot read {str(path)!r} ({why}), which lists the images in row order; run the "
+            "same embedding job again to write it."
+        ) from None
 
 
 def check_paths(paths) -> list[str]:
