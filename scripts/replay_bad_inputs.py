@@ -594,6 +594,23 @@ def first_contact_cases(tmp: Path, images: Path, vocab: Path, base: list):  # no
         return "cli", argv, {"expect": "ok", "check": recorded}
 
     yield "cli: a local-dir model, pretrained recorded", local_dir_recorded
+
+    def estimate_names_the_device():
+        from skgradnorm._cli import main
+
+        argv = ["cluster", str(images), "-k", "2", "-o", out(), *base, "--n-centers", "2"]
+        argv.remove("--quiet")
+        argv[argv.index("--cache-dir") + 1] = str(tmp / "fresh-cache")  # nouns not cached
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(argv)
+        text = err.getvalue()
+        step = [line for line in text.splitlines() if "distinct nouns" in line]
+        _check(code == 0, f"exit {code}")
+        _check(len(step) == 1 and " on cpu" in step[0], f"the estimate said {step}")
+        _check("None" not in text and "Warning" not in text, "a second estimate, or 'on None'")
+
+    yield "cli: one noun-cost estimate, naming the device", estimate_names_the_device
     # demo
     for argv in (
         ["--n-samples", "1"],

@@ -106,3 +106,18 @@ def test_an_extreme_image_is_cropped_before_it_is_resized(tiny_encoder, tmp_path
     whole = tiny_encoder.transform([str(path)])
     assert sizes == [(900, 12)] and real(Image.fromarray(strip), 32, 32).size[0] < 900
     np.testing.assert_allclose(cropped, whole, atol=1e-6)
+
+
+def test_a_file_that_is_no_image_is_said_in_words(tiny_encoder, tmp_path):
+    """Not Pillow's "cannot identify image file <_io.BufferedReader name=4>", which names a
+    file descriptor rather than the problem."""
+    from skgradnorm.exceptions import UnreadableImageError
+
+    for name, data in (("empty.jpg", b""), ("page.png", b"<html></html>")):
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(UnreadableImageError) as info:
+        tiny_encoder.set_params(cache_dir=False).transform(
+            [str(tmp_path / "empty.jpg"), str(tmp_path / "page.png")]
+        )
+    text = str(info.value)
+    assert text.count("not an image Pillow can read") == 2 and "BufferedReader" not in text

@@ -355,6 +355,8 @@ def test_an_unwritable_cache_folder_is_refused_first(inputs, tmp_path):
     argv = _argv(root, tmp_path / "o", vocab, "--cache-dir", str(afile / "cache"))
     _refused(argv, "--cache-dir", "cannot be written")
     assert not (tmp_path / "o").exists()
+    argv = _argv(root, tmp_path / "o", vocab, "--cache-dir", str(afile))
+    _refused(argv, "--cache-dir", "(it is a file, not a folder)")
 
 
 def test_unreadable_weights_are_not_called_missing(inputs, tmp_path, monkeypatch):

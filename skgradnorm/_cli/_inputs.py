@@ -299,8 +299,10 @@ def check_cache_dir(cache_dir) -> None:
         probe.unlink()
     except OSError as exc:
         option = "--cache-dir" if cache_dir is not None else "the cache folder (--cache-dir)"
+        is_file = os.path.lexists(root) and not root.is_dir()
         raise CLIError(
-            f"{option} {str(root)!r} cannot be written ({exc.strerror or exc}); pass a "
+            f"{option} {str(root)!r} cannot be written "
+            f"({'it is a file, not a folder' if is_file else exc.strerror or exc}); pass a "
             "writable folder with --cache-dir."
         ) from None
 

@@ -219,8 +219,10 @@ def output_folder_lock(out_dir):
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        is_file = os.path.lexists(out_dir) and not out_dir.is_dir()
         raise OutputFolderError(
-            f"output folder {str(out_dir)!r} cannot be created ({exc.strerror or exc}); "
+            f"output folder {str(out_dir)!r} cannot be created "
+            f"({'it is a file, not a folder' if is_file else exc.strerror or exc}); "
             "choose another one."
         ) from None
     lock = out_dir / LOCK_FILE
