@@ -1158,22 +1158,32 @@ def process_cases(tmp: Path, seconds=240):
 
         yield f"process: kill -9 at a random moment, then rerun (trial {trial})", kill_then_rerun
 
-    def concurrent_one_out():
-        out = tmp / "p-same"
+    def concurrent_one_out(trial):
+        out = tmp / f"p-same{trial}"
         argv = ["cluster", str(images), "-o", str(out), "--cache-dir", str(cache), *common]
-        a, b = _cli_process(argv, env, cwd), _cli_process(argv, env, cwd)
-        (ca, ea), (cb, eb) = a.communicate(timeout=seconds), b.communicate(timeout=seconds)
-        codes = sorted([ca, cb])
-        errs = ea + eb
+        if trial:  # both told to replace what is there: only the lock keeps them apart
+            out.mkdir()
+            argv.append("--overwrite")
+        procs = [_cli_process(argv, env, cwd), _cli_process(argv, env, cwd)]
+        errs = "".join(p.communicate(timeout=seconds)[1] for p in procs)
+        codes = sorted(p.returncode for p in procs)
         if "Traceback" in errs:
             return "traceback", errs.strip()[-300:]
+        left = [p.name for p in out.rglob("*skgradnorm-tmp*")]
+        _check(not left, f"staged files left: {left}")
         if codes == [0, 2] and ("another skgradnorm run" in errs or "already holds" in errs):
             complete(out)
             return "clear", "the second run refused in one line"
+        if codes == [0, 0] and trial:  # one after the other: each replaced the results
+            complete(out)
+            return "handled", "the two runs did not overlap"
         return "silent", f"exit statuses {codes}: {errs.strip()[-200:]}"
 
     for trial in range(2):
-        yield f"process: two concurrent runs on one --out (trial {trial})", concurrent_one_out
+        yield (
+            f"process: two concurrent runs on one --out (trial {trial})",
+            lambda t=trial: concurrent_one_out(t),
+        )
 
     def concurrent_one_cache():
         shared = tmp / "p-shared-cache"
