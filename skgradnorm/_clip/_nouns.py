@@ -278,7 +278,9 @@ def encode_sample(bundle, picked, templates, *, batch_size, progress=None):
     :data:`COST_WARMUP_NOUNS` nouns untimed, then the rest timed. The same two calls
     whether or not the sample is timed for an estimate, so the result never depends on it.
     """
-    k = min(COST_WARMUP_NOUNS, len(picked) // 2)
+    # A sample too small to time well (a chunk of a few nouns) is one call, untimed part
+    # and all: splitting it would only add a call.
+    k = COST_WARMUP_NOUNS if len(picked) >= 4 * COST_WARMUP_NOUNS else 0
     parts = []
     if k:
         parts.append(
@@ -290,7 +292,7 @@ def encode_sample(bundle, picked, templates, *, batch_size, progress=None):
     parts.append(
         encode_noun_chunk(bundle, picked[k:], templates, batch_size=batch_size, progress=progress)
     )
-    seconds = (time.perf_counter() - start) / (len(picked) - k)
+    seconds = (time.perf_counter() - start) / max(1, len(picked) - k)
     return np.concatenate(parts), seconds
 
 
