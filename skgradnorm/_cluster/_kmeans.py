@@ -254,7 +254,8 @@ def spherical_kmeans(
 
     Lloyd iterations where each sample goes to the centre of largest cosine similarity
     and each centre is the mean of its members renormalised to unit length. Seeding is
-    k-means++; ``n_init`` restarts are run and the one with the largest objective is kept.
+    greedy k-means++; ``n_init`` restarts are run and the one with the largest objective is
+    kept.
 
     Parameters
     ----------
@@ -273,13 +274,15 @@ def spherical_kmeans(
         the threshold is absolute (scale-free); no rescaling by the data variance is needed.
         A restart also stops as soon as the labels do not change, or after ``max_iter``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the k-means++ initialisations and the subsamples. The same value gives the
-        same result.
+        Seeds the k-means++ initialisations and the subsamples. The same value, data,
+        device and backend give the same result, whatever the number of threads.
     device : str, torch.device or None, default=None
         Torch device to compute on; None picks the best available (CUDA, MPS, CPU).
     chunk_size : int or None, default=None
-        Number of samples per block of the torch assignment step; None picks one from
-        :func:`skgradnorm._utils._torch.default_chunk_size` (faiss blocks on its own).
+        Number of samples per block of the torch assignment step (and of the seeding's
+        matrix products); None picks one from
+        :func:`skgradnorm._utils._torch.default_chunk_size` (faiss passes use blocks of
+        2,048 rows).
     verbose : bool, default=False
         Print the objective of every restart.
     init_size : int or None, default=None
@@ -287,8 +290,9 @@ def spherical_kmeans(
         run the k-means++ seeding on; the Lloyd iterations then run on all the (fitting)
         samples. None means ``max(16 * n_clusters, 16384)`` samples, or all of them when
         there are fewer; pass ``n_samples`` to always seed on every sample. The greedy
-        k-means++ makes ``n_clusters`` sequential passes over the samples it seeds on, so
-        on large data seeding on every sample would cost more than the Lloyd iterations.
+        k-means++ compares ``2 + log(n_clusters)`` candidates over every sample it seeds on
+        for each centre, so on large data seeding on every sample would cost more than the
+        Lloyd iterations.
     max_samples : int or None, default=None
         Fit the centres (seeding and Lloyd iterations, every restart) on a random subsample
         of this many rows, drawn once with ``random_state``, then assign all the rows to the
@@ -304,8 +308,9 @@ def spherical_kmeans(
         else (k-means++ seeding, empty-cluster relocation, centre update, convergence test)
         is the package's own in every case, so both backends run the same algorithm from
         the same seeds; their results agree up to float32 rounding (which can flip a
-        near-tie between two centres). faiss uses its own thread pool
-        (``faiss.omp_set_num_threads``), not torch's.
+        near-tie between two centres). faiss's thread count
+        (``faiss.omp_set_num_threads``) sets how many threads run its passes, torch's the
+        rest.
 
     Returns
     -------
@@ -330,12 +335,22 @@ def spherical_kmeans(
     sum of the members of cluster ``k``. For unit vectors ``||x - c||^2 = 2 - 2 <x, c>``, so
     the k-means++ seeding on squared Euclidean distances is the cosine seeding.
 
+    The seeding is greedy k-means++ ([2]_, with scikit-learn's ``2 + log(n_clusters)``
+    candidates per centre), its candidates drawn in pools by rejection sampling
+    ([3]_; :func:`._seeding.pooled_kmeans_plusplus`): the same distribution of seeds, with
+    a few large matrix products instead of one small one per centre. On the CPU, the
+    matrix products run on single-threaded worker threads over fixed blocks of rows
+    (:mod:`._workers`), which stay efficient when other processes keep the cores busy.
+
     References
     ----------
     .. [1] I. S. Dhillon and D. S. Modha, "Concept decompositions for large sparse text data
        using clustering", Machine Learning 42, 2001.
     .. [2] D. Arthur and S. Vassilvitskii, "k-means++: the advantages of careful seeding",
        SODA 2007.
+    .. [3] J. von Neumann, "Various techniques used in connection with random digits",
+       National Bureau of Standards Applied Mathematics Series 12, 1951 (rejection
+       sampling).
 
     Examples
     --------

@@ -22,9 +22,15 @@ __all__ = ["SEEDING_POOL_SIZE", "kmeans_plusplus", "pooled_kmeans_plusplus"]
 _SEEDING_CHUNK = 8192
 
 #: Most candidates drawn at once by :func:`pooled_kmeans_plusplus`: their similarities to
-#: every row are one matrix product. Matrix products with a few hundred columns ran 3-5
-#: times more FLOP/s on the CPU than the 7-9 columns of one centre's trials.
+#: every row are one matrix product. On the 2-core CPU of ``benchmarks/RESULTS.md``, one
+#: thread multiplied 16,384 x 128 rows by 256 columns at 52-56 GFLOP/s, by the 7 columns of
+#: one centre's trials at 13-15 GFLOP/s; 512 columns were no faster over a whole seeding
+#: (more of each pool is dropped when the potential halves).
 SEEDING_POOL_SIZE = 256
+
+#: At most this many bytes of pool similarities (``pool_size`` x rows): the pools shrink
+#: when the seeding runs on very many rows (``init_size``), down to ``n_local_trials``.
+_POOL_BYTES = 256 << 20
 
 
 def _default_trials(n_clusters, n_local_trials):
@@ -133,7 +139,8 @@ def pooled_kmeans_plusplus(
     probability proportional to their squared distance to the nearest centre so far, the
     one that leaves the smallest potential (sum of those distances). The centres have the
     same distribution as there; only the random draws differ. The candidates are drawn in
-    pools of up to ``pool_size`` by rejection sampling (see ``_CandidatePool``), so that
+    pools of up to ``pool_size`` (fewer on very many rows, to hold the pool's similarities
+    in 256 MiB) by rejection sampling (see ``_CandidatePool``), so that
     the similarities of all the rows to them are a few large matrix products instead of
     one small one per centre; what remains per centre is an element-wise maximum and a sum
     over ``n_local_trials`` rows of similarities.
@@ -154,20 +161,22 @@ def pooled_kmeans_plusplus(
     # the nearest centre is 2 - 2 best_sim[i].
     best_sim = torch.mv(X, X[int(indices[0])])
     potential = float((2.0 - 2.0 * best_sim).clamp_min_(0.0).sum(dtype=sum_dtype(X.device)))
+    max_size = max(trials, min(int(pool_size), _POOL_BYTES // (X.element_size() * n)))
     pool = _CandidatePool(
         X,
         random_state,
-        first_size=min(pool_size, 4 * trials),
-        max_size=pool_size,
+        first_size=min(max_size, 4 * trials),
+        max_size=max_size,
         workers=workers,
         chunk_size=max(1, int(chunk_size)),
     )
     gains = torch.empty((trials, n), dtype=X.dtype, device=X.device)
     for c in range(1, n_clusters):
         positions = pool.take(trials, best_sim, potential)
-        # gains[j, i]: how much closer row i gets to its nearest centre if candidate j is
-        # added; the potential falls by 2 sum_i gains[j, i]. Summing the gains (rather than
-        # the new distances) keeps float32 sums exact relative to what is compared.
+        # gains[j, i]: how much the cosine of row i to its nearest centre rises if candidate
+        # j is added; the potential falls by 2 sum_i gains[j, i]. Summing the gains rather
+        # than the new distances keeps the float32 sums accurate relative to the
+        # differences between the candidates, which decide.
         torch.index_select(pool.sims, 0, torch.as_tensor(positions, device=X.device), out=gains)
         gains.sub_(best_sim).clamp_min_(0.0)
         totals = gains.sum(dim=1)
