@@ -7,10 +7,14 @@ rule for the parameters a user can give twice.
 
 Precedence: ``encoder``, ``vocabulary`` (and ``strategy`` for the heads) can be set on the
 clusterer and on its ``selector``. The clusterer's value wins when it is not None; None
-leaves the selector's own value. Neither estimator is modified: the selector is cloned.
+leaves the selector's own value. The clusterer's ``n_clusters``, when an int, is given to a
+selector that has an ``n_clusters`` parameter (used by TAC's ``n_centers="auto"`` rule).
+Neither estimator is modified: the selector is cloned.
 """
 
 from __future__ import annotations
+
+import numbers
 
 from sklearn.base import clone
 
@@ -34,7 +38,8 @@ class LanguageClustererMixin:
     def _make_selector(self):
         """The unfitted selector: a clone of ``selector`` (None: a default
         :class:`GradNormNounSelector` with this estimator's ``random_state`` and ``device``),
-        with the clusterer's non-None shared parameters and ``concatenate`` set."""
+        with the clusterer's non-None shared parameters, ``concatenate`` and its int
+        ``n_clusters`` set."""
         if self.selector is None:
             selector = GradNormNounSelector(random_state=self.random_state, device=self.device)
         else:
@@ -44,8 +49,12 @@ class LanguageClustererMixin:
             for name in self._passed_to_selector
             if getattr(self, name) is not None
         }
-        if "concatenate" in selector.get_params(deep=False):
+        own = selector.get_params(deep=False)
+        if "concatenate" in own:
             params["concatenate"] = self._concatenate
+        k = getattr(self, "n_clusters", None)
+        if "n_clusters" in own and isinstance(k, numbers.Integral) and not isinstance(k, bool):
+            params["n_clusters"] = int(k)
         return selector.set_params(**params)
 
     def _images(self, X, selector, *, reset):

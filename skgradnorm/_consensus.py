@@ -1,9 +1,10 @@
 """Consensus noun selection: keep the nouns that several independent selections agree on.
 
 Which nouns GradNorm keeps depends on where the centre k-means lands, and so on its seed.
-Running the selection ``n_rounds`` times with different seeds and keeping the nouns chosen
-in at least ``min_votes`` rounds removes most of that lottery (the measured effect is in
-``benchmarks/RESULTS.md``). This module holds the vote counting only; no I/O, no estimator.
+Running the selection ``n_rounds`` times, each round's centres fitted on its own random
+subsample of the images, and keeping the nouns selected in at least ``min_votes`` rounds
+makes it depend less on one landing (the measured effect is in ``benchmarks/RESULTS.md``).
+This module holds the rounds' selection and the vote counting; no I/O, no estimator.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["check_rounds", "consensus_order", "count_votes", "round_seeds"]
+from ._gradnorm import select_top_k_per_center
+
+__all__ = [
+    "check_rounds",
+    "consensus_order",
+    "count_votes",
+    "round_seeds",
+    "select_by_rounds",
+]
 
 
 def check_rounds(n_rounds, min_votes) -> int:
@@ -89,3 +98,23 @@ def consensus_order(votes, min_votes: int, scores, assignments, tiebreak=None) -
         keys = (np.asarray(tiebreak), *keys)
     order = np.lexsort(keys)
     return order[np.asarray(votes)[order] >= min_votes]
+
+
+def select_by_rounds(round_centers, score, *, top_k, min_votes):
+    """Select ``top_k`` nouns per centre in every round and keep those of ``min_votes``
+    rounds.
+
+    ``score(centers)`` returns ``(scores, assignments, tiebreak)`` of every noun against
+    ``centers``. Returns the first round's ``scores`` and ``assignments``, the kept nouns
+    (ordered by :func:`consensus_order` on the first round) and their votes. One round gives
+    back its own selection, in its order.
+    """
+    selections = []
+    for centers in round_centers:
+        scores, assigned, tiebreak = score(centers)
+        if not selections:
+            first = (scores, assigned, tiebreak)
+        selections.append(select_top_k_per_center(scores, assigned, top_k, tiebreak=tiebreak))
+    votes = count_votes(selections, len(first[0]))
+    selected = consensus_order(votes, min_votes, first[0], first[1], tiebreak=first[2])
+    return first[0], first[1], selected, votes[selected]

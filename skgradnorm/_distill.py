@@ -43,7 +43,9 @@ __all__ = [
     "cluster_head",
     "consistency",
     "head_probabilities",
+    "fit_heads_to_labels",
     "mutual_distillation_loss",
+    "new_heads",
     "train_heads",
 ]
 
@@ -153,6 +155,62 @@ def _draw_neighbors(neighbors: np.ndarray, rng: np.random.RandomState, device) -
     return torch.from_numpy(pick.astype(np.int64, copy=False)).to(device)
 
 
+def fit_heads_to_labels(
+    heads,
+    inputs,
+    labels: torch.Tensor,
+    *,
+    n_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    betas: tuple[float, float],
+    weight_decay: float,
+    rng: np.random.RandomState,
+) -> list:
+    """Warm start (not TAC's): fit every head to ``labels`` by cross-entropy.
+
+    Each head of ``heads`` sees its own input of ``inputs`` (same rows); every epoch visits
+    the samples in an order drawn from ``rng``, in batches (the last incomplete one
+    dropped), with one Adam step (its own optimizer, discarded afterwards) on the sum of the
+    heads' mean negative log-likelihoods of ``labels`` (log floored at -100). Returns the
+    mean batch loss of every epoch.
+    """
+    params = [p for head in heads for p in head.parameters()]
+    optimizer = torch.optim.Adam(
+        params, lr=learning_rate, betas=tuple(betas), weight_decay=weight_decay
+    )
+    n = labels.shape[0]
+    n_steps = n // batch_size
+    curve = []
+    for _ in range(n_epochs):
+        order = torch.from_numpy(rng.permutation(n)).to(labels.device)
+        total = 0.0
+        for step in range(n_steps):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            loss = sum(
+                F.nll_loss(torch.clamp(torch.log(head(X[idx])), min=_LOG_FLOOR), labels[idx])
+                for head, X in zip(heads, inputs, strict=True)
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+        curve.append(total / n_steps)
+    return curve
+
+
+def new_heads(n_features: int, n_clusters: int, rng: np.random.RandomState, device, dtype):
+    """An image head and a text head (:func:`cluster_head`), in training mode on ``device``.
+
+    Their initial weights come from a torch generator seeded by one draw from ``rng``, on the
+    CPU (torch's global generator is left as it was).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        heads = (cluster_head(n_features, n_clusters), cluster_head(n_features, n_clusters))
+    return tuple(head.to(device=device, dtype=dtype).train() for head in heads)
+
+
 def train_heads(
     U: torch.Tensor,
     T: torch.Tensor,
@@ -169,12 +227,14 @@ def train_heads(
     weight_decay: float,
     rng: np.random.RandomState,
     verbose: bool = False,
+    heads=None,
 ):
     """Train the image head and the text head on ``U`` and ``T`` (same device, float).
 
-    The heads' initial weights are drawn from a torch generator seeded by ``rng``, on the CPU,
-    and moved to ``U``'s device; the batch orders and the neighbour draws come from ``rng``.
-    So one ``rng`` state gives one result on a given device and thread count.
+    ``heads``: the ``(image_head, text_head)`` to start from (trained in place), e.g. after
+    :func:`fit_heads_to_labels`; None draws new ones with :func:`new_heads` (TAC). The batch
+    orders and the neighbour draws come from ``rng``, so one ``rng`` state gives one result
+    on a given device and thread count. Adam starts afresh either way.
 
     Returns
     -------
@@ -185,12 +245,9 @@ def train_heads(
     """
     device = U.device
     n, d = U.shape
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-        image_head = cluster_head(d, n_clusters)
-        text_head = cluster_head(d, n_clusters)
-    image_head.to(device=device, dtype=U.dtype).train()
-    text_head.to(device=device, dtype=U.dtype).train()
+    if heads is None:
+        heads = new_heads(d, n_clusters, rng, device, U.dtype)
+    image_head, text_head = (head.train() for head in heads)
     params = [*image_head.parameters(), *text_head.parameters()]
     optimizer = torch.optim.Adam(
         params, lr=learning_rate, betas=tuple(betas), weight_decay=weight_decay

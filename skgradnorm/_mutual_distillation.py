@@ -13,8 +13,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import LanguageClustererMixin
+from ._cluster._kmeans import spherical_kmeans
 from ._cluster._neighbors import nearest_neighbors
-from ._distill import head_probabilities, train_heads
+from ._distill import fit_heads_to_labels, head_probabilities, new_heads, train_heads
 from ._selector import STRATEGIES
 from ._utils._torch import resolve_device
 from ._utils._validation import l2_normalize_rows
@@ -25,6 +26,8 @@ __all__ = ["MutualDistillationClusterer"]
 _SMALL_K = {"n_epochs": 20, "batch_size": 512, "temperature": 0.5}
 _LARGE_K = {"n_epochs": 100, "batch_size": 8192, "temperature": 5.0}
 _LARGE_K_FROM = 100
+# init="training-free": the k-means of LanguageAssistedClusterer's defaults on [u ; t].
+_INIT_KMEANS = {"n_init": 20, "max_iter": 300, "tol": 1e-4}
 
 
 class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
@@ -58,6 +61,16 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     n_neighbors : int, default=50
         Nearest neighbours (inner product, the sample itself excluded) each sample draws
         its partner from, in each modality (TAC: 50). Needs ``n_samples > n_neighbors``.
+    init : {"training-free", "tac"}, default="training-free"
+        Where the heads start. ``"training-free"``: first fit both heads by cross-entropy
+        to the training-free labels, those of :class:`LanguageAssistedClusterer` with its
+        defaults, the same selector and this ``random_state`` (spherical k-means of
+        ``[u ; t]``; ``init_labels_``), for ``init_epochs`` epochs, then train them by
+        TAC's loss. A departure from TAC (see Notes). ``"tac"``: random weights, TAC as
+        published (exactly: nothing else is drawn or trained).
+    init_epochs : int, default=5
+        Epochs of the warm start of ``init="training-free"`` (batches of ``batch_size``,
+        Adam with ``learning_rate`` and ``betas``, its own optimizer).
     n_epochs : int or "auto", default="auto"
         Passes over the data. ``"auto"``: 20, or 100 when ``n_clusters >= 100`` (TAC).
     batch_size : int or "auto", default="auto"
@@ -91,6 +104,9 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     ----------
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training image (argmax of the trained image head).
+    init_labels_ : ndarray of shape (n_samples,) or None
+        The training-free labels the heads were warm-started from (None for
+        ``init="tac"``).
     selector_ : estimator
         The fitted clone of ``selector``.
     image_head_, text_head_ : torch.nn.Sequential
@@ -130,6 +146,20 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     columns), :math:`\\bar p` is the batch-mean prediction and :math:`H` its entropy.
     The heads are trained in float32 whatever the input's dtype.
 
+    **Departure from TAC [1]_: the warm start** (``init="training-free"``, the default).
+    TAC starts the heads from random weights. Its loss sees only neighbour relations and
+    the balance of the clusters, so when a class is made of several neighbourhoods that do
+    not touch, it cannot tell which belong together, and random heads join them at random.
+    Started from the training-free labels (the clusters of
+    :class:`LanguageAssistedClusterer`), the same training keeps what the k-means found
+    and refines it along the neighbour graphs. Measured on the package's synthetic worlds
+    (``benchmarks/RESULTS.md``, "Evidence", 2026-12-03; mean ACC over 4 to 5 worlds x 5
+    seeds): training-free 0.893, TAC's start 0.710, warm start 0.899 on the planted worlds
+    (classes of separate islands; behind on the long-tailed one, whose classes TAC's
+    entropy term pushes towards equal sizes); 0.801, 0.868 and 0.927 on the calibrated
+    worlds (classes connected in the neighbour graph; ahead of the training-free labels on
+    all 25 seeds). ``init="tac"`` is TAC as published, bit for bit.
+
     References
     ----------
     .. [1] Y. Li, P. Hu, D. Peng, J. Lv, J. Fan, X. Peng, "Image Clustering with External
@@ -160,6 +190,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         "encoder": [HasMethods(["transform", "encode_nouns"]), None],
         "vocabulary": ["array-like", None],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "init": [StrOptions({"tac", "training-free"})],
+        "init_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -182,6 +214,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         encoder=None,
         vocabulary=None,
         n_neighbors=50,
+        init="training-free",
+        init_epochs=5,
         n_epochs="auto",
         batch_size="auto",
         temperature="auto",
@@ -200,6 +234,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self.encoder = encoder
         self.vocabulary = vocabulary
         self.n_neighbors = n_neighbors
+        self.init = init
+        self.init_epochs = init_epochs
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.temperature = temperature
@@ -263,6 +299,21 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             batch_size = n_samples
         return batch_size
 
+    def _training_free_labels(self, X, T, rng):
+        """``init="training-free"``: the labels of :class:`LanguageAssistedClusterer` with its
+        defaults, the same selector and this ``random_state`` (spherical k-means of the unit
+        ``[u ; t]``); None for TAC's init, which draws nothing here."""
+        if self.init == "tac":
+            return None
+        Z = l2_normalize_rows(np.hstack([l2_normalize_rows(X, name="X"), T]), name="[u ; t]")
+        seed = self.random_state
+        if not isinstance(seed, numbers.Integral):
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+        _, labels, _, _ = spherical_kmeans(
+            Z, self.n_clusters, random_state=seed, device=self.device, **_INIT_KMEANS
+        )
+        return np.asarray(labels, dtype=np.int64)
+
     # -- fit / predict -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -288,7 +339,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         rng = check_random_state(self.random_state)
 
         self.selector_ = selector.fit(X)
-        T = np.asarray(self.selector_.transform(X), dtype=np.float32)
+        T_native = np.asarray(self.selector_.transform(X))
+        T = T_native.astype(np.float32, copy=False)
         U = l2_normalize_rows(X, name="X", dtype=np.float32)
         image_neighbors, text_neighbors = (
             nearest_neighbors(
@@ -296,12 +348,39 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             ).astype(np.int32)
             for Z in (U, T)
         )
+        self.init_labels_ = self._training_free_labels(X, T_native, rng)
         U_t = torch.from_numpy(U).to(dev)
         self.temperature_ = float(self._resolved("temperature"))
         self.batch_size_ = int(batch_size)
+        image_head, text_head = self._train(
+            U_t, torch.from_numpy(T).to(dev), image_neighbors, text_neighbors, rng
+        )
+        self.n_iter_ = len(self.loss_curve_)
+        self.image_head_, self.text_head_ = image_head.cpu(), text_head.cpu()
+        return self
+
+    def _train(self, U, T, image_neighbors, text_neighbors, rng):
+        """The warm start (``init="training-free"``), then TAC's training; sets
+        ``loss_curve_`` and ``labels_``; returns the trained heads."""
+        adam = {
+            "learning_rate": float(self.learning_rate),
+            "betas": tuple(float(b) for b in self.betas),
+            "weight_decay": float(self.weight_decay),
+        }
+        heads = new_heads(U.shape[1], self.n_clusters, rng, U.device, U.dtype)
+        if self.init_labels_ is not None:
+            fit_heads_to_labels(
+                heads,
+                (U, T),
+                torch.from_numpy(self.init_labels_).to(U.device),
+                n_epochs=int(self.init_epochs),
+                batch_size=self.batch_size_,
+                rng=rng,
+                **adam,
+            )
         image_head, text_head, self.loss_curve_ = train_heads(
-            U_t,
-            torch.from_numpy(T).to(dev),
+            U,
+            T,
             image_neighbors,
             text_neighbors,
             self.n_clusters,
@@ -309,16 +388,13 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             batch_size=self.batch_size_,
             temperature=self.temperature_,
             entropy_weight=float(self.entropy_weight),
-            learning_rate=float(self.learning_rate),
-            betas=tuple(float(b) for b in self.betas),
-            weight_decay=float(self.weight_decay),
             rng=rng,
             verbose=bool(self.verbose),
+            heads=heads,
+            **adam,
         )
-        self.n_iter_ = len(self.loss_curve_)
-        self.labels_ = head_probabilities(image_head, U_t).argmax(dim=1).cpu().numpy()
-        self.image_head_, self.text_head_ = image_head.cpu(), text_head.cpu()
-        return self
+        self.labels_ = head_probabilities(image_head, U).argmax(dim=1).cpu().numpy()
+        return image_head, text_head
 
     def predict_proba(self, X):
         """The image head's cluster probabilities of new images.

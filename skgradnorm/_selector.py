@@ -12,14 +12,10 @@ from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOp
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._cluster._kmeans import draw_rows, kmeans_params, spherical_kmeans
-from ._consensus import check_rounds, consensus_order, count_votes, round_seeds
-from ._gradnorm import (
-    gradnorm_scores,
-    select_top_k_per_center,
-    sic_scores,
-    tac_scores,
-)
+from ._consensus import check_rounds, round_seeds, select_by_rounds
+from ._gradnorm import gradnorm_scores, sic_scores, tac_scores
 from ._retrieval import text_counterparts
+from ._selector_auto import auto_n_centers, auto_retrieval_temperature
 from ._utils._validation import (
     check_embedding_matrix,
     check_n_clusters,
@@ -30,17 +26,6 @@ from ._utils._validation import (
 )
 
 STRATEGIES = ("gradnorm", "tac", "sic", "none")
-
-
-def auto_n_centers(n_samples: int) -> int:
-    """The ``n_centers="auto"`` rule: ``round(sqrt(n_samples))``, within ``[1, n_samples]``.
-
-    A scale-free compromise between the paper's settings: it gives 224 centres for the
-    50,000 training images of CIFAR-10/20 (paper: 250 and 200), 71 for 5,000 images
-    (STL-10's training split; paper: 30) and 1,132 for ImageNet-1K's 1,281,167 images
-    (paper: 2,000). Set ``n_centers`` explicitly to reproduce the paper.
-    """
-    return int(min(n_samples, max(1, round(np.sqrt(n_samples)))))
 
 
 class GradNormNounSelector(TransformerMixin, BaseEstimator):
@@ -78,7 +63,10 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         Number of image centres C (much larger than the number of clusters).
         ``"auto"`` uses ``round(sqrt(n_samples))``, within ``[1, n_samples]``: 224
         centres for 50,000 images (the paper: 200 to 250 on CIFAR), 1,132 for ImageNet-1K
-        (the paper: 2,000). Set it explicitly to reproduce the paper.
+        (the paper: 2,000). With ``strategy="tac"``, TAC's rule: ``round(n_samples / 300)``
+        (167 for 50,000 images), or ``3 * n_clusters`` when that is fewer than
+        ``n_clusters``. The resolved value is ``n_centers_``. Set it explicitly to
+        reproduce the paper.
     temperature : float, default=0.05
         Filter temperature T of the softmax over centres (paper: 0.018 to 0.08).
     top_k : int, default=5
@@ -91,8 +79,10 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         nouns whose cosine to the mean noun is at least ``1 - uniqueness_threshold``, then
         the most similar nouns per centre). ``"none"``: keep every noun. For ``"tac"``,
         ``"sic"`` and ``"none"``, ``temperature`` and ``p`` are not used.
-    retrieval_temperature : float, default=0.008
-        Temperature tau of the retrieval softmax (paper: 0.006 to 0.01).
+    retrieval_temperature : float or "auto", default="auto"
+        Temperature tau of the retrieval softmax (paper: 0.006 to 0.01). ``"auto"``: 0.005
+        with ``strategy="tac"`` (TAC's), else 0.008. The resolved value is
+        ``retrieval_temperature_``.
     uniqueness_threshold : float, default=0.2
         SIC's gamma_u, used only by ``strategy="sic"``.
     concatenate : bool, default=False
@@ -105,23 +95,24 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         Iterations per restart of that k-means.
     n_rounds : int, default=1
         Consensus selection: fit the centres ``n_rounds`` times with seeds drawn from
-        ``random_state``, select ``top_k`` nouns per centre in every round, and keep the
-        nouns selected in at least ``min_votes`` rounds. The rounds share the noun bank and
-        its normalisation; only the centres and the scores are recomputed, and they share
-        the restart budget: each round runs ``max(1, n_init // n_rounds)`` k-means
-        restarts, so that the rounds cost about ``max(n_init, n_rounds)`` restarts in all
-        rather than ``n_rounds * n_init`` (a restart's job, escaping a poor k-means
-        landing, is what the vote does). 1 is the paper's single selection (exactly: that
-        round uses ``random_state`` and ``n_init`` themselves).
-        Which nouns one round keeps depends on where its k-means lands. Measured over 20
-        planted worlds and 10 seeds (the user guide's "Without labels"), three rounds
-        cost what one does, keep the mean ACC, and cut the largest spread of ACC over
-        seeds from 0.177 to 0.059 (the mean spread by a quarter: the rest comes from the
-        final k-means). The default stays 1 so that the default is the paper's method;
-        ``n_rounds=3`` is the recommended setting for seed-stable results.
+        ``random_state``, each round on its own random subsample of the images
+        (``round_subsample``), select ``top_k`` nouns per centre in every round, and keep
+        the nouns selected in at least ``min_votes`` rounds. The rounds share the noun
+        bank and the restart budget: each runs ``max(1, n_init // n_rounds)`` k-means
+        restarts. 1 (the default) is the paper's single selection, exactly. Measured
+        effects are in the user guide ("Without labels") and ``benchmarks/RESULTS.md``.
     min_votes : int or None, default=None
-        Votes a noun needs to be kept, in ``[1, n_rounds]``; None is a strict majority,
-        ``n_rounds // 2 + 1``.
+        Votes (rounds) a noun needs to be kept, in ``[1, n_rounds]``; None is a strict
+        majority, ``n_rounds // 2 + 1``.
+    round_subsample : float in (0, 1], default=0.8
+        With ``n_rounds > 1``, the fraction of the images each round fits its centres on
+        (drawn with the round's seed; at least ``n_centers_``), so that the rounds' errors
+        differ and a vote can remove them. 1.0 fits every round on every image. Not used by
+        one round.
+    n_clusters : int or None, default=None
+        The number of clusters the selection is for, if known; used only by TAC's
+        ``n_centers="auto"`` rule. The language-assisted clusterers set it on their clone
+        of the selector from their own int ``n_clusters``.
     max_samples : int or None, default=None
         Fit the centres on a random subsample of this many images (drawn with
         ``random_state``) instead of on all of them; None uses every image. This is the
@@ -143,6 +134,8 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         ``round_centers_`` holds every round's).
     n_centers_ : int
         The number of centres used (resolves ``"auto"``).
+    retrieval_temperature_ : float
+        The retrieval temperature used (resolves ``"auto"``).
     n_iter_ : int
         Iterations of the best restart of the centre k-means (first round).
     round_centers_ : list of ndarray of shape (`n_centers_`, n_features)
@@ -213,13 +206,18 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         "top_k": [Interval(numbers.Integral, 1, None, closed="left")],
         "p": [Interval(numbers.Real, 1, None, closed="left"), Options(numbers.Real, {np.inf})],
         "strategy": [StrOptions(set(STRATEGIES))],
-        "retrieval_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "retrieval_temperature": [
+            Interval(numbers.Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+        ],
         "uniqueness_threshold": [Interval(numbers.Real, 0, 2, closed="both")],
         "concatenate": ["boolean"],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
         "min_votes": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "round_subsample": [Interval(numbers.Real, 0, 1, closed="right")],
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_samples": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "device": [None, str, torch.device],
@@ -236,13 +234,15 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         top_k=5,
         p=2.0,
         strategy="gradnorm",
-        retrieval_temperature=0.008,
+        retrieval_temperature="auto",
         uniqueness_threshold=0.2,
         concatenate=False,
         n_init=3,
         max_iter=100,
         n_rounds=1,
         min_votes=None,
+        round_subsample=0.8,
+        n_clusters=None,
         max_samples=None,
         random_state=None,
         device=None,
@@ -262,6 +262,8 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.n_rounds = n_rounds
         self.min_votes = min_votes
+        self.round_subsample = round_subsample
+        self.n_clusters = n_clusters
         self.max_samples = max_samples
         self.random_state = random_state
         self.device = device
@@ -311,11 +313,15 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         return E, norms, names
 
     def _check_params_vs_input(self, X):
-        """Resolve ``n_centers_`` and check the parameters that depend on the data."""
+        """Resolve ``n_centers_`` and ``retrieval_temperature_``, and check the parameters
+        that depend on the data."""
         n_samples = X.shape[0]
         self._min_votes = check_rounds(self.n_rounds, self.min_votes)
+        self.retrieval_temperature_ = auto_retrieval_temperature(
+            self.strategy, self.retrieval_temperature
+        )
         if self.n_centers == "auto":
-            self.n_centers_ = auto_n_centers(n_samples)
+            self.n_centers_ = auto_n_centers(n_samples, self.strategy, self.n_clusters)
         else:
             self.n_centers_ = check_n_clusters(self.n_centers, n_samples, name="n_centers")
         if self.max_samples is not None and self.max_samples < min(n_samples, self.n_centers_):
@@ -366,42 +372,11 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         self._check_params_vs_input(X)
         X_fit = l2_normalize_rows(X, name="X", rows=self._fit_rows(X.shape[0]))
         bank, bank_norms, names = self._noun_bank(X_fit)
-        self.round_centers_ = []
-        # The rounds share the restart budget (see n_rounds): one round is the paper's fit.
-        round_n_init = max(1, self.n_init // self.n_rounds)
-        for seed in round_seeds(self.random_state, self.n_rounds):
-            # max_samples is the selector's own (X_fit is already the subsample)
-            params = kmeans_params(self, n_init=round_n_init, random_state=seed, max_samples=None)
-            centers, _, _, n_iter = spherical_kmeans(X_fit, self.n_centers_, **params)
-            self.round_centers_.append(centers)
-            if len(self.round_centers_) == 1:
-                self.centers_, self.n_iter_ = centers, n_iter
+        self._fit_rounds(X_fit)
         del X_fit
         E = l2_normalize_rows(bank, name="noun_embeddings", dtype=X.dtype, norms=bank_norms)
         del bank
-        selections = []
-        for centers in self.round_centers_:
-            if self.strategy == "none" and selections:
-                selections.append(np.arange(E.shape[0]))  # every round keeps every noun
-                continue
-            scores, assignments, tiebreak = self._score(E, centers)
-            if not selections:
-                self.scores_, self.assignments_ = scores, assignments
-                first_tiebreak = tiebreak
-            if self.strategy == "none":
-                selections.append(np.arange(E.shape[0]))
-            else:
-                selections.append(
-                    select_top_k_per_center(scores, assignments, self.top_k, tiebreak=tiebreak)
-                )
-        votes = count_votes(selections, E.shape[0])
-        if self.strategy == "none":  # every noun, in bank order, whatever the rounds
-            self.selected_indices_ = np.arange(E.shape[0])
-        else:
-            self.selected_indices_ = consensus_order(
-                votes, self._min_votes, self.scores_, self.assignments_, tiebreak=first_tiebreak
-            )
-        self.selection_votes_ = votes[self.selected_indices_]
+        self._select(E)
         if self.selected_indices_.size == 0:
             if self.strategy == "sic":
                 cut = 1.0 - self.uniqueness_threshold
@@ -418,6 +393,43 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         self.selected_embeddings_ = E[self.selected_indices_]
         return self
 
+    def _fit_rounds(self, X_fit):
+        """The centres of every round (``round_centers_``; the first is ``centers_``)."""
+        self.round_centers_ = []
+        # The rounds share the restart budget (see n_rounds): one round is the paper's fit.
+        round_n_init = max(1, self.n_init // self.n_rounds)
+        size = max(self.n_centers_, round(self.round_subsample * X_fit.shape[0]))
+        for seed in round_seeds(self.random_state, self.n_rounds):
+            rows = None
+            if self.n_rounds > 1:
+                rows = draw_rows(X_fit.shape[0], size, check_random_state(seed))
+            # max_samples is the selector's own (X_fit is already the subsample)
+            params = kmeans_params(self, n_init=round_n_init, random_state=seed, max_samples=None)
+            X_round = X_fit if rows is None else X_fit[rows]
+            centers, _, _, n_iter = spherical_kmeans(X_round, self.n_centers_, **params)
+            self.round_centers_.append(centers)
+            if len(self.round_centers_) == 1:
+                self.centers_, self.n_iter_ = centers, n_iter
+
+    def _select(self, E):
+        """Score the bank against every round's centres, select and vote."""
+        if self.strategy == "none":  # every noun, in bank order, whatever the rounds
+            self.scores_, self.assignments_, _ = self._score(E, self.centers_)
+            self.selected_indices_ = np.arange(E.shape[0])
+            self.selection_votes_ = np.full(E.shape[0], self.n_rounds, dtype=np.int64)
+            return
+        (
+            self.scores_,
+            self.assignments_,
+            self.selected_indices_,
+            self.selection_votes_,
+        ) = select_by_rounds(
+            self.round_centers_,
+            lambda centers: self._score(E, centers),
+            top_k=self.top_k,
+            min_votes=self._min_votes,
+        )
+
     def _validated_images(self, X):
         check_is_fitted(self)
         return l2_normalize_rows(validated_images(self, X, self.encoder, reset=False), name="X")
@@ -427,7 +439,7 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
         return text_counterparts(
             X,
             self.selected_embeddings_.astype(X.dtype, copy=False),
-            temperature=self.retrieval_temperature,
+            temperature=self.retrieval_temperature_,
             device=self.device,
         )
 

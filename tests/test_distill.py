@@ -17,7 +17,9 @@ from skgradnorm._distill import (
     cluster_contrast,
     cluster_head,
     consistency,
+    fit_heads_to_labels,
     mutual_distillation_loss,
+    new_heads,
     train_heads,
 )
 
@@ -207,3 +209,95 @@ def test_one_training_step_is_adams_first_step_on_the_finite_difference_gradient
     assert clear.sum() > x0.size // 2
     np.testing.assert_allclose(step[clear], expected[clear], rtol=1e-4, atol=1e-9)
     assert np.all(np.abs(step) <= lr * (1 + 1e-6))
+
+
+# -- the warm start (not TAC's): cross-entropy on given labels ---------------------------
+
+
+def test_warm_start_step_is_adams_first_step_on_the_finite_difference_gradient():
+    n, d, K, lr = 8, 4, 3, 1e-3
+    rng = np.random.default_rng(2)
+    U, T = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+    labels = rng.integers(K, size=n)
+    torch.manual_seed(3)
+    heads = (cluster_head(d, K).double(), cluster_head(d, K).double())
+    start = _params(heads[0]) + _params(heads[1])
+    order = np.random.RandomState(0).permutation(n)  # what the warm start draws
+
+    def loss_of(flat):
+        ps, pos = [], 0
+        for p in start:
+            ps.append(flat[pos : pos + p.size].reshape(p.shape))
+            pos += p.size
+        total = 0.0
+        for params, X in ((ps[:6], U), (ps[6:], T)):
+            P = slow_head(params, X[order])
+            total += -np.mean(np.log(P[np.arange(n), labels[order]]))
+        return total
+
+    x0 = np.concatenate([p.ravel() for p in start])
+    h = 1e-6
+    grad = np.array(
+        [(loss_of(x0 + h * e) - loss_of(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)]
+    )
+    curve = fit_heads_to_labels(
+        heads,
+        (torch.from_numpy(U), torch.from_numpy(T)),
+        torch.from_numpy(labels),
+        n_epochs=1,
+        batch_size=n,
+        learning_rate=lr,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+        rng=np.random.RandomState(0),
+    )
+    assert curve[0] == pytest.approx(loss_of(x0), rel=1e-10)
+    step = np.concatenate([p.ravel() for p in _params(heads[0]) + _params(heads[1])]) - x0
+    expected = -lr * grad / (np.abs(grad) + 1e-8)
+    clear = np.abs(grad) > 1e-5
+    assert clear.sum() > x0.size // 2
+    np.testing.assert_allclose(step[clear], expected[clear], rtol=1e-4, atol=1e-9)
+
+
+def test_warm_start_teaches_the_heads_the_labels_and_new_heads_are_tacs_draw():
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    n, d, K = 240, 8, 4
+    labels = rng.integers(K, size=n)
+    U = torch.from_numpy(rng.normal(size=(n, d)) + 6 * np.eye(d)[labels]).float()
+    T = torch.from_numpy(rng.normal(size=(n, d)) + 6 * np.eye(d)[labels + K]).float()
+    heads = new_heads(d, K, np.random.RandomState(0), "cpu", torch.float32)
+    curve = fit_heads_to_labels(
+        heads,
+        (U, T),
+        torch.from_numpy(labels),
+        n_epochs=20,
+        batch_size=60,
+        learning_rate=1e-2,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+        rng=np.random.RandomState(1),
+    )
+    assert len(curve) == 20 and curve[-1] < curve[0]
+    for head, X in zip(heads, (U, T), strict=True):
+        with torch.no_grad():
+            assert adjusted_rand_score(labels, head.eval()(X).argmax(dim=1).numpy()) > 0.95
+    # train_heads without heads draws them with new_heads from the same rng: same run
+    neighbors = np.stack([rng.choice(np.delete(np.arange(n), i), 5) for i in range(n)])
+    common = dict(
+        n_epochs=2,
+        batch_size=60,
+        temperature=0.5,
+        entropy_weight=5.0,
+        learning_rate=1e-3,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+    )
+    rs = np.random.RandomState(3)
+    given = new_heads(d, K, rs, "cpu", torch.float32)
+    a = train_heads(U, T, neighbors, neighbors, K, rng=rs, heads=given, **common)
+    b = train_heads(U, T, neighbors, neighbors, K, rng=np.random.RandomState(3), **common)
+    assert a[2] == b[2]
+    for x, y in zip(a[0].state_dict().values(), b[0].state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)

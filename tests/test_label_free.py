@@ -76,7 +76,13 @@ def test_consensus_keeps_the_nouns_with_enough_votes(small_world):
         for i in selected:
             counts[int(i)] = counts.get(int(i), 0) + 1
     for min_votes in (None, 1, 5):
-        sel = _selector(small_world, n_rounds=5, min_votes=min_votes, random_state=3)
+        sel = _selector(
+            small_world,
+            n_rounds=5,
+            min_votes=min_votes,
+            round_subsample=1.0,
+            random_state=3,
+        )
         sel.fit(small_world.data)
         need = 3 if min_votes is None else min_votes
         expected = {i for i, c in counts.items() if c >= need}

@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from conftest import random_noun_bank
 from sklearn.base import clone
 from sklearn.metrics import make_scorer
@@ -119,6 +120,81 @@ def test_verbose_shows_a_bar_per_epoch(world, capsys):
     assert "epoch 1/2" in err and "epoch 2/2" in err and "loss=" in err
 
 
+# -- init: TAC's (exact) or a warm start from the training-free labels -------------------
+
+#: The loss curve of ``model_for(world, random_state=0)`` before ``init`` existed (commit
+#: b25842c): init="tac" must train exactly as TAC's loop did.
+_TAC_CURVE_B25842C = [
+    -6.645837465922038,
+    -6.685097853342692,
+    -6.726568063100179,
+    -6.77917496363322,
+]
+
+
+def test_init_tac_is_tacs_training_unchanged(world):
+    from sklearn.utils import check_random_state
+
+    from skgradnorm._cluster._neighbors import nearest_neighbors
+    from skgradnorm._distill import head_probabilities, train_heads
+    from skgradnorm._utils._validation import l2_normalize_rows
+
+    model = model_for(world, init="tac", random_state=0).fit(world.data)
+    assert model.init_labels_ is None
+    np.testing.assert_allclose(model.loss_curve_, _TAC_CURVE_B25842C, rtol=1e-5)
+    # the same as TAC's loop run by hand on the selector's text counterparts
+    U = l2_normalize_rows(world.data, name="X", dtype=np.float32)
+    T = model.selector_.transform(world.data).astype(np.float32)
+    neighbors = [nearest_neighbors(Z, 10, backend="auto").astype(np.int32) for Z in (U, T)]
+    image_head, _, curve = train_heads(
+        torch.from_numpy(U),
+        torch.from_numpy(T),
+        *neighbors,
+        3,
+        n_epochs=4,
+        batch_size=100,
+        temperature=0.5,
+        entropy_weight=5.0,
+        learning_rate=1e-3,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+        rng=check_random_state(0),
+    )
+    assert curve == model.loss_curve_
+    labels = head_probabilities(image_head, torch.from_numpy(U)).argmax(dim=1).numpy()
+    np.testing.assert_array_equal(labels, model.labels_)
+
+
+@pytest.fixture(scope="module")
+def island_world():
+    """Three classes of three separate sub-classes each: TAC's loss cannot join them."""
+    return make_planted_world(
+        n_samples=300, n_classes=3, n_subclasses=3, n_features=32, random_state=0
+    )
+
+
+def test_training_free_init_starts_from_the_training_free_labels(island_world):
+    w = island_world
+    selector = GradNormNounSelector(w.noun_embeddings, n_centers=12, random_state=0)
+    fits = {
+        init: MutualDistillationClusterer(
+            3, selector=selector, init=init, random_state=0, **FAST
+        ).fit(w.data)
+        for init in ("tac", "training-free")
+    }
+    warm = fits["training-free"]
+    # init_labels_ are what LanguageAssistedClusterer outputs with the same selector and seed
+    from skgradnorm import LanguageAssistedClusterer
+
+    lac = LanguageAssistedClusterer(3, selector=selector, random_state=0).fit(w.data)
+    np.testing.assert_array_equal(warm.init_labels_, lac.labels_)
+    assert clustering_accuracy_score(w.target, warm.init_labels_) > 0.85
+    # the heads start from those labels and keep the classes; TAC's init loses them
+    assert clustering_accuracy_score(w.target, warm.labels_) >= 0.8
+    assert clustering_accuracy_score(w.target, fits["tac"].labels_) < 0.5
+    assert warm.n_iter_ == 4 and len(warm.loss_curve_) == 4
+
+
 # -- bad input: one clear line each, before any long computation --------------------------
 
 
@@ -162,6 +238,8 @@ def test_selector_without_noun_bank(world):
         ({"batch_size": 1}, "batch_size"),
         ({"temperature": 0.0}, "temperature"),
         ({"strategy": "kmeans"}, "strategy"),
+        ({"init": "random"}, "init"),
+        ({"init_epochs": 0}, "init_epochs"),
     ],
 )
 def test_bad_parameters(world, params, match):

@@ -75,7 +75,7 @@ def test_transform_retrieves_text_counterparts(planted_world):
     sel = _selector(w).fit(w.data)
     T = sel.transform(w.data[:50])
     expected = reference_text_counterparts(
-        w.data[:50], sel.selected_embeddings_, temperature=sel.retrieval_temperature
+        w.data[:50], sel.selected_embeddings_, temperature=sel.retrieval_temperature_
     )
     np.testing.assert_allclose(T, expected, atol=1e-5)
     assert T.dtype == np.float32
@@ -107,7 +107,7 @@ def test_every_strategy_fits_and_transforms(planted_world, strategy):
 
 
 def test_auto_n_centers_rule():
-    from skgradnorm._selector import auto_n_centers
+    from skgradnorm._selector_auto import auto_n_centers
 
     assert [auto_n_centers(n) for n in (1, 2, 10, 600, 50_000, 1_281_167)] == [
         1,
@@ -302,3 +302,122 @@ def test_get_feature_names_out_checks_input_features(planted_world):
     assert list(plain.get_feature_names_out(names)) == [f"text{i}" for i in range(d)]
     with pytest.raises(ValueError, match="input_features"):
         plain.get_feature_names_out(["a"])
+
+
+# -- strategy="tac": TAC's settings resolved by "auto" -----------------------------------
+
+
+def test_auto_rules_per_strategy():
+    from skgradnorm._selector_auto import auto_n_centers, auto_retrieval_temperature
+
+    # TAC's released settings: (training images, K) -> centres; DTD and UCF101 are 3K
+    tac = {(50_000, 10): 167, (5_000, 10): 17, (13_000, 10): 43, (19_500, 15): 65}
+    tac |= {(1_281_167, 1000): 4271, (3_760, 47): 141, (9_537, 101): 303}
+    assert {key: auto_n_centers(key[0], "tac", key[1]) for key in tac} == tac
+    assert auto_n_centers(600, "tac") == 2 and auto_n_centers(100, "tac") == 1
+    assert auto_n_centers(20, "tac", 10) == 20  # 3K capped at n_samples
+    assert auto_n_centers(50_000, "gradnorm", 10) == 224  # K not used
+    assert auto_retrieval_temperature("tac") == 0.005
+    assert auto_retrieval_temperature("gradnorm") == auto_retrieval_temperature("sic") == 0.008
+    assert auto_retrieval_temperature("tac", 0.01) == 0.01
+
+
+def test_tac_strategy_resolves_auto_to_tacs_settings(planted_world):
+    w = planted_world  # 600 images
+    sel = GradNormNounSelector(w.noun_embeddings, strategy="tac", random_state=0).fit(w.data)
+    assert (sel.n_centers_, sel.retrieval_temperature_) == (2, 0.005)
+    assert sel.n_centers == "auto" and sel.retrieval_temperature == "auto"  # untouched
+    sel.set_params(n_clusters=5).fit(w.data)
+    assert sel.n_centers_ == 15  # 600 / 300 = 2 is fewer than K = 5: 3K
+    sel.set_params(strategy="gradnorm").fit(w.data)
+    assert (sel.n_centers_, sel.retrieval_temperature_) == (24, 0.008)
+    sel.set_params(strategy="tac", n_centers=9, retrieval_temperature=0.02).fit(w.data)
+    assert (sel.n_centers_, sel.retrieval_temperature_) == (9, 0.02)
+    expected = reference_text_counterparts(w.data[:5], sel.selected_embeddings_, temperature=0.02)
+    np.testing.assert_allclose(sel.transform(w.data[:5]), expected, atol=1e-5)
+
+
+def test_clusterers_give_their_n_clusters_to_the_selector(planted_world):
+    from skgradnorm import LanguageAssistedClusterer, MutualDistillationClusterer
+
+    w = planted_world
+    selector = GradNormNounSelector(w.noun_embeddings, strategy="tac", random_state=0)
+    lac = LanguageAssistedClusterer(5, selector=selector, n_init=1, random_state=0).fit(w.data)
+    assert lac.selector_.n_clusters == 5 and lac.selector_.n_centers_ == 15
+    assert selector.n_clusters is None  # the user's selector is not modified
+    mdc = MutualDistillationClusterer(
+        4, selector=selector, n_neighbors=5, n_epochs=1, batch_size=300, random_state=0
+    ).fit(w.data)
+    assert mdc.selector_.n_clusters == 4 and mdc.selector_.n_centers_ == 12
+
+
+# -- consensus: rounds on their own subsamples, then a vote ------------------------------
+
+
+def _plain_rounds(w, seeds, n_centers, top_k, fraction, n_init):
+    """Every round restated: its subsample, its k-means, GradNorm's top-k per centre."""
+    from sklearn.utils import check_random_state
+
+    from skgradnorm import spherical_kmeans
+    from skgradnorm._gradnorm import gradnorm_scores
+
+    X = l2_normalize_rows(w.data, name="X")
+    E = l2_normalize_rows(w.noun_embeddings, name="E")
+    size = max(n_centers, round(fraction * len(X)))
+    out = []
+    for seed in seeds:
+        rows = np.sort(check_random_state(seed).choice(len(X), size, replace=False))
+        W = spherical_kmeans(X[rows], n_centers, n_init=n_init, max_iter=100, random_state=seed)[0]
+        scores, assign, log = gradnorm_scores(E, W, temperature=0.05, return_log=True)
+        out.append((W, select_top_k_per_center(scores, assign, top_k, tiebreak=log)))
+    return out
+
+
+@pytest.mark.parametrize("min_votes", [None, 2])
+def test_consensus_rounds_on_subsamples_equal_a_plain_restatement(planted_world, min_votes):
+    from skgradnorm._consensus import round_seeds
+
+    w, top_k, n_rounds = planted_world, 3, 4
+    sel = _selector(
+        w,
+        top_k=top_k,
+        n_rounds=n_rounds,
+        min_votes=min_votes,
+        round_subsample=0.7,
+        random_state=2,
+    )
+    sel.fit(w.data)
+    rounds = _plain_rounds(w, round_seeds(2, n_rounds), N_CENTERS, top_k, 0.7, n_init=1)
+    for (W, _), fitted in zip(rounds, sel.round_centers_, strict=True):
+        np.testing.assert_allclose(fitted, W, atol=1e-6)
+    votes = {}
+    for _, selected in rounds:
+        for i in selected:
+            votes[int(i)] = votes.get(int(i), 0) + 1
+    need = 3 if min_votes is None else min_votes  # a strict majority of 4
+    kept = {i: v for i, v in votes.items() if v >= need}
+    assert (
+        dict(zip(sel.selected_indices_.tolist(), sel.selection_votes_.tolist(), strict=True))
+        == kept
+    )
+    # the rounds saw different images, so they differ and the threshold matters
+    assert len(set(votes.values())) > 1
+
+
+def test_one_round_ignores_round_subsample(planted_world):
+    w = planted_world
+    plain = _selector(w).fit(w.data)
+    sel = _selector(w, round_subsample=0.5).fit(w.data)
+    np.testing.assert_array_equal(sel.selected_indices_, plain.selected_indices_)
+    np.testing.assert_array_equal(sel.centers_, plain.centers_)
+
+
+def test_consensus_parameters_are_checked(planted_world):
+    w = planted_world
+    for params, match in [
+        ({"round_subsample": 0.0}, "round_subsample"),
+        ({"round_subsample": 1.5}, "round_subsample"),
+        ({"n_rounds": 3, "min_votes": 4}, "min_votes=4 is larger"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            _selector(w, **params).fit(w.data)

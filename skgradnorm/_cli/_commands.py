@@ -262,7 +262,7 @@ def _run_info(args, inputs: _Inputs, clusterer, reasons):
             "n_centers": sel.n_centers_,
             "temperature": chosen["temperature"],
             "top_k": chosen["top_k"],
-            "retrieval_temperature": chosen["retrieval_temperature"],
+            "retrieval_temperature": sel.retrieval_temperature_,
             "strategy": args.strategy,
             "n_init": args.n_init,
             "seed": args.seed,

@@ -76,6 +76,10 @@ def _int_or_auto(text):
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
 
 
+def _float_or_auto(text):
+    return "auto" if text.strip().lower() == "auto" else _positive_float(text)
+
+
 def _add_model_options(model, encoder) -> None:
     """The CLIP model options, shared by ``cluster`` and ``embed``."""
     model.add_argument(
@@ -185,9 +189,10 @@ def _add_cluster_parser(sub) -> None:
     )
     method.add_argument(
         "--retrieval-temperature",
-        type=_positive_float,
+        type=_float_or_auto,
         default=selector["retrieval_temperature"],
-        help="retrieval softmax temperature tau (default: %(default)s)",
+        help="retrieval softmax temperature tau: a number, or auto (0.005 for --strategy tac, "
+        "else 0.008; default: %(default)s)",
     )
     method.add_argument(
         "--strategy",

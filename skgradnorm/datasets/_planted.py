@@ -1,4 +1,4 @@
-"""Synthetic CLIP-like worlds with a known answer, for tests, documentation and demos."""
+"""Planted worlds: every class a set of sub-classes that are islands in the image space."""
 
 from __future__ import annotations
 
@@ -6,85 +6,46 @@ import numbers
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
-__all__ = ["make_long_tail_world", "make_planted_world"]
-
-_CLASS_NAMES = (
-    "dog",
-    "cat",
-    "bird",
-    "fish",
-    "horse",
-    "car",
-    "boat",
-    "plane",
-    "tree",
-    "flower",
-    "house",
-    "bridge",
-    "chair",
-    "guitar",
-    "clock",
-    "shoe",
-    "apple",
-    "mountain",
-    "lamp",
-    "train",
-    "frog",
-    "truck",
-    "cup",
-    "book",
-    "bicycle",
-    "rabbit",
-    "tiger",
-    "violin",
-    "castle",
-    "kite",
+from ._common import (
+    CLASS_NAMES,
+    GENERIC_NAMES,
+    STYLE_NAMES,
+    VARIANT_LETTERS,
+    WEIGHT,
+    check_count,
+    class_sizes,
+    count,
+    normalize,
+    unit,
 )
-_STYLE_NAMES = (
-    "blurry",
-    "dark",
-    "sketch",
-    "close-up",
-    "outdoor",
-    "cartoon",
-    "grainy",
-    "overexposed",
-    "painting",
-    "aerial",
-    "monochrome",
-    "underwater",
+
+
+@validate_params(
+    {
+        "n_samples": count(1),
+        "n_classes": count(1),
+        "n_features": count(2),
+        "n_subclasses": count(1),
+        "n_styles": count(0),
+        "n_positive_nouns": count(0),
+        "n_style_nouns": count(0),
+        "n_blend_nouns": count(0),
+        "n_generic_nouns": count(0),
+        "n_random_nouns": count(0),
+        "image_class_strength": WEIGHT,
+        "image_subclass_strength": WEIGHT,
+        "image_style_strength": WEIGHT,
+        "image_noise": WEIGHT,
+        "text_class_strength": WEIGHT,
+        "text_subclass_strength": WEIGHT,
+        "text_noise": WEIGHT,
+        "modality_gap": WEIGHT,
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
 )
-_GENERIC_NAMES = (
-    "thing",
-    "object",
-    "photo",
-    "picture",
-    "image",
-    "item",
-    "scene",
-    "view",
-    "shot",
-    "stuff",
-)
-_VARIANT_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def _unit(rng, n, d):
-    v = rng.standard_normal((n, d))
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def _normalize(v):
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def _check_count(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def make_planted_world(
     n_samples=600,
     n_classes=5,
@@ -185,26 +146,26 @@ def make_planted_world(
     >>> world.vocabulary[0], world.target_names
     ('dog 1a', ['dog', 'cat', 'bird'])
     """
-    n_samples = _check_count(n_samples, "n_samples", 1)
-    n_classes = _check_count(n_classes, "n_classes", 1)
-    n_features = _check_count(n_features, "n_features", 2)
-    n_subclasses = _check_count(n_subclasses, "n_subclasses", 1)
-    n_styles = _check_count(n_styles, "n_styles", 0)
-    n_positive_nouns = _check_count(n_positive_nouns, "n_positive_nouns", 0)
-    n_style_nouns = _check_count(n_style_nouns, "n_style_nouns", 0)
-    n_blend_nouns = _check_count(n_blend_nouns, "n_blend_nouns", 0)
-    n_generic_nouns = _check_count(n_generic_nouns, "n_generic_nouns", 0)
-    n_random_nouns = _check_count(n_random_nouns, "n_random_nouns", 0)
+    n_samples = check_count(n_samples, "n_samples", 1)
+    n_classes = check_count(n_classes, "n_classes", 1)
+    n_features = check_count(n_features, "n_features", 2)
+    n_subclasses = check_count(n_subclasses, "n_subclasses", 1)
+    n_styles = check_count(n_styles, "n_styles", 0)
+    n_positive_nouns = check_count(n_positive_nouns, "n_positive_nouns", 0)
+    n_style_nouns = check_count(n_style_nouns, "n_style_nouns", 0)
+    n_blend_nouns = check_count(n_blend_nouns, "n_blend_nouns", 0)
+    n_generic_nouns = check_count(n_generic_nouns, "n_generic_nouns", 0)
+    n_random_nouns = check_count(n_random_nouns, "n_random_nouns", 0)
     rng = check_random_state(random_state)
     d = n_features
 
     def noise(n, scale):  # isotropic, of expected norm `scale`
         return scale * rng.standard_normal((n, d)) / np.sqrt(d)
 
-    class_dirs = _unit(rng, n_classes, d)
-    sub_dirs = _unit(rng, n_classes * n_subclasses, d).reshape(n_classes, n_subclasses, d)
-    style_dirs = _unit(rng, max(n_styles, 1), d)
-    gap_img, gap_txt = _unit(rng, 2, d)
+    class_dirs = unit(rng, n_classes, d)
+    sub_dirs = unit(rng, n_classes * n_subclasses, d).reshape(n_classes, n_subclasses, d)
+    style_dirs = unit(rng, max(n_styles, 1), d)
+    gap_img, gap_txt = unit(rng, 2, d)
 
     # Images: class, sub-class and style drawn independently; equal class sizes up to 1.
     target = np.arange(n_samples) % n_classes
@@ -219,7 +180,7 @@ def make_planted_world(
         + modality_gap * gap_img
     )
 
-    names = [_CLASS_NAMES[c] if c < len(_CLASS_NAMES) else f"class {c}" for c in range(n_classes)]
+    names = [CLASS_NAMES[c] if c < len(CLASS_NAMES) else f"class {c}" for c in range(n_classes)]
     nouns, kinds, noun_target, vocab = [], [], [], []
 
     def add(vectors, kind, cls, labels):
@@ -237,9 +198,7 @@ def make_planted_world(
                 + noise(n, text_noise)
                 + modality_gap * gap_txt
             )
-            letters = [
-                _VARIANT_LETTERS[r % 26] + ("" if r < 26 else str(r // 26)) for r in range(n)
-            ]
+            letters = [VARIANT_LETTERS[r % 26] + ("" if r < 26 else str(r // 26)) for r in range(n)]
             add(vecs, "positive", c, [f"{names[c]} {j + 1}{letter}" for letter in letters])
     for s in range(n_styles):
         vecs = (
@@ -247,12 +206,12 @@ def make_planted_world(
             + noise(n_style_nouns, text_noise)
             + modality_gap * gap_txt
         )
-        style_name = _STYLE_NAMES[s] if s < len(_STYLE_NAMES) else f"style {s}"
+        style_name = STYLE_NAMES[s] if s < len(STYLE_NAMES) else f"style {s}"
         add(vecs, "style", -1, [f"{style_name} look {r + 1}" for r in range(n_style_nouns)])
     if n_classes > 1:
         for c in range(n_classes):
             other = (c + 1 + rng.randint(n_classes - 1, size=n_blend_nouns)) % n_classes
-            blend = _normalize(class_dirs[c] + class_dirs[other])
+            blend = normalize(class_dirs[c] + class_dirs[other])
             vecs = (
                 text_class_strength * blend
                 + noise(n_blend_nouns, text_noise)
@@ -271,17 +230,17 @@ def make_planted_world(
         "generic",
         -1,
         [
-            _GENERIC_NAMES[r % len(_GENERIC_NAMES)]
-            + ("" if r < len(_GENERIC_NAMES) else f" {r // len(_GENERIC_NAMES) + 1}")
+            GENERIC_NAMES[r % len(GENERIC_NAMES)]
+            + ("" if r < len(GENERIC_NAMES) else f" {r // len(GENERIC_NAMES) + 1}")
             for r in range(n_generic_nouns)
         ],
     )
-    vecs = text_class_strength * _unit(rng, n_random_nouns, d) + modality_gap * gap_txt
+    vecs = text_class_strength * unit(rng, n_random_nouns, d) + modality_gap * gap_txt
     add(vecs, "random", -1, [f"random noun {r + 1}" for r in range(n_random_nouns)])
 
-    noun_embeddings = _normalize(np.vstack(nouns)).astype(np.float32)
+    noun_embeddings = normalize(np.vstack(nouns)).astype(np.float32)
     return Bunch(
-        data=_normalize(images).astype(np.float32),
+        data=normalize(images).astype(np.float32),
         target=target,
         target_names=names,
         noun_embeddings=noun_embeddings,
@@ -298,6 +257,24 @@ def make_planted_world(
     )
 
 
+@validate_params(
+    {
+        "n_samples": count(2),
+        "n_classes": count(1),
+        "n_features": count(2),
+        "max_modes": count(1),
+        "imbalance": [Interval(numbers.Real, 1, None, closed="left")],
+        "class_overlap": [Interval(numbers.Real, 0, 1, closed="left")],
+        "n_positive_nouns": count(1),
+        "confusion": WEIGHT,
+        "n_generic_nouns": count(0),
+        "n_random_nouns": count(0),
+        "image_noise": WEIGHT,
+        "modality_gap": WEIGHT,
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_long_tail_world(
     n_samples=600,
     n_classes=8,
@@ -382,13 +359,13 @@ def make_long_tail_world(
     >>> int(world.target.min()), int(world.target.max())
     (0, 3)
     """
-    n_classes = _check_count(n_classes, "n_classes", 1)
-    n_samples = _check_count(n_samples, "n_samples", 2 * n_classes)
-    n_features = _check_count(n_features, "n_features", 2)
-    max_modes = _check_count(max_modes, "max_modes", 1)
-    n_positive_nouns = _check_count(n_positive_nouns, "n_positive_nouns", 1)
-    n_generic_nouns = _check_count(n_generic_nouns, "n_generic_nouns", 0)
-    n_random_nouns = _check_count(n_random_nouns, "n_random_nouns", 0)
+    n_classes = check_count(n_classes, "n_classes", 1)
+    n_samples = check_count(n_samples, "n_samples", 2 * n_classes)
+    n_features = check_count(n_features, "n_features", 2)
+    max_modes = check_count(max_modes, "max_modes", 1)
+    n_positive_nouns = check_count(n_positive_nouns, "n_positive_nouns", 1)
+    n_generic_nouns = check_count(n_generic_nouns, "n_generic_nouns", 0)
+    n_random_nouns = check_count(n_random_nouns, "n_random_nouns", 0)
     if not imbalance >= 1:
         raise ValueError(f"imbalance must be >= 1 (largest / smallest class); got {imbalance!r}.")
     if not 0 <= class_overlap < 1:
@@ -401,17 +378,14 @@ def make_long_tail_world(
     def noise(n, scale):
         return scale * rng.standard_normal((n, d)) / np.sqrt(d)
 
-    shared = _unit(rng, 1, d)[0]
-    class_dirs = _normalize((1 - class_overlap) * _unit(rng, n_classes, d) + class_overlap * shared)
+    shared = unit(rng, 1, d)[0]
+    class_dirs = normalize((1 - class_overlap) * unit(rng, n_classes, d) + class_overlap * shared)
     n_modes = rng.randint(1, max_modes + 1, size=n_classes)
-    gap_img, gap_txt = _unit(rng, 2, d)
+    gap_img, gap_txt = unit(rng, 2, d)
 
-    # Power-law class sizes from `imbalance` down to 1, at least 2 images each.
-    weights = imbalance ** (-np.arange(n_classes) / max(n_classes - 1, 1))
-    sizes = np.maximum(2, np.floor(weights / weights.sum() * n_samples).astype(int))
-    sizes[0] += n_samples - sizes.sum()
+    sizes = class_sizes(n_samples, n_classes, imbalance)
     target = rng.permutation(np.repeat(np.arange(n_classes), sizes))
-    mode_dirs = [_unit(rng, m, d) for m in n_modes]
+    mode_dirs = [unit(rng, m, d) for m in n_modes]
     subclass = np.array([rng.randint(n_modes[c]) for c in target])
     mode_vecs = np.stack([mode_dirs[c][j] for c, j in zip(target, subclass, strict=True)])
     images = (
@@ -421,7 +395,7 @@ def make_long_tail_world(
         + modality_gap * gap_img
     )
 
-    names = [_CLASS_NAMES[c] if c < len(_CLASS_NAMES) else f"class {c}" for c in range(n_classes)]
+    names = [CLASS_NAMES[c] if c < len(CLASS_NAMES) else f"class {c}" for c in range(n_classes)]
     nouns, kinds, noun_target, vocab = [], [], [], []
     for c in range(n_classes):
         for j in range(n_modes[c]):
@@ -437,22 +411,22 @@ def make_long_tail_world(
             kinds += ["positive"] * n_positive_nouns
             noun_target += [c] * n_positive_nouns
             vocab += [
-                f"{names[c]} {j + 1}{_VARIANT_LETTERS[r % 26]}{r // 26 or ''}"
+                f"{names[c]} {j + 1}{VARIANT_LETTERS[r % 26]}{r // 26 or ''}"
                 for r in range(n_positive_nouns)
             ]
     nouns.append(modality_gap * gap_img + noise(n_generic_nouns, 0.35) + modality_gap * gap_txt)
     kinds += ["generic"] * n_generic_nouns
     vocab += [f"generic {r + 1}" for r in range(n_generic_nouns)]
-    nouns.append(_unit(rng, n_random_nouns, d) + modality_gap * gap_txt)
+    nouns.append(unit(rng, n_random_nouns, d) + modality_gap * gap_txt)
     kinds += ["random"] * n_random_nouns
     vocab += [f"random noun {r + 1}" for r in range(n_random_nouns)]
     noun_target += [-1] * (n_generic_nouns + n_random_nouns)
 
     return Bunch(
-        data=_normalize(images).astype(np.float32),
+        data=normalize(images).astype(np.float32),
         target=target,
         target_names=names,
-        noun_embeddings=_normalize(np.vstack(nouns)).astype(np.float32),
+        noun_embeddings=normalize(np.vstack(nouns)).astype(np.float32),
         noun_target=np.asarray(noun_target, dtype=np.int64),
         noun_kind=np.asarray(kinds),
         vocabulary=vocab,
@@ -464,3 +438,7 @@ def make_long_tail_world(
             f"{confusion}."
         ),
     )
+
+
+#: Weight of the mode direction in a positive noun of :func:`make_calibrated_world` (the
+#: class direction has weight 1): text is organised by meaning, the class first.
