@@ -18,7 +18,7 @@ from ._cluster._neighbors import nearest_neighbors
 from ._distill import fit_heads_to_labels, head_probabilities, new_heads, train_heads
 from ._selector import STRATEGIES
 from ._utils._torch import resolve_device
-from ._utils._validation import l2_normalize_rows
+from ._utils._validation import Count, l2_normalize_rows
 
 __all__ = ["MutualDistillationClusterer"]
 
@@ -188,7 +188,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_clusters": [Count(1, None, closed="left")],
         "selector": [HasMethods(["fit", "transform"]), None],
         "strategy": [StrOptions(set(STRATEGIES)), None],
         "encoder": [HasMethods(["transform", "encode_nouns"]), None],
