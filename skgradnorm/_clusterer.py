@@ -11,10 +11,14 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import LanguageClustererMixin
-from ._cluster._auto_k import resolve_k_values, search_k
+from ._cluster._auto_k import resolve_k_values, search_k, store_k_search
 from ._cluster._kmeans import kmeans_params, spherical_kmeans
 from ._cluster._search import nearest_centers
-from ._utils._validation import l2_normalize_rows
+from ._utils._validation import l2_normalize_rows, validated_images
+
+#: The ``selector`` value that clusters the images alone (scikit-learn's name for a skipped
+#: step, as in ``Pipeline``).
+IMAGE_ONLY = "passthrough"
 
 
 class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
@@ -44,11 +48,14 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     n_clusters_range : sequence of int or None, default=None
         The K values ``n_clusters="auto"`` tries, each >= 2 and < n_samples; None is
         ``range(2, min(50, n_samples // 10) + 1)``. Ignored for an int ``n_clusters``.
-    selector : transformer, default=None
+    selector : transformer or "passthrough", default=None
         The noun selector (see the contract above), cloned before fitting. None builds
         ``GradNormNounSelector(encoder=encoder, vocabulary=vocabulary)`` with this
         estimator's ``random_state`` and ``device``; it needs a noun bank, from the
         ``encoder`` or from ``selector=GradNormNounSelector(noun_embeddings=...)``.
+        ``"passthrough"`` (scikit-learn's name for a skipped step) uses no language: the
+        images ``u`` alone are clustered (spherical k-means on ``u``), the baseline that
+        :func:`skgradnorm.tuning.tune` puts beside the language settings.
     encoder : CLIPEncoder or None, default=None
         Embeds images given as paths, PIL images or uint8 arrays, and (through the
         selector) the noun bank. When set, it replaces the selector's encoder.
@@ -73,8 +80,9 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
         Cluster of each training image.
     cluster_centers_ : ndarray of shape (n_clusters, 2 * n_features)
         L2-normalised centres in the concatenated space ``[u ; t]``.
-    selector_ : estimator
-        The fitted clone of ``selector``.
+    selector_ : estimator or "passthrough"
+        The fitted clone of ``selector`` (``"passthrough"`` when the images are clustered
+        alone).
     objective_ : float
         Sum over images of the cosine to their cluster centre, in the concatenated space.
     n_iter_ : int
@@ -125,7 +133,11 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     _parameter_constraints: dict = {
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_clusters_range": ["array-like", None],
-        "selector": [HasMethods(["fit", "transform", "get_params", "set_params"]), None],
+        "selector": [
+            HasMethods(["fit", "transform", "get_params", "set_params"]),
+            StrOptions({IMAGE_ONLY}),
+            None,
+        ],
         "encoder": [HasMethods(["transform", "encode_nouns"]), None],
         "vocabulary": ["array-like", None],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -160,10 +172,23 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
         self.random_state = random_state
         self.device = device
 
+    def _image_only(self) -> bool:
+        return isinstance(self.selector, str) and self.selector == IMAGE_ONLY
+
     def _joint_embedding(self, X):
-        """The selector's representation of validated images, with unit rows."""
+        """The selector's representation of validated images, with unit rows (the images
+        themselves with ``selector="passthrough"``)."""
+        if isinstance(self.selector_, str):
+            return l2_normalize_rows(X, name="X")
         Z = self.selector_.transform(X)
         return l2_normalize_rows(np.asarray(Z), name="the selector's transform output")
+
+    def _validated(self, X, selector, *, reset):
+        """Validated image embeddings (images embedded by the encoder first: the
+        clusterer's with ``selector="passthrough"``, else the selector's)."""
+        if isinstance(selector, str):
+            return validated_images(self, X, self.encoder, reset=reset)
+        return self._images(X, selector, reset=reset)
 
     def _check_params_vs_input(self, X):
         """The checks that need both the parameters and the data; the K values to try."""
@@ -186,18 +211,19 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
         self : LanguageAssistedClusterer
             The fitted clusterer.
         """
-        selector = self._make_selector()
-        X = self._images(X, selector, reset=True)
+        selector = IMAGE_ONLY if self._image_only() else self._make_selector()
+        X = self._validated(X, selector, reset=True)
         ks = self._check_params_vs_input(X)
-        self.selector_ = selector.fit(X)
+        self.selector_ = selector if isinstance(selector, str) else selector.fit(X)
         params = kmeans_params(self)
         Z = self._joint_embedding(X)
         if ks is None:
             self.n_clusters_ = int(self.n_clusters)
             fit = spherical_kmeans(Z, self.n_clusters, **params)
         else:
-            self.n_clusters_, self.n_clusters_scores_, fit = search_k(Z, ks, **params)
-            self.n_clusters_range_ = ks
+            found = search_k(Z, ks, **params)
+            store_k_search(self, found)
+            fit = found.fit
         self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = fit
         return self
 
@@ -215,5 +241,5 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
             Index of the cluster each image belongs to.
         """
         check_is_fitted(self)
-        X = self._images(X, self.selector_, reset=False)
+        X = self._validated(X, self.selector_, reset=False)
         return nearest_centers(self._joint_embedding(X), self.cluster_centers_, self.device)

@@ -22,7 +22,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cluster._auto_k import resolve_k_values, search_k
+from ._cluster._auto_k import resolve_k_values, search_k, store_k_search
 from ._cluster._kmeans import kmeans_params, spherical_kmeans
 from ._cluster._search import BACKENDS, assign, nearest_centers
 from ._utils._torch import (
@@ -218,10 +218,9 @@ class SphericalKMeans(
         # the settings every k-means of this fit shares (one per K with "auto")
         kmeans = kmeans_params(self)
         if ks is not None:
-            self.n_clusters_, self.n_clusters_scores_, fit = search_k(Xn, ks, **kmeans)
-            self.n_clusters_range_ = ks
-            (centers, labels, objective, n_iter) = fit
-            self._store(centers, labels, objective, n_iter)
+            found = search_k(Xn, ks, **kmeans)
+            store_k_search(self, found)
+            self._store(*found.fit)
             return self
         self.n_clusters_ = int(self.n_clusters)
         centers, labels, objective, n_iter = spherical_kmeans(
