@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,6 +31,7 @@ from ._cluster._label_free import CRITERIA, DEFAULT_CRITERION
 from ._clusterer import IMAGE_ONLY, LanguageAssistedClusterer
 from ._tune_search import fit_candidates, score_candidates
 from ._utils._validation import l2_normalize_rows
+from .exceptions import LanguageDoesNotHelpWarning
 
 __all__ = ["default_grid", "search_n_clusters", "tune"]
 
@@ -124,6 +126,14 @@ def _choose(table, criterion):
     return (best_language if gain >= 0 else image[0]), gain
 
 
+def _best_language(candidates, table):
+    """The fitted estimator of the best language setting (None without one)."""
+    language = [i for i, row in enumerate(table) if not row["image_only"]]
+    if not language:
+        return None
+    return candidates[max(language, key=lambda i: table[i]["criterion"])].estimator
+
+
 def _reason(table, best, criterion, gain):
     row = table[best]
     text = (
@@ -205,7 +215,11 @@ def tune(
           image-only row last;
         - ``language_gain_``: the criterion of the best language setting minus that of
           the images alone (negative: language did not help, and the images alone were
-          chosen); None without an image-only candidate;
+          chosen, with a :class:`~skgradnorm.exceptions.LanguageDoesNotHelpWarning`);
+          None without an image-only candidate. ``best_estimator_.language_gain_`` holds
+          the same number;
+        - ``language_estimator_``: the best language setting's fitted estimator (the
+          chosen one unless the images alone won; its selector still names the clusters);
         - ``n_clusters_``: the K used; with ``n_clusters="auto"`` it is chosen first,
           with the estimator's own settings, and kept for every setting (the criterion
           compares settings at one K);
@@ -265,6 +279,10 @@ def tune(
             )
     best, gain = _choose(table, criterion)
     reason = _reason(table, best, criterion, gain)
+    if gain is not None and gain < 0:
+        warnings.warn(reason, LanguageDoesNotHelpWarning, stacklevel=2)
+    if gain is not None:  # the fitted estimator says it too
+        candidates[best].estimator.language_gain_ = gain
     confidence = None
     if auto_k is not None:
         confidence = float(auto_k.n_clusters_confidence_)
@@ -278,6 +296,7 @@ def tune(
         best_index_=best,
         table_=table,
         language_gain_=gain,
+        language_estimator_=_best_language(candidates, table),
         n_clusters_=int(candidates[best].estimator.n_clusters_),
         n_clusters_confidence_=confidence,
         auto_k_estimator_=auto_k,

@@ -178,3 +178,16 @@ def test_auto_k_on_spherical_kmeans_stores_the_search():
     np.testing.assert_array_equal(same.fit(X).labels_, km.labels_)
     with pytest.raises(ValueError, match="criterion"):
         search_n_clusters(X, range(2, 4), criterion="elbow")
+
+
+def test_the_report_sentence_says_the_criterion_and_the_confidence():
+    from skgradnorm._cluster._auto_k import describe_k_search
+
+    X, _ = _blobs(4, 30)
+    km = SphericalKMeans("auto", n_clusters_range=range(2, 8), n_init=2, random_state=0).fit(X)
+    text = describe_k_search(km)
+    assert text.startswith(f"K = {km.n_clusters_} chosen without labels")
+    assert f"confidence {km.n_clusters_confidence_:.2f}" in text
+    assert km.n_clusters_criterion_ in K_CRITERIA
+    km.n_clusters_confidence_ = 0.1
+    assert "give n_clusters" in describe_k_search(km)

@@ -347,3 +347,37 @@ def test_tune_shares_selector_fits_without_changing_any_result(small_world):
                 cand.estimator.selector_.retrieval_temperature
                 == params["selector__retrieval_temperature"]
             )
+
+
+def test_label_free_scorer_ranks_the_images_alone_beside_language(small_world):
+    """GridSearchCV with label_free_scorer takes selector="passthrough" as one more
+    candidate; its score is label_free_score of a plain image-only fit."""
+    w = small_world
+    model = LanguageAssistedClusterer(4, selector=_selector(w), n_init=2, random_state=0)
+    grid = [{"selector__temperature": [0.05]}, {"selector": ["passthrough"]}]
+    search = GridSearchCV(model, grid, scoring=label_free_scorer, cv=TransductiveSplit()).fit(
+        w.data
+    )
+    image_only = clone(model).set_params(selector="passthrough").fit(w.data)
+    assert search.cv_results_["mean_test_score"][1] == pytest.approx(
+        label_free_score(image_only, w.data)
+    )
+
+
+def test_tune_keeps_language_unless_the_images_alone_score_higher():
+    from skgradnorm.exceptions import LanguageDoesNotHelpWarning
+    from skgradnorm.tuning import _choose, _reason
+
+    rows = [
+        {"label": "T=0.05", "criterion": 0.70, "image_only": False},
+        {"label": "T=0.1", "criterion": 0.80, "image_only": False},
+        {"label": "image only", "criterion": 0.75, "image_only": True},
+    ]
+    assert _choose(rows, "stability") == (1, pytest.approx(0.05))
+    assert "above clustering the images alone" in _reason(rows, 1, "stability", 0.05)
+    rows[2]["criterion"] = 0.9
+    best, gain = _choose(rows, "stability")
+    assert best == 2 and gain == pytest.approx(-0.1)
+    assert "no language is used" in _reason(rows, best, "stability", gain)
+    assert _choose(rows[:2], "stability") == (1, None)
+    assert issubclass(LanguageDoesNotHelpWarning, UserWarning)

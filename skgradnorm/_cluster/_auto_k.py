@@ -33,6 +33,7 @@ __all__ = [
     "check_n_clusters_range",
     "coarse_grid",
     "default_n_clusters_range",
+    "describe_k_search",
     "resolve_k_values",
     "search_k",
     "store_k_search",
@@ -159,6 +160,39 @@ def store_k_search(estimator, found) -> None:
     estimator.n_clusters_range_ = found.ks
     estimator.n_clusters_scores_ = found.scores
     estimator.n_clusters_confidence_ = found.confidence
+    estimator.n_clusters_criterion_ = found.criterion
+
+
+#: What each criterion is, in words (for the report).
+CRITERION_WORDS = {
+    "stability": "the stability of k-means between two seeds (adjusted Rand index)",
+    "silhouette": "the mean cosine silhouette",
+    "prediction_strength": "the prediction strength",
+    "gap": "the gap statistic",
+    "eigengap": "the eigengap of the k-nearest-neighbour graph",
+    "bic": "the BIC of a Gaussian mixture",
+}
+#: Below this confidence the report says that another K scored almost as well.
+LOW_CONFIDENCE = 0.5
+
+
+def describe_k_search(estimator) -> str:
+    """One sentence for the report: the K an estimator fitted with ``n_clusters="auto"``
+    chose, by which criterion, over which K values, and how sure the choice is."""
+    ks = [int(k) for k in estimator.n_clusters_range_]
+    criterion = getattr(estimator, "n_clusters_criterion_", DEFAULT_K_CRITERION)
+    confidence = float(estimator.n_clusters_confidence_)
+    text = (
+        f"K = {estimator.n_clusters_} chosen without labels: the best "
+        f"{CRITERION_WORDS.get(criterion, criterion)} over the {len(ks)} values of K scored "
+        f"between {ks[0]} and {ks[-1]}; confidence {confidence:.2f}"
+    )
+    if confidence < LOW_CONFIDENCE:
+        return text + (
+            " (low: another K scored almost as well; give n_clusters if you know the number "
+            "of groups)."
+        )
+    return text + "."
 
 
 def coarse_grid(ks, ratio=COARSE_RATIO) -> np.ndarray:
