@@ -16,6 +16,13 @@ from ._cluster._kmeans import kmeans_params, spherical_kmeans
 from ._cluster._search import nearest_centers
 from ._utils._validation import l2_normalize_rows, validated_images
 
+#: What ``n_clusters="auto"`` scores K on: ``"images"`` (the image embeddings ``u``) or
+#: ``"joint"`` (``[u ; t]``, which is then clustered). Chosen by measurement
+#: (``benchmarks/bench_label_free.py --parts k``; figures in ``benchmarks/RESULTS.md``): the
+#: text half of ``[u ; t]`` splits the images by the nouns they retrieve, and the criteria
+#: then count far more clusters than classes.
+K_SEARCH_ON = "images"
+
 #: The ``selector`` value that clusters the images alone (scikit-learn's name for a skipped
 #: step, as in ``Pipeline``).
 IMAGE_ONLY = "passthrough"
@@ -221,7 +228,9 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
             self.n_clusters_ = int(self.n_clusters)
             fit = spherical_kmeans(Z, self.n_clusters, **params)
         else:
-            found = search_k(Z, ks, **params)
+            # K is chosen on the images u (see K_SEARCH_ON), the clusters made on [u ; t]
+            U = l2_normalize_rows(X, name="X") if K_SEARCH_ON == "images" else Z
+            found = search_k(U, ks, fit_rows=Z, **params)
             store_k_search(self, found)
             fit = found.fit
         self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = fit

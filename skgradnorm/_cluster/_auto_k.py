@@ -265,6 +265,7 @@ def search_k(
     search_n_init=SEARCH_N_INIT,
     max_search_samples=MAX_SEARCH_SAMPLES,
     coarse_to_fine=True,
+    fit_rows=None,
     **kmeans_params,
 ):
     """Choose K for spherical k-means on unit rows ``Z`` by a label-free criterion.
@@ -290,6 +291,9 @@ def search_k(
         Rows the criterion is computed on, at most (None: all).
     coarse_to_fine : bool
         Score a geometric subset of ``ks`` first, then refine around its choice.
+    fit_rows : ndarray of shape (n_samples, n_other_features) or None
+        The unit rows the final fit clusters (None: ``Z``), e.g. the clusterer's
+        ``[u ; t]`` when K is chosen on the images ``u``.
 
     Returns
     -------
@@ -307,6 +311,7 @@ def search_k(
         **kmeans_params,
     )
     best_k, scored, scores, errors = scan_k(fits, ks, criterion, coarse_to_fine=coarse_to_fine)
-    fit = spherical_kmeans(Z, best_k, n_init=n_init, random_state=final_seed, **kmeans_params)
+    rows = Z if fit_rows is None else fit_rows
+    fit = spherical_kmeans(rows, best_k, n_init=n_init, random_state=final_seed, **kmeans_params)
     confidence = k_confidence(scored, scores, best_k, criterion, errors)
     return KSearch(best_k, scored, scores, confidence, fit, criterion)
