@@ -16,6 +16,20 @@ nouns), this prints:
 Run (about 30 minutes on one CPU core; ``--quick`` for a 3-world smoke run)::
 
     python benchmarks/bench_label_free.py [--worlds 20] [--seeds 10] [--quick]
+
+On the evidence families of ``bench_evidence.py`` (planted, calibrated, real; the real
+family needs ``benchmarks/real_worlds.py build`` first, and
+``SKGRADNORM_EVIDENCE_BANK=common`` while the paper's bank is not embedded yet), the parts
+of ``_label_free_families.py``, one JSON record per world and seed (resumable)::
+
+    # K: every criterion on the images u and on [u ; t], exact share and mean |error|
+    python benchmarks/bench_label_free.py --parts k --family calibrated --seeds 3
+    # language vs the images alone: ACC of tune's pick with and without the image-only
+    # candidate, per decision criterion
+    python benchmarks/bench_label_free.py --parts language --family real --seeds 3
+    # speed, side by side in one run: n_clusters="auto" / one fit with K given, and the
+    # label-free grid (GridSearchCV + label_free_scorer, and tune) / (settings x one fit)
+    python benchmarks/bench_label_free.py --parts speed --family real --quick
 """
 
 from __future__ import annotations

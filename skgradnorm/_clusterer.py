@@ -45,13 +45,13 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     Parameters
     ----------
     n_clusters : int or "auto", default=8
-        Number of clusters K. ``"auto"`` fits the selector once, then the final k-means
-        for every K of ``n_clusters_range`` on ``[u ; t]``, and keeps the most stable K
-        (the adjusted Rand index between two fits with different seeds; the largest K
-        among exact ties; chosen over the cosine silhouette by measurement, see the user
-        guide's "Without labels", which also says how often it is exact: a class with
-        several visual modes is often counted as several clusters). The
-        choice is in ``n_clusters_``, the criterion per K in ``n_clusters_scores_``.
+        Number of clusters K. ``"auto"`` fits the selector once, chooses K on the images
+        ``u`` by the BIC of a Gaussian mixture (see
+        :func:`skgradnorm.tuning.search_n_clusters`), then clusters ``[u ; t]`` with that
+        K. The choice is in ``n_clusters_``, how sure it is in ``n_clusters_confidence_``.
+        It is a first guess, not an answer: the user guide's "Without labels" says how
+        often it was exact (often on synthetic worlds, rarely on real photos); give K
+        when you know it.
     n_clusters_range : sequence of int or None, default=None
         The K values ``n_clusters="auto"`` tries, each >= 2 and < n_samples; None is
         ``range(2, min(50, n_samples // 10) + 1)``. Ignored for an int ``n_clusters``.
@@ -97,10 +97,18 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     n_clusters_ : int
         The number of clusters used (resolves ``"auto"``).
     n_clusters_range_ : ndarray of int
-        With ``n_clusters="auto"``: the K values tried.
+        With ``n_clusters="auto"``: the K values scored.
     n_clusters_scores_ : ndarray of float
-        With ``n_clusters="auto"``: the stability of each K (higher is better), to plot
+        With ``n_clusters="auto"``: the criterion of each K (higher is better), to plot
         against ``n_clusters_range_``.
+    n_clusters_confidence_ : float
+        With ``n_clusters="auto"``: how sure the choice of K is, in [0, 1] (0: another K
+        scored the same within the criterion's noise).
+    n_clusters_criterion_ : str
+        With ``n_clusters="auto"``: the criterion's name.
+    language_gain_ : float
+        Set by :func:`skgradnorm.tuning.tune` on the estimator it returns: the label-free
+        criterion of its best language setting minus that of the images alone.
     n_features_in_ : int
         Dimension of the image embeddings.
 

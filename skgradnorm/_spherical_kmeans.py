@@ -50,9 +50,10 @@ class SphericalKMeans(
     Parameters
     ----------
     n_clusters : int or "auto", default=8
-        Number of clusters. ``"auto"`` fits every K of ``n_clusters_range`` and keeps the
-        most stable one (see :func:`skgradnorm.tuning.search_n_clusters`); the choice is in
-        ``n_clusters_`` and the criterion per K in ``n_clusters_scores_``.
+        Number of clusters. ``"auto"`` chooses K in ``n_clusters_range`` by a label-free
+        criterion (see :func:`skgradnorm.tuning.search_n_clusters`), then fits that K;
+        the choice is in ``n_clusters_``, how sure it is in ``n_clusters_confidence_``,
+        the criterion per K scored in ``n_clusters_scores_``.
     n_clusters_range : sequence of int or None, default=None
         The K values ``n_clusters="auto"`` tries, each >= 2 and < n_samples; None is
         ``range(2, min(50, n_samples // 10) + 1)`` (at least ten samples per cluster).
@@ -102,11 +103,14 @@ class SphericalKMeans(
     n_clusters_ : int
         The number of clusters used (resolves ``"auto"``).
     n_clusters_range_ : ndarray of int
-        With ``n_clusters="auto"``: the K values tried.
+        With ``n_clusters="auto"``: the K values scored.
     n_clusters_scores_ : ndarray of float
-        With ``n_clusters="auto"``: the stability of each K (adjusted Rand index between
-        two fits with different seeds; higher is better), to plot against
-        ``n_clusters_range_``.
+        With ``n_clusters="auto"``: the criterion of each K (higher is better), to plot
+        against ``n_clusters_range_``.
+    n_clusters_confidence_ : float
+        With ``n_clusters="auto"``: how sure the choice of K is, in [0, 1].
+    n_clusters_criterion_ : str
+        With ``n_clusters="auto"``: the criterion's name.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
