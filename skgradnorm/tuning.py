@@ -351,8 +351,9 @@ def search_n_clusters(
     criterion : str, default="bic"
         The label-free criterion (the user guide's "Without labels" compares them; the
         default was the most often exact on the benchmark's worlds, see there for how
-        often that is): ``"stability"``: adjusted Rand index between two fits with different seeds (the
-        largest K among exact ties wins); ``"silhouette"``: mean cosine silhouette;
+        often that is): ``"stability"``: adjusted Rand index between two fits with
+        different seeds (the largest K among exact ties wins); ``"silhouette"``: mean
+        cosine silhouette;
         ``"prediction_strength"``: Tibshirani and Walther's prediction strength (the
         largest K of at least 0.8); ``"gap"``: the gap statistic (the smallest K within a
         standard error of the next); ``"eigengap"``: the gap between consecutive
