@@ -218,6 +218,11 @@ def main(argv=None):
     )
     parser.add_argument("--family", choices=("planted", "calibrated", "real"), default=None)
     parser.add_argument("--out", type=Path, default=None, help="folder of the JSON records")
+    parser.add_argument(
+        "--no-reference-k",
+        action="store_true",
+        help="part speed: do not time the K search as it was before (100-300 fits)",
+    )
     args = parser.parse_args(argv)
     # One thread: on a shared 2-core machine, two spinning torch/OpenMP threads per process
     # made every small fit about 10x slower (measured); the time ratios need one thread.
@@ -228,8 +233,11 @@ def main(argv=None):
     t0 = time.perf_counter()
     print(f"started {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()}")
     if args.parts in ("k", "language", "speed"):
+        import _label_free_families
         import bench_evidence
         from _label_free_families import run_part
+
+        _label_free_families.REFERENCE_K_SEARCH = not args.no_reference_k
 
         if args.family is None:
             parser.error(f"--parts {args.parts} needs --family")

@@ -191,3 +191,12 @@ def test_the_report_sentence_says_the_criterion_and_the_confidence():
     assert km.n_clusters_criterion_ in K_CRITERIA
     km.n_clusters_confidence_ = 0.1
     assert "give n_clusters" in describe_k_search(km)
+
+
+def test_a_choice_at_the_top_of_the_range_has_no_confidence():
+    from skgradnorm._cluster._auto_k import describe_k_search
+
+    X, _ = _blobs(6, 30, scale=0.1)
+    km = SphericalKMeans("auto", n_clusters_range=range(2, 5), n_init=2, random_state=0).fit(X)
+    assert km.n_clusters_ == 4 and km.n_clusters_confidence_ == 0.0
+    assert "widen n_clusters_range" in describe_k_search(km)

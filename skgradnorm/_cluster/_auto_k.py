@@ -187,6 +187,11 @@ def describe_k_search(estimator) -> str:
         f"{CRITERION_WORDS.get(criterion, criterion)} over the {len(ks)} values of K scored "
         f"between {ks[0]} and {ks[-1]}; confidence {confidence:.2f}"
     )
+    if estimator.n_clusters_ == ks[-1] and len(ks) > 2:
+        return text + (
+            " (none: the largest K scored won, and the criterion may rise further; widen "
+            "n_clusters_range or give n_clusters)."
+        )
     if confidence < LOW_CONFIDENCE:
         return text + (
             " (low: another K scored almost as well; give n_clusters if you know the number "
@@ -314,4 +319,8 @@ def search_k(
     rows = Z if fit_rows is None else fit_rows
     fit = spherical_kmeans(rows, best_k, n_init=n_init, random_state=final_seed, **kmeans_params)
     confidence = k_confidence(scored, scores, best_k, criterion, errors)
+    if best_k == ks[-1] and len(ks) > 2:
+        # the criterion may still rise beyond the range (the BIC hit K = 50 on the
+        # benchmark's island worlds): no confidence
+        confidence = 0.0
     return KSearch(best_k, scored, scores, confidence, fit, criterion)
