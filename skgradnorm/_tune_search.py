@@ -26,6 +26,7 @@ from sklearn.utils import check_random_state
 
 from ._cluster._label_free import criterion_value
 from ._clusterer import LanguageAssistedClusterer
+from ._selector_auto import auto_retrieval_temperature
 
 __all__ = [
     "Candidate",
@@ -108,6 +109,10 @@ def _fit_reusing(est, params, X, fitted_selector):
     selector_param = est.selector
     selector = copy.copy(fitted_selector)  # shares the fitted arrays, which nothing mutates
     selector.set_params(retrieval_temperature=params[TRANSFORM_ONLY])
+    if hasattr(selector, "retrieval_temperature_"):  # the fitted value transform uses
+        selector.retrieval_temperature_ = auto_retrieval_temperature(
+            selector.strategy, selector.retrieval_temperature
+        )
     est.set_params(selector=PrefittedSelector(selector)).fit(X)
     est.set_params(selector=selector_param)
     est.selector_ = selector
