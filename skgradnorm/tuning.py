@@ -128,13 +128,12 @@ def _choose(table, criterion, decide=None):
     return (best_language if gain >= 0 else image[0]), gain
 
 
-#: The criterion that decides between the best language setting and the images alone:
-#: TURTLE's generalisation (a linear classifier on ``u`` predicting the clusters). Chosen by
-#: measurement (``benchmarks/bench_label_free.py --parts language``; ``benchmarks/
-#: RESULTS.md``): stability, which ranks the language settings well, also preferred the
-#: images alone on a calibrated world where language gained 0.2 ACC; generalisation kept
-#: language there and chose the images alone on every real-photo fit.
-LANGUAGE_DECISION = "generalization"
+#: The criterion that decides between the best language setting and the images alone
+#: (None: ``tune``'s own ``criterion``, so both are scored alike). Measured in
+#: ``benchmarks/bench_label_free.py --parts language`` (``benchmarks/RESULTS.md``): deciding
+#: by TURTLE's generalisation instead made the same choices as stability on the calibrated
+#: and real worlds.
+LANGUAGE_DECISION = None
 
 
 def _best_language(candidates, table):
@@ -196,10 +195,9 @@ def tune(
 
     Every setting of the grid is fitted on all the images and scored without labels; for
     a :class:`~skgradnorm.LanguageAssistedClusterer`, clustering the images alone
-    (``selector="passthrough"``) is a candidate too: the best language setting by
-    ``criterion`` is used only when it scores at least as high as the images alone on
-    the ``"generalization"`` criterion (measured to decide better than stability; see the
-    user guide's "Without labels"). Settings that differ only in the retrieval temperature share one
+    (``selector="passthrough"``) is a candidate too, scored on the same criterion: the
+    best language setting is used only when it scores at least as high as the images
+    alone. Settings that differ only in the retrieval temperature share one
     selector fit (the selector uses it only in ``transform``): the estimators are those a
     plain fit gives, at a fraction of the cost.
 
@@ -234,9 +232,8 @@ def tune(
         - ``table_``: list of dicts, one per setting, ``{"params": ..., "label": ...,
           "criterion": float, "image_only": bool, "seconds": float}``, in grid order, the
           image-only row last;
-        - ``language_gain_``: the ``"generalization"`` criterion (TURTLE's; the decision
-          criterion, :data:`LANGUAGE_DECISION`) of the best language setting minus that
-          of the images alone (negative: language did not help, and the images alone were
+        - ``language_gain_``: the criterion of the best language setting minus that of
+          the images alone (negative: language did not help, and the images alone were
           chosen, with a :class:`~skgradnorm.exceptions.LanguageDoesNotHelpWarning`);
           None without an image-only candidate. ``best_estimator_.language_gain_`` holds
           the same number;
@@ -299,7 +296,7 @@ def tune(
             print(
                 f"tune: {row['label']}: {criterion}={row['criterion']:.4f} ({row['seconds']:.1f} s)"
             )
-    decision = LANGUAGE_DECISION if image_only else criterion
+    decision = LANGUAGE_DECISION or criterion
 
     def decide(i):  # language or the images alone: the decision criterion of row i
         if decision == criterion:
