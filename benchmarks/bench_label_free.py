@@ -16,20 +16,35 @@ nouns), this prints:
 Run (about 30 minutes on one CPU core; ``--quick`` for a 3-world smoke run)::
 
     python benchmarks/bench_label_free.py [--worlds 20] [--seeds 10] [--quick]
+
+On the evidence families of ``bench_evidence.py`` (planted, calibrated, real; the real
+family needs ``benchmarks/real_worlds.py build`` first, and
+``SKGRADNORM_EVIDENCE_BANK=common`` while the paper's bank is not embedded yet), the parts
+of ``_label_free_families.py``, one JSON record per world and seed (resumable)::
+
+    # K: every criterion on the images u and on [u ; t], exact share and mean |error|
+    python benchmarks/bench_label_free.py --parts k --family calibrated --seeds 3
+    # language vs the images alone: ACC of tune's pick with and without the image-only
+    # candidate, per decision criterion
+    python benchmarks/bench_label_free.py --parts language --family real --seeds 3
+    # speed, side by side in one run: n_clusters="auto" / one fit with K given, and the
+    # label-free grid (GridSearchCV + label_free_scorer, and tune) / (settings x one fit)
+    python benchmarks/bench_label_free.py --parts speed --family real --quick
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
+import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
-import torch
-from sklearn.metrics import adjusted_rand_score
 
-from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer, spherical_kmeans
-from skgradnorm._cluster._auto_k import check_n_clusters_range
+from skgradnorm import GradNormNounSelector, LanguageAssistedClusterer
 from skgradnorm._cluster._label_free import (
     cosine_silhouette,
     generalization_score,
@@ -193,69 +208,55 @@ def bench_search(worlds, seed=0):
     return rows
 
 
-def bench_k(worlds, seed=0):
-    """Stability and silhouette per K from the same fits (the seeds of search_n_clusters)."""
-    rules = {}
-    for w in worlds:
-        model = pipeline(w, n_centers=4 * w.n_classes, seed=seed, n_init=K_N_INIT).fit(w.data)
-        Z = model._joint_embedding(w.data)
-        ks = check_n_clusters_range(None, w.data.shape[0])
-        rng = np.random.RandomState(seed)
-        s1, s2 = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
-        scores = {"stability": [], "silhouette": []}
-        for k in ks:
-            _, a, _, _ = spherical_kmeans(Z, int(k), n_init=K_N_INIT, random_state=s1)
-            _, b, _, _ = spherical_kmeans(Z, int(k), n_init=K_N_INIT, random_state=s2)
-            scores["stability"].append(adjusted_rand_score(a, b))
-            scores["silhouette"].append(cosine_silhouette(Z, a))
-        for crit, sc in scores.items():
-            sc = np.asarray(sc)
-            for tie in (0.0, 0.01, 0.05):
-                ok = ks[sc >= sc.max() - tie]
-                rules.setdefault((crit, tie), []).append(int(ok.max()) - w.n_classes)
-        picks = {c: rules[(c, 0.01)][-1] + w.n_classes for c in scores}
-        print(f"  K={w.n_classes}: picks (tie 0.01) {picks}", flush=True)
-    print("\n== 3. n_clusters='auto' (default range 2..min(50, n/10); classes 5-50) ==")
-    print("criterion  | tie rule: largest K within | exact | mean |error| | mean error")
-    for (crit, tie), err in rules.items():
-        err = np.array(err)
-        print(
-            f"{crit:10s} | {tie:26.2f} | {np.mean(err == 0):5.2f} | {np.abs(err).mean():12.2f} "
-            f"| {err.mean():+.2f}"
-        )
-    return rules
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worlds", type=int, default=20)
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="3 worlds, 3 seeds")
-    parser.add_argument("--parts", default="123", help="which parts to run, e.g. 13")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per world")
+    parser.add_argument("--quick", action="store_true", help="fewer worlds and seeds")
+    parser.add_argument(
+        "--parts", default="12", help="1, 2 (generated worlds), or k, language, speed"
+    )
+    parser.add_argument("--family", choices=("planted", "calibrated", "real"), default=None)
+    parser.add_argument("--out", type=Path, default=None, help="folder of the JSON records")
+    parser.add_argument(
+        "--no-reference-k",
+        action="store_true",
+        help="part speed: do not time the K search as it was before (100-300 fits)",
+    )
     args = parser.parse_args(argv)
     # One thread: on a shared 2-core machine, two spinning torch/OpenMP threads per process
     # made every small fit about 10x slower (measured); the time ratios need one thread.
-    torch.set_num_threads(1)
-    try:
-        import faiss
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import limit_threads
 
-        faiss.omp_set_num_threads(1)
-    except ImportError:
-        pass
-    n_worlds, seeds = (3, 3) if args.quick else (args.worlds, args.seeds)
-    worlds = make_worlds(n_worlds)
-    print(
-        f"{n_worlds} worlds: "
-        + "; ".join(w.DESCR.split(":")[0] + f" K={w.n_classes}" for w in worlds)
-    )
+    limit_threads(1)
     t0 = time.perf_counter()
-    if "1" in args.parts:
-        bench_consensus(worlds, seeds)
-    if "2" in args.parts:
-        bench_search(worlds)
-    if "3" in args.parts:
-        bench_k(worlds)
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+    print(f"started {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()}")
+    if args.parts in ("k", "language", "speed"):
+        import _label_free_families
+        import bench_evidence
+        from _label_free_families import run_part
+
+        _label_free_families.REFERENCE_K_SEARCH = not args.no_reference_k
+
+        if args.family is None:
+            parser.error(f"--parts {args.parts} needs --family")
+        default_seeds = 1 if args.parts == "speed" else (2 if args.quick else 5)
+        seeds = range(args.seeds or default_seeds)
+        out = args.out or bench_evidence._default_out()
+        run_part(args.parts, args.family, seeds, args.quick, out)
+    else:
+        n_worlds, seeds = (3, 3) if args.quick else (args.worlds, args.seeds or 10)
+        worlds = make_worlds(n_worlds)
+        print(
+            f"{n_worlds} worlds: "
+            + "; ".join(w.DESCR.split(":")[0] + f" K={w.n_classes}" for w in worlds)
+        )
+        if "1" in args.parts:
+            bench_consensus(worlds, seeds)
+        if "2" in args.parts:
+            bench_search(worlds)
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s, load at the end {os.getloadavg()}")
 
 
 if __name__ == "__main__":

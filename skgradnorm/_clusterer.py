@@ -11,10 +11,21 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import LanguageClustererMixin
-from ._cluster._auto_k import resolve_k_values, search_k
+from ._cluster._auto_k import resolve_k_values, search_k, store_k_search
 from ._cluster._kmeans import kmeans_params, spherical_kmeans
 from ._cluster._search import nearest_centers
-from ._utils._validation import Count, l2_normalize_rows
+from ._utils._validation import Count, l2_normalize_rows, validated_images
+
+#: What ``n_clusters="auto"`` scores K on: ``"images"`` (the image embeddings ``u``) or
+#: ``"joint"`` (``[u ; t]``, which is then clustered). Chosen by measurement
+#: (``benchmarks/bench_label_free.py --parts k``; figures in ``benchmarks/RESULTS.md``): the
+#: text half of ``[u ; t]`` splits the images by the nouns they retrieve, and the criteria
+#: then count far more clusters than classes.
+K_SEARCH_ON = "images"
+
+#: The ``selector`` value that clusters the images alone (scikit-learn's name for a skipped
+#: step, as in ``Pipeline``).
+IMAGE_ONLY = "passthrough"
 
 
 class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
@@ -34,21 +45,24 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     Parameters
     ----------
     n_clusters : int or "auto", default=8
-        Number of clusters K. ``"auto"`` fits the selector once, then the final k-means
-        for every K of ``n_clusters_range`` on ``[u ; t]``, and keeps the most stable K
-        (the adjusted Rand index between two fits with different seeds; the largest K
-        among exact ties; chosen over the cosine silhouette by measurement, see the user
-        guide's "Without labels", which also says how often it is exact: a class with
-        several visual modes is often counted as several clusters). The
-        choice is in ``n_clusters_``, the criterion per K in ``n_clusters_scores_``.
+        Number of clusters K. ``"auto"`` fits the selector once, chooses K on the images
+        ``u`` by the BIC of a Gaussian mixture (see
+        :func:`skgradnorm.tuning.search_n_clusters`), then clusters ``[u ; t]`` with that
+        K. The choice is in ``n_clusters_``, how sure it is in ``n_clusters_confidence_``.
+        It is a first guess, not an answer: the user guide's "Without labels" says how
+        often it was exact (often on synthetic worlds, rarely on real photos); give K
+        when you know it.
     n_clusters_range : sequence of int or None, default=None
         The K values ``n_clusters="auto"`` tries, each >= 2 and < n_samples; None is
         ``range(2, min(50, n_samples // 10) + 1)``. Ignored for an int ``n_clusters``.
-    selector : transformer, default=None
+    selector : transformer or "passthrough", default=None
         The noun selector (see the contract above), cloned before fitting. None builds
         ``GradNormNounSelector(encoder=encoder, vocabulary=vocabulary)`` with this
         estimator's ``random_state`` and ``device``; it needs a noun bank, from the
         ``encoder`` or from ``selector=GradNormNounSelector(noun_embeddings=...)``.
+        ``"passthrough"`` (scikit-learn's name for a skipped step) uses no language: the
+        images ``u`` alone are clustered (spherical k-means on ``u``), the baseline that
+        :func:`skgradnorm.tuning.tune` puts beside the language settings.
     encoder : CLIPEncoder or None, default=None
         Embeds images given as paths, PIL images or uint8 arrays, and (through the
         selector) the noun bank. When set, it replaces the selector's encoder.
@@ -73,8 +87,9 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
         Cluster of each training image.
     cluster_centers_ : ndarray of shape (n_clusters, 2 * n_features)
         L2-normalised centres in the concatenated space ``[u ; t]``.
-    selector_ : estimator
-        The fitted clone of ``selector``.
+    selector_ : estimator or "passthrough"
+        The fitted clone of ``selector`` (``"passthrough"`` when the images are clustered
+        alone).
     objective_ : float
         Sum over images of the cosine to their cluster centre, in the concatenated space.
     n_iter_ : int
@@ -82,10 +97,18 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     n_clusters_ : int
         The number of clusters used (resolves ``"auto"``).
     n_clusters_range_ : ndarray of int
-        With ``n_clusters="auto"``: the K values tried.
+        With ``n_clusters="auto"``: the K values scored.
     n_clusters_scores_ : ndarray of float
-        With ``n_clusters="auto"``: the stability of each K (higher is better), to plot
+        With ``n_clusters="auto"``: the criterion of each K (higher is better), to plot
         against ``n_clusters_range_``.
+    n_clusters_confidence_ : float
+        With ``n_clusters="auto"``: how sure the choice of K is, in [0, 1] (0: another K
+        scored the same within the criterion's noise).
+    n_clusters_criterion_ : str
+        With ``n_clusters="auto"``: the criterion's name.
+    language_gain_ : float
+        Set by :func:`skgradnorm.tuning.tune` on the estimator it returns: the label-free
+        criterion of its best language setting minus that of the images alone.
     n_features_in_ : int
         Dimension of the image embeddings.
 
@@ -125,7 +148,11 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     _parameter_constraints: dict = {
         "n_clusters": [Count(1, None, closed="left"), StrOptions({"auto"})],
         "n_clusters_range": ["array-like", None],
-        "selector": [HasMethods(["fit", "transform", "get_params", "set_params"]), None],
+        "selector": [
+            HasMethods(["fit", "transform", "get_params", "set_params"]),
+            StrOptions({IMAGE_ONLY}),
+            None,
+        ],
         "encoder": [HasMethods(["transform", "encode_nouns"]), None],
         "vocabulary": ["array-like", None],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -160,10 +187,23 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
         self.random_state = random_state
         self.device = device
 
+    def _image_only(self) -> bool:
+        return isinstance(self.selector, str) and self.selector == IMAGE_ONLY
+
     def _joint_embedding(self, X):
-        """The selector's representation of validated images, with unit rows."""
+        """The selector's representation of validated images, with unit rows (the images
+        themselves with ``selector="passthrough"``)."""
+        if isinstance(self.selector_, str):
+            return l2_normalize_rows(X, name="X")
         Z = self.selector_.transform(X)
         return l2_normalize_rows(np.asarray(Z), name="the selector's transform output")
+
+    def _validated(self, X, selector, *, reset):
+        """Validated image embeddings (images embedded by the encoder first: the
+        clusterer's with ``selector="passthrough"``, else the selector's)."""
+        if isinstance(selector, str):
+            return validated_images(self, X, self.encoder, reset=reset)
+        return self._images(X, selector, reset=reset)
 
     def _check_params_vs_input(self, X):
         """The checks that need both the parameters and the data; the K values to try."""
@@ -186,18 +226,21 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
         self : LanguageAssistedClusterer
             The fitted clusterer.
         """
-        selector = self._make_selector()
-        X = self._images(X, selector, reset=True)
+        selector = IMAGE_ONLY if self._image_only() else self._make_selector()
+        X = self._validated(X, selector, reset=True)
         ks = self._check_params_vs_input(X)
-        self.selector_ = selector.fit(X)
+        self.selector_ = selector if isinstance(selector, str) else selector.fit(X)
         params = kmeans_params(self)
         Z = self._joint_embedding(X)
         if ks is None:
             self.n_clusters_ = int(self.n_clusters)
             fit = spherical_kmeans(Z, self.n_clusters, **params)
         else:
-            self.n_clusters_, self.n_clusters_scores_, fit = search_k(Z, ks, **params)
-            self.n_clusters_range_ = ks
+            # K is chosen on the images u (see K_SEARCH_ON), the clusters made on [u ; t]
+            U = l2_normalize_rows(X, name="X") if K_SEARCH_ON == "images" else Z
+            found = search_k(U, ks, fit_rows=Z, **params)
+            store_k_search(self, found)
+            fit = found.fit
         self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = fit
         return self
 
@@ -215,5 +258,5 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
             Index of the cluster each image belongs to.
         """
         check_is_fitted(self)
-        X = self._images(X, self.selector_, reset=False)
+        X = self._validated(X, self.selector_, reset=False)
         return nearest_centers(self._joint_embedding(X), self.cluster_centers_, self.device)

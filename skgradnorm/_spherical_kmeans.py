@@ -22,7 +22,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cluster._auto_k import resolve_k_values, search_k
+from ._cluster._auto_k import resolve_k_values, search_k, store_k_search
 from ._cluster._kmeans import kmeans_params, spherical_kmeans
 from ._cluster._search import BACKENDS, assign, nearest_centers
 from ._utils._torch import (
@@ -50,9 +50,10 @@ class SphericalKMeans(
     Parameters
     ----------
     n_clusters : int or "auto", default=8
-        Number of clusters. ``"auto"`` fits every K of ``n_clusters_range`` and keeps the
-        most stable one (see :func:`skgradnorm.tuning.search_n_clusters`); the choice is in
-        ``n_clusters_`` and the criterion per K in ``n_clusters_scores_``.
+        Number of clusters. ``"auto"`` chooses K in ``n_clusters_range`` by a label-free
+        criterion (see :func:`skgradnorm.tuning.search_n_clusters`), then fits that K;
+        the choice is in ``n_clusters_``, how sure it is in ``n_clusters_confidence_``,
+        the criterion per K scored in ``n_clusters_scores_``.
     n_clusters_range : sequence of int or None, default=None
         The K values ``n_clusters="auto"`` tries, each >= 2 and < n_samples; None is
         ``range(2, min(50, n_samples // 10) + 1)`` (at least ten samples per cluster).
@@ -102,11 +103,14 @@ class SphericalKMeans(
     n_clusters_ : int
         The number of clusters used (resolves ``"auto"``).
     n_clusters_range_ : ndarray of int
-        With ``n_clusters="auto"``: the K values tried.
+        With ``n_clusters="auto"``: the K values scored.
     n_clusters_scores_ : ndarray of float
-        With ``n_clusters="auto"``: the stability of each K (adjusted Rand index between
-        two fits with different seeds; higher is better), to plot against
-        ``n_clusters_range_``.
+        With ``n_clusters="auto"``: the criterion of each K (higher is better), to plot
+        against ``n_clusters_range_``.
+    n_clusters_confidence_ : float
+        With ``n_clusters="auto"``: how sure the choice of K is, in [0, 1].
+    n_clusters_criterion_ : str
+        With ``n_clusters="auto"``: the criterion's name.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -218,10 +222,9 @@ class SphericalKMeans(
         # the settings every k-means of this fit shares (one per K with "auto")
         kmeans = kmeans_params(self)
         if ks is not None:
-            self.n_clusters_, self.n_clusters_scores_, fit = search_k(Xn, ks, **kmeans)
-            self.n_clusters_range_ = ks
-            (centers, labels, objective, n_iter) = fit
-            self._store(centers, labels, objective, n_iter)
+            found = search_k(Xn, ks, **kmeans)
+            store_k_search(self, found)
+            self._store(*found.fit)
             return self
         self.n_clusters_ = int(self.n_clusters)
         centers, labels, objective, n_iter = spherical_kmeans(

@@ -11,6 +11,7 @@ __all__ = [
     "CacheUnavailableWarning",
     "EmbeddingsFileError",
     "IncompleteEmbeddingsError",
+    "LanguageDoesNotHelpWarning",
     "OutputFolderError",
     "PretrainedWeightsError",
     "RandomWeightsWarning",
@@ -93,4 +94,13 @@ class EmbeddingsFileError(ValueError):
 
     Raised by ``skgradnorm._clip._embedding_files.load_embeddings``; the message says why and
     what to do (usually: embed the images again).
+    """
+
+
+class LanguageDoesNotHelpWarning(UserWarning):
+    """Clustering the images alone scored higher, without labels, than every language setting.
+
+    Raised by :func:`skgradnorm.tuning.tune`, which then returns the image-only clustering:
+    the image and text spaces of the encoder may barely agree on these images, and no noun
+    selection can help then. ``language_gain_`` says by how much language lost.
     """

@@ -10,22 +10,28 @@
 
 from __future__ import annotations
 
-import functools
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, ParameterGrid
+from sklearn.model_selection import ParameterGrid
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array
 
-from ._cluster._auto_k import K_CRITERIA, TIE_TOLERANCE, check_n_clusters_range, search_k
-from ._cluster._label_free import CRITERIA, DEFAULT_CRITERION
+from ._cluster._auto_k import (
+    DEFAULT_K_CRITERION,
+    K_CRITERIA,
+    check_n_clusters_range,
+    search_k,
+)
+from ._cluster._label_free import CRITERIA, DEFAULT_CRITERION, criterion_value
+from ._clusterer import IMAGE_ONLY, LanguageAssistedClusterer
+from ._tune_search import fit_candidates, score_candidates
 from ._utils._validation import l2_normalize_rows
-from .metrics import label_free_score
-from .model_selection import TransductiveSplit
+from .exceptions import LanguageDoesNotHelpWarning
 
 __all__ = ["default_grid", "search_n_clusters", "tune"]
 
@@ -77,19 +83,123 @@ def _short(name: str) -> str:
     }.get(name, name.split("__")[-1])
 
 
+def _settings(estimator, X, grid, image_only):
+    """The settings to try (list of parameter dicts) and which of them is image-only."""
+    if grid is None:
+        grid = default_grid(estimator, X)
+    settings = list(ParameterGrid(grid))
+    if not settings:
+        raise ValueError("grid is empty; pass at least one value per parameter.")
+    if (
+        image_only
+        and isinstance(estimator, LanguageAssistedClusterer)
+        and not any("selector" in p for p in settings)
+        and not isinstance(estimator.selector, str)
+    ):
+        settings.append({"selector": IMAGE_ONLY})
+    return settings
+
+
+def _is_image_only(params) -> bool:
+    return isinstance(params.get("selector"), str) and params["selector"] == IMAGE_ONLY
+
+
+def _label(params) -> str:
+    if _is_image_only(params):
+        return "image only"
+    return ", ".join(f"{_short(k)}={v}" for k, v in sorted(params.items()))
+
+
+def _choose(table, criterion, decide=None):
+    """The best row: the best language setting by ``criterion``, unless the image-only row
+    scores higher on the decision criterion (``decide(i)``: row ``i``'s value; None: the
+    table's criterion); and the language gain on that criterion (best language minus
+    image-only; None without an image-only row)."""
+    values = np.array([row["criterion"] for row in table])
+    image = [i for i, row in enumerate(table) if row["image_only"]]
+    language = [i for i, row in enumerate(table) if not row["image_only"]]
+    if not language:
+        return int(image[0]), None
+    best_language = language[int(np.argmax(values[language]))]
+    if not image:
+        return best_language, None
+    decide = decide or (lambda i: values[i])
+    gain = float(decide(best_language) - decide(image[0]))
+    return (best_language if gain >= 0 else image[0]), gain
+
+
+#: The criterion that decides between the best language setting and the images alone
+#: (None: ``tune``'s own ``criterion``, so both are scored alike). Measured in
+#: ``benchmarks/bench_label_free.py --parts language`` (``benchmarks/RESULTS.md``): deciding
+#: by TURTLE's generalisation instead made the same choices as stability on the calibrated
+#: and real worlds.
+LANGUAGE_DECISION = None
+
+
+def _best_language(candidates, table):
+    """The fitted estimator of the best language setting (None without one)."""
+    language = [i for i, row in enumerate(table) if not row["image_only"]]
+    if not language:
+        return None
+    return candidates[max(language, key=lambda i: table[i]["criterion"])].estimator
+
+
+def _reason(table, best, criterion, gain, decision=None):
+    row = table[best]
+    language = [r for r in table if not r["image_only"]]
+    top = max(language, key=lambda r: r["criterion"]) if language else row
+    decision = decision or criterion
+    text = (
+        f"Chose {row['label']}. "
+        f"Best language setting: {top['label']}, the highest {criterion} criterion "
+        f"({top['criterion']:.3f}) of {len(language)}, each fitted and scored on all the "
+        "images without labels."
+    )
+    if gain is not None and gain < 0:
+        text += (
+            f" Clustering the images alone scored {-gain:.3f} above it on the {decision} "
+            "criterion: the nouns do not help these images (their image and text spaces may "
+            "barely agree), so no language is used."
+        )
+    elif gain is not None:
+        text += (
+            f" It scored {gain:.3f} above clustering the images alone on the {decision} "
+            "criterion, so it is used."
+        )
+    return text
+
+
 @validate_params(
     {
         "estimator": [HasMethods(["fit", "get_params"])],
         "X": ["array-like"],
         "grid": [dict, list, None],
         "criterion": [StrOptions(set(CRITERIA))],
+        "image_only": ["boolean"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     },
     prefer_skip_nested_validation=False,
 )
-def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, verbose=0):
+def tune(
+    estimator,
+    X,
+    grid=None,
+    *,
+    criterion=DEFAULT_CRITERION,
+    image_only=True,
+    n_jobs=None,
+    verbose=0,
+):
     """Pick a clusterer's settings by a label-free criterion; report every setting's value.
+
+    Every setting of the grid is fitted on all the images and scored without labels; for
+    a :class:`~skgradnorm.LanguageAssistedClusterer`, clustering the images alone
+    (``selector="passthrough"``) is a candidate too, scored on the same criterion: the
+    best language setting is used only when it scores at least as high as the images
+    alone. Settings that differ only in the retrieval temperature share one
+    selector fit (the selector uses it only in ``transform``): the estimators are those a
+    plain fit gives, at a fraction of the cost.
 
     Parameters
     ----------
@@ -103,25 +213,40 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
         None uses :func:`default_grid`.
     criterion : str, default="stability"
         See :func:`skgradnorm.metrics.label_free_score`.
+    image_only : bool, default=True
+        Add the image-only candidate (``selector="passthrough"``) to the settings of a
+        :class:`~skgradnorm.LanguageAssistedClusterer` (unless the grid sets ``selector``).
     n_jobs : int or None, default=None
-        Settings fitted in parallel (joblib), as in ``GridSearchCV``.
+        Settings fitted in parallel (joblib; the settings that share a selector fit run
+        together).
     verbose : int, default=0
-        Passed to ``GridSearchCV``.
+        A positive value prints each setting's criterion and time.
 
     Returns
     -------
     result : :class:`~sklearn.utils.Bunch`
-        - ``best_params_``: the chosen setting;
-        - ``best_estimator_``: the estimator refitted with it;
+        - ``best_params_``: the chosen setting (``{"selector": "passthrough"}`` when the
+          images alone won);
+        - ``best_estimator_``: the estimator fitted with it;
         - ``best_index_``: its row in ``table_``;
         - ``table_``: list of dicts, one per setting, ``{"params": ..., "label": ...,
-          "criterion": float}``, in grid order;
+          "criterion": float, "image_only": bool, "seconds": float}``, in grid order, the
+          image-only row last;
+        - ``language_gain_``: the criterion of the best language setting minus that of
+          the images alone (negative: language did not help, and the images alone were
+          chosen, with a :class:`~skgradnorm.exceptions.LanguageDoesNotHelpWarning`);
+          None without an image-only candidate. ``best_estimator_.language_gain_`` holds
+          the same number;
+        - ``language_estimator_``: the best language setting's fitted estimator (the
+          chosen one unless the images alone won; its selector still names the clusters);
         - ``n_clusters_``: the K used; with ``n_clusters="auto"`` it is chosen first,
           with the estimator's own settings, and kept for every setting (the criterion
           compares settings at one K);
+        - ``n_clusters_confidence_``: with ``n_clusters="auto"``, the confidence of that
+          choice (see :func:`search_n_clusters`); None otherwise;
         - ``auto_k_estimator_``: that first fit (None for an int ``n_clusters``);
         - ``criterion``: the criterion's name;
-        - ``reason``: one sentence saying what was chosen and why.
+        - ``reason``: what was chosen and why, in words.
 
     See Also
     --------
@@ -136,8 +261,10 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
     >>> model = LanguageAssistedClusterer(3, selector=GradNormNounSelector(
     ...     w.noun_embeddings, random_state=0), n_init=2, random_state=0)
     >>> result = tune(model, w.data, grid={"selector__temperature": [0.02, 0.05]})
-    >>> len(result.table_), sorted(result.best_params_)
-    (2, ['selector__temperature'])
+    >>> [row["label"] for row in result.table_]
+    ['T=0.02', 'T=0.05', 'image only']
+    >>> result.language_gain_ is not None
+    True
     """
     estimator = clone(estimator)
     auto_k = None
@@ -145,48 +272,59 @@ def tune(estimator, X, grid=None, *, criterion=DEFAULT_CRITERION, n_jobs=None, v
         # Settings are compared at one K: choose it first, with the given settings.
         auto_k = clone(estimator).fit(X)
         estimator.set_params(n_clusters=int(auto_k.n_clusters_))
-    if grid is None:
-        grid = default_grid(estimator, X)
-    settings = list(ParameterGrid(grid))
-    if not settings:
-        raise ValueError("grid is empty; pass at least one value per parameter.")
-    scoring = functools.partial(label_free_score, criterion=criterion)
-    search = GridSearchCV(
+    settings = _settings(estimator, X, grid, image_only)
+    candidates = fit_candidates(
         estimator,
-        grid,
-        scoring=scoring,
-        cv=TransductiveSplit(),
+        X,
+        settings,
+        refit_random_state=0 if criterion == "stability" else None,
         n_jobs=n_jobs,
-        verbose=verbose,
-        error_score="raise",
-    ).fit(X)
-    res = search.cv_results_
+    )
+    values = score_candidates(candidates, X, criterion)
     table = [
         {
-            "params": dict(p),
-            "label": ", ".join(f"{_short(k)}={v}" for k, v in sorted(p.items())),
-            "criterion": float(s),
+            "params": dict(c.params),
+            "label": _label(c.params),
+            "criterion": float(v),
+            "image_only": _is_image_only(c.params),
+            "seconds": c.seconds,
         }
-        for p, s in zip(res["params"], res["mean_test_score"], strict=True)
+        for c, v in zip(candidates, values, strict=True)
     ]
-    best = int(search.best_index_)
-    reason = (
-        f"Chose {table[best]['label']}: the highest {criterion} criterion "
-        f"({table[best]['criterion']:.3f}) of {len(table)} settings, each fitted and scored "
-        "on all the images without labels."
-    )
+    if verbose:
+        for row in table:
+            print(
+                f"tune: {row['label']}: {criterion}={row['criterion']:.4f} ({row['seconds']:.1f} s)"
+            )
+    decision = LANGUAGE_DECISION or criterion
+
+    def decide(i):  # language or the images alone: the decision criterion of row i
+        if decision == criterion:
+            return table[i]["criterion"]
+        return criterion_value(decision, candidates[i].estimator, X, random_state=0)
+
+    best, gain = _choose(table, criterion, decide)
+    reason = _reason(table, best, criterion, gain, decision)
+    if gain is not None and gain < 0:
+        warnings.warn(reason, LanguageDoesNotHelpWarning, stacklevel=2)
+    if gain is not None:  # the fitted estimator says it too
+        candidates[best].estimator.language_gain_ = gain
+    confidence = None
     if auto_k is not None:
+        confidence = float(auto_k.n_clusters_confidence_)
         reason += (
-            f" K={auto_k.n_clusters_} was chosen first (n_clusters='auto': the largest K "
-            f"whose stability is within {TIE_TOLERANCE} of the best, "
-            f"{np.max(auto_k.n_clusters_scores_):.3f})."
+            f" K={auto_k.n_clusters_} was chosen first (n_clusters='auto', confidence "
+            f"{confidence:.2f})."
         )
     return Bunch(
-        best_params_=search.best_params_,
-        best_estimator_=search.best_estimator_,
+        best_params_=dict(candidates[best].params),
+        best_estimator_=candidates[best].estimator,
         best_index_=best,
         table_=table,
-        n_clusters_=int(search.best_estimator_.n_clusters_),
+        language_gain_=gain,
+        language_estimator_=_best_language(candidates, table),
+        n_clusters_=int(candidates[best].estimator.n_clusters_),
+        n_clusters_confidence_=confidence,
         auto_k_estimator_=auto_k,
         criterion=criterion,
         reason=reason,
@@ -210,7 +348,7 @@ def search_n_clusters(
     X,
     n_clusters_range=None,
     *,
-    criterion="stability",
+    criterion=DEFAULT_K_CRITERION,
     n_init=10,
     max_iter=300,
     tol=1e-4,
@@ -219,11 +357,15 @@ def search_n_clusters(
 ):
     """Choose the number of clusters K of spherical k-means without labels.
 
-    Spherical k-means is fitted for every K of ``n_clusters_range`` on the L2-normalised
-    rows of ``X``, each partition is scored by a label-free ``criterion``, and the best K
-    is kept with its fit. This is what ``n_clusters="auto"`` runs in
+    A label-free ``criterion`` scores spherical k-means partitions of the L2-normalised
+    rows of ``X`` for K values of ``n_clusters_range``; the K its rule picks is fitted
+    with ``n_init`` restarts on all the rows. This is what ``n_clusters="auto"`` runs in
     :class:`~skgradnorm.SphericalKMeans` (on ``X``) and
-    :class:`~skgradnorm.LanguageAssistedClusterer` (on ``[u ; t]``).
+    :class:`~skgradnorm.LanguageAssistedClusterer` (on the images ``u``, then clustering
+    ``[u ; t]`` at the chosen K). The search costs a few fits with K given: the criterion
+    is computed on at most 3,000 rows (its k-means fits with 2 restarts), on a geometric
+    subset of the range first (about 14 of the default 49 values), then on every K around
+    the best of those.
 
     Parameters
     ----------
@@ -232,18 +374,27 @@ def search_n_clusters(
     n_clusters_range : sequence of int or None, default=None
         The K values to try, each >= 2 and < n_samples; None is
         ``range(2, min(50, n_samples // 10) + 1)``.
-    criterion : {"stability", "silhouette"}, default="stability"
-        ``"stability"``: adjusted Rand index between the fit and a second fit with another
-        seed (the largest K among exact ties wins); ``"silhouette"``: the mean cosine
-        silhouette of the fit.
+    criterion : str, default="bic"
+        The label-free criterion (the user guide's "Without labels" compares them; the
+        default was the most often exact on the benchmark's worlds, see there for how
+        often that is): ``"stability"``: adjusted Rand index between two fits with
+        different seeds (the largest K among exact ties wins); ``"silhouette"``: mean
+        cosine silhouette;
+        ``"prediction_strength"``: Tibshirani and Walther's prediction strength (the
+        largest K of at least 0.8); ``"gap"``: the gap statistic (the smallest K within a
+        standard error of the next); ``"eigengap"``: the gap between consecutive
+        eigenvalues of the k-NN graph's normalised Laplacian; ``"bic"``: the Bayesian
+        information criterion of a Gaussian mixture on the leading principal components.
     n_init, max_iter, tol, random_state, device
-        As for :func:`~skgradnorm.spherical_kmeans`; every K gets the same seeds.
+        As for :func:`~skgradnorm.spherical_kmeans`; ``n_init`` is the final fit's.
 
     Returns
     -------
     result : :class:`~sklearn.utils.Bunch`
         - ``n_clusters_``: the chosen K;
-        - ``n_clusters_range_``: the K values tried (sorted, unique);
+        - ``n_clusters_confidence_``: how sure the choice is, in [0, 1] (see the user
+          guide's "Without labels" for how often a confident choice is right);
+        - ``n_clusters_range_``: the K values scored (sorted);
         - ``scores_``: the criterion for each of them (higher is better);
         - ``labels_``, ``cluster_centers_``, ``objective_``, ``n_iter_``: the k-means fit
           at the chosen K;
@@ -266,7 +417,7 @@ def search_n_clusters(
     X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
     ks = check_n_clusters_range(n_clusters_range, X.shape[0])
     Z = l2_normalize_rows(X, name="X")
-    best_k, scores, fit = search_k(
+    found = search_k(
         Z,
         ks,
         criterion=criterion,
@@ -276,11 +427,12 @@ def search_n_clusters(
         random_state=random_state,
         device=device,
     )
-    centers, labels, objective, n_iter = fit
+    centers, labels, objective, n_iter = found.fit
     return Bunch(
-        n_clusters_=best_k,
-        n_clusters_range_=ks,
-        scores_=scores,
+        n_clusters_=found.n_clusters,
+        n_clusters_confidence_=found.confidence,
+        n_clusters_range_=found.ks,
+        scores_=found.scores,
         labels_=labels,
         cluster_centers_=centers,
         objective_=objective,

@@ -199,3 +199,19 @@ def test_a_parameter_given_twice_the_clusterers_wins_unless_none(clusterer_cls):
     if clusterer_cls == "heads":
         assert replaced.selector_.strategy == "gradnorm"
     assert selector.vocabulary == mine  # the given selector itself is never changed
+
+
+def test_passthrough_clusters_the_images_alone(planted_world):
+    """selector="passthrough" is spherical k-means on the images, label for label."""
+    w = planted_world
+    model = LanguageAssistedClusterer(5, selector="passthrough", n_init=3, random_state=0)
+    model.fit(w.data)
+    km = SphericalKMeans(5, n_init=3, random_state=0).fit(w.data)
+    np.testing.assert_array_equal(model.labels_, km.labels_)
+    np.testing.assert_allclose(model.cluster_centers_, km.cluster_centers_, rtol=1e-6)
+    assert model.selector_ == "passthrough" and model.cluster_centers_.shape == (5, 128)
+    np.testing.assert_array_equal(model.predict(w.data[:20]), km.predict(w.data[:20]))
+    again = pickle.loads(pickle.dumps(clone(model).fit(w.data)))
+    np.testing.assert_array_equal(again.labels_, model.labels_)
+    with pytest.raises(ValueError, match="selector"):
+        LanguageAssistedClusterer(5, selector="images").fit(w.data)

@@ -202,9 +202,9 @@ def test_auto_k_finds_separated_groups(k):
     X, _ = _blobs(k, 30)
     km = SphericalKMeans("auto", n_clusters_range=range(2, 9), n_init=3, random_state=0).fit(X)
     assert km.n_clusters_ == k
-    assert km.n_clusters_scores_.shape == (7,) and km.n_clusters_range_.tolist() == list(
-        range(2, 9)
-    )
+    scored = km.n_clusters_range_.tolist()  # the K values the coarse-to-fine scan scored
+    assert km.n_clusters_scores_.shape == (len(scored),) and k in scored
+    assert set(scored) <= set(range(2, 9)) and scored == sorted(scored)
     assert km.cluster_centers_.shape == (k, X.shape[1])
     assert SphericalKMeans(4, n_init=1).fit(X).n_clusters_ == 4
 
@@ -249,12 +249,19 @@ def test_tune_returns_a_table_and_a_chart(small_world):
     grid = default_grid(model, w.data)
     assert grid["selector__n_centers"] == [8, 16] and len(grid["selector__temperature"]) == 3
     result = tune(model, w.data, grid={"selector__retrieval_temperature": [0.005, 0.03]})
-    assert [row["label"] for row in result.table_] == ["tau=0.005", "tau=0.03"]
+    labels = [row["label"] for row in result.table_]
+    assert labels == ["tau=0.005", "tau=0.03", "image only"]
     values = [row["criterion"] for row in result.table_]
-    assert result.best_index_ == int(np.argmax(values))
-    assert "tau=" in result.reason and result.criterion == "stability"
+    # the best language setting by stability, unless the images alone score higher
+    best_language = int(np.argmax(values[:2]))
+    fitted = [clone(model).set_params(**row["params"]).fit(w.data) for row in result.table_]
+    assert result.language_gain_ == pytest.approx(values[best_language] - values[2])
+    assert result.best_index_ == (best_language if result.language_gain_ >= 0 else 2)
+    assert result.best_estimator_.language_gain_ == result.language_gain_
+    np.testing.assert_array_equal(result.language_estimator_.labels_, fitted[best_language].labels_)
+    assert result.criterion == "stability" and labels[result.best_index_] in result.reason
     svg = criterion_chart_svg(result)
-    assert ET.fromstring(svg).tag.endswith("svg") and svg.count("<title>") == 2
+    assert ET.fromstring(svg).tag.endswith("svg") and svg.count("<title>") == 3
     with pytest.raises(ValueError, match="exactly one"):
         criterion_chart_svg()
     auto = clone(model).set_params(n_clusters="auto", n_clusters_range=range(2, 6))
@@ -311,6 +318,69 @@ def test_search_n_clusters_is_sklearn_shaped_and_matches_auto_k():
     np.testing.assert_array_equal(result.labels_, model.labels_)
     assert result.cluster_centers_.shape == (result.n_clusters_, 6)
     with pytest.raises(ValueError, match="criterion"):
-        search_n_clusters(X, range(2, 4), criterion="gap")
+        search_n_clusters(X, range(2, 4), criterion="elbow")
     with pytest.raises(ValueError, match="n_clusters_range reaches"):
         search_n_clusters(X[:5], range(2, 9))
+
+
+def test_tune_shares_selector_fits_without_changing_any_result(small_world):
+    """Settings that differ only in tau reuse one selector fit: every estimator, its
+    labels, its nouns and its stability equal those of a plain fit and label_free_score."""
+    from sklearn.model_selection import ParameterGrid
+
+    from skgradnorm._tune_search import fit_candidates, score_candidates
+
+    w = small_world
+    model = LanguageAssistedClusterer(4, selector=_selector(w), n_init=2, random_state=0)
+    grid = {
+        "selector__temperature": [0.05],
+        "selector__retrieval_temperature": [0.005, 0.03],
+    }
+    settings = [*ParameterGrid(grid), {"selector": "passthrough"}]
+    cands = fit_candidates(model, w.data, settings, refit_random_state=0)
+    scores = score_candidates(cands, w.data, "stability")
+    for cand, params, score in zip(cands, settings, scores, strict=True):
+        plain = clone(model).set_params(**params).fit(w.data)
+        np.testing.assert_array_equal(cand.estimator.labels_, plain.labels_)
+        assert repr(cand.estimator) == repr(plain)
+        assert score == pytest.approx(label_free_score(plain, w.data))
+        if "selector" not in params:
+            assert cand.estimator.selector_.selected_nouns_ == plain.selector_.selected_nouns_
+            assert (
+                cand.estimator.selector_.retrieval_temperature
+                == params["selector__retrieval_temperature"]
+            )
+
+
+def test_label_free_scorer_ranks_the_images_alone_beside_language(small_world):
+    """GridSearchCV with label_free_scorer takes selector="passthrough" as one more
+    candidate; its score is label_free_score of a plain image-only fit."""
+    w = small_world
+    model = LanguageAssistedClusterer(4, selector=_selector(w), n_init=2, random_state=0)
+    grid = [{"selector__temperature": [0.05]}, {"selector": ["passthrough"]}]
+    search = GridSearchCV(model, grid, scoring=label_free_scorer, cv=TransductiveSplit()).fit(
+        w.data
+    )
+    image_only = clone(model).set_params(selector="passthrough").fit(w.data)
+    assert search.cv_results_["mean_test_score"][1] == pytest.approx(
+        label_free_score(image_only, w.data)
+    )
+
+
+def test_tune_keeps_language_unless_the_images_alone_score_higher():
+    from skgradnorm.exceptions import LanguageDoesNotHelpWarning
+    from skgradnorm.tuning import _choose, _reason
+
+    rows = [
+        {"label": "T=0.05", "criterion": 0.70, "image_only": False},
+        {"label": "T=0.1", "criterion": 0.80, "image_only": False},
+        {"label": "image only", "criterion": 0.75, "image_only": True},
+    ]
+    assert _choose(rows, "stability") == (1, pytest.approx(0.05))
+    assert "above clustering the images alone" in _reason(rows, 1, "stability", 0.05)
+    rows[2]["criterion"] = 0.9
+    best, gain = _choose(rows, "stability")
+    assert best == 2 and gain == pytest.approx(-0.1)
+    assert "no language is used" in _reason(rows, best, "stability", gain)
+    assert _choose(rows[:2], "stability") == (1, None)
+    assert issubclass(LanguageDoesNotHelpWarning, UserWarning)

@@ -6,6 +6,7 @@ select and cluster, write, summarise.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ def fit_or_tune(clusterer, U, args):
     Returns the fitted clusterer, the report's charts ``[(title, svg, note)]`` and the
     sentences that say what was chosen and why.
     """
+    from .._cluster._auto_k import describe_k_search
     from .._reporting._charts import criterion_chart_svg
     from ..tuning import tune
 
@@ -56,12 +58,14 @@ def fit_or_tune(clusterer, U, args):
     if args.tune:
         result = tune(clusterer, U, grid=args.tune_grid)
         clusterer = result.best_estimator_
+        if isinstance(clusterer.selector_, str) and result.language_estimator_ is not None:
+            # The images alone won: their clusters, named by the best language setting's
+            # nouns (the report's only use of the selector).
+            clusterer = copy.copy(clusterer)
+            clusterer.selector_ = result.language_estimator_.selector_
         if auto:
             k_model = result.auto_k_estimator_
-            k_reason = (
-                f"K = {k_model.n_clusters_} chosen without labels first (the highest "
-                "stability, the largest K among ties), then the settings at that K."
-            )
+            k_reason = describe_k_search(k_model) + " The settings were then tuned at that K."
             charts.append(("Number of clusters", criterion_chart_svg(estimator=k_model), k_reason))
             reasons.append(k_reason)
         charts.append(("Settings tried", criterion_chart_svg(result), result.reason))
@@ -69,12 +73,7 @@ def fit_or_tune(clusterer, U, args):
         return clusterer, charts, reasons
     clusterer.fit(U)
     if auto:
-        best = max(clusterer.n_clusters_scores_)
-        reason = (
-            f"K = {clusterer.n_clusters_} chosen without labels: the highest stability "
-            f"({best:.3f}) over K in {[int(k) for k in clusterer.n_clusters_range_]}, "
-            "the largest K among ties."
-        )
+        reason = describe_k_search(clusterer)
         charts.append(("Number of clusters", criterion_chart_svg(estimator=clusterer), reason))
         reasons.append(reason)
     return clusterer, charts, reasons
@@ -353,6 +352,7 @@ def _run_info(args, inputs: _Inputs, clusterer, reasons):
             "seed": args.seed,
             "vocabulary": str(args.vocabulary),
             "n_vocabulary": len(vocabulary),
+            "language_gain": getattr(clusterer, "language_gain_", None),
         },
         "choices": reasons,
     }

@@ -133,7 +133,7 @@ def representations(estimator, X):
     """``(u, z)``: the L2-normalised images and the representation ``estimator`` clusters.
 
     ``z`` is the selector's ``[u ; t]`` for a :class:`LanguageAssistedClusterer` and ``u``
-    for any other clusterer.
+    for any other clusterer (and for ``selector="passthrough"``, the images alone).
     """
     X = np.asarray(X)
     if X.ndim != 2 or X.dtype.kind != "f":
@@ -143,7 +143,7 @@ def representations(estimator, X):
         )
     u = l2_normalize_rows(X, name="X")
     selector = getattr(estimator, "selector_", None)
-    if selector is None:
+    if selector is None or isinstance(selector, str):
         return u, u
     z = np.asarray(selector.transform(X))
     return u, l2_normalize_rows(z, name="the selector's transform output")

@@ -353,10 +353,15 @@ def criterion_chart_svg(result=None, *, estimator=None, title=None, width=640, h
             )
         ks = list(estimator.n_clusters_range_)
         labels = [str(k) for k in ks]
-        values = estimator.n_clusters_scores_
+        values = np.asarray(estimator.n_clusters_scores_, dtype=float)
         chosen = ks.index(estimator.n_clusters_)
-        default_title = f"stability per K; chosen: K={estimator.n_clusters_}"
-        ylabel = "stability (ARI)"
+        criterion = getattr(estimator, "n_clusters_criterion_", "stability")
+        ylabel = {"stability": "stability (ARI)", "bic": "-BIC above the lowest K"}.get(
+            criterion, criterion
+        )
+        if criterion == "bic":  # thousands of units apart from 0: chart the differences
+            values = values - np.nanmin(values)
+        default_title = f"{criterion} per K; chosen: K={estimator.n_clusters_}"
     return bar_chart_svg(
         labels,
         values,
