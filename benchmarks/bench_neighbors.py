@@ -156,6 +156,7 @@ def main(argv=None):
     queries = np.random.RandomState(args.seed + 1).choice(args.n, args.queries, replace=False)
     exact, faiss_pq, torch_pq = exact_part(X, queries, args.k)
     out["purity20"] = float(np.mean(y[exact[:, :20]] == y[queries, None]))
+    out["purity_k"] = float(np.mean(y[exact] == y[queries, None]))
     out["exact_faiss_s"], out["exact_torch_s"] = faiss_pq * args.n, torch_pq * args.n
     print(
         f"20-NN purity {out['purity20']:.3f}; exact search of all rows, extrapolated: faiss "
@@ -183,9 +184,11 @@ def main(argv=None):
         )  # fmt: skip
         seconds = time.perf_counter() - t0
         rec = recall(hits[queries], exact)
-        out["full"][backend] = {"seconds": seconds, "recall": rec}
+        purity = float(np.mean(y[hits[queries]] == y[queries, None]))
+        out["full"][backend] = {"seconds": seconds, "recall": rec, "purity": purity}
         print(f"IVF {backend}, n_probe {n_probe} of {n_lists}, all {args.n:,} rows: "
-              f"{seconds / 60:.1f} min, recall@{args.k} {rec:.4f}", flush=True)  # fmt: skip
+              f"{seconds / 60:.1f} min, recall@{args.k} {rec:.4f}, {args.k}-NN purity "
+              f"{purity:.3f} (exact {out['purity_k']:.3f})", flush=True)  # fmt: skip
         del hits
     out["load_after"] = os.getloadavg()
     print(f"load average before {out['load_before']}, after {out['load_after']}")
