@@ -230,6 +230,11 @@ def _rounds_votes_sub(world, seed, k):
     return _laic(world, seed, k, n_rounds=5)
 
 
+@variant("r5-votes2-sub", "GradNorm, n_rounds=5, min_votes=2, rounds on 80% subsamples")
+def _rounds_votes2_sub(world, seed, k):
+    return _laic(world, seed, k, n_rounds=5, min_votes=2)
+
+
 @variant("r3-votes-sub", "GradNorm, n_rounds=3, consensus defaults (majority, 80% subsamples)")
 def _rounds3_votes_sub(world, seed, k):
     return _laic(world, seed, k, n_rounds=3)
@@ -455,6 +460,33 @@ def _nanmean(values):
     return float(np.mean(values[~np.isnan(values)])) if np.any(~np.isnan(values)) else np.nan
 
 
+def _family_spread(records, variant_name, metric):
+    """The standard deviation over seeds of the mean over worlds (seed s's mean over the
+    worlds where the variant ran with seed s): the spread of a family's mean."""
+    per_seed = {}
+    for r in _by(records, variant=variant_name):
+        if r[metric] == r[metric]:
+            per_seed.setdefault(r["seed"], []).append(r[metric])
+    n_worlds = max((len(v) for v in per_seed.values()), default=0)
+    means = [np.mean(v) for v in per_seed.values() if len(v) == n_worlds]
+    return float(np.std(means)) if len(means) > 1 else np.nan
+
+
+def _family_difference(records, variant_name, baseline="gradnorm"):
+    """The family's mean ACC difference to ``baseline`` (paired by world and seed), with
+    the standard deviation over seeds of each seed's mean difference over the worlds."""
+    base = {(r["world"], r["seed"]): r["ACC"] for r in _by(records, variant=baseline)}
+    per_seed = {}
+    for r in _by(records, variant=variant_name):
+        d = r["ACC"] - base.get((r["world"], r["seed"]), np.nan)
+        if d == d:
+            per_seed.setdefault(r["seed"], []).append(d)
+    if not per_seed:
+        return "-"
+    means = [np.mean(v) for v in per_seed.values()]
+    return f"**{np.mean(means):+.3f}** ± {np.std(means):.3f}"
+
+
 def _by(records, **keys):
     return [r for r in records if all(r[k] == v for k, v in keys.items())]
 
@@ -498,6 +530,11 @@ def format_tables(records, variant_names):
             + " | ".join(f"**{_number(_nanmean(means[v]))}**" for v in variant_names)
             + " |"
         )
+        lines.append(
+            "| spread: std over seeds of the family mean | "
+            + " | ".join(_number(_family_spread(records, v, metric)) for v in variant_names)
+            + " |"
+        )
     if "gradnorm" in variant_names and len(variant_names) > 1:
         others = [v for v in variant_names if v != "gradnorm"]
         lines += [
@@ -518,6 +555,11 @@ def format_tables(records, variant_names):
                 mean = f"{np.mean(diffs):+.3f}" if diffs else "-"
                 cells.append(f"{mean} ({ahead}/{len(diffs)})")
             lines.append(f"| {w} | " + " | ".join(cells) + " |")
+        lines.append(
+            "| **family: mean ± std over seeds of the mean over worlds** | "
+            + " | ".join(_family_difference(records, v) for v in others)
+            + " |"
+        )
     if "auto-k" in variant_names:
         lines += ["", 'n_clusters="auto": chosen K per seed, and mean |K - K_true|:', ""]
         lines += ["| world | K_true | chosen K | mean abs. error |", "|---|---|---|---|"]

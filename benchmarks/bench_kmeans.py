@@ -52,11 +52,25 @@ Reproduce (2 cores; the times are for this machine, which is shared and noisy)::
     .venv/bin/python benchmarks/bench_kmeans.py --scale b --repeats 1       # ~30 minutes
     .venv/bin/python benchmarks/bench_kmeans.py --scale b --repeats 1 --subsample
 
+Time-to-objective (project issue 18), the package against ``faiss.Kmeans`` at faiss's
+defaults (25 iterations, random seeding, at most 256 training rows per centre), each on 1
+thread and on 2, side by side (see :func:`to_objective`; ~1, ~5 and ~10 minutes on 2 busy
+cores)::
+
+    nice -n 5 .venv/bin/python benchmarks/bench_kmeans.py --to-objective --threads 2 --scale d128
+    nice -n 5 .venv/bin/python benchmarks/bench_kmeans.py --to-objective --threads 2 --scale a
+    nice -n 5 .venv/bin/python benchmarks/bench_kmeans.py --to-objective --threads 2 \
+        --scale b_sample
+
 Scales: ``small`` 50,000 x 256 into 200 clusters (max_iter 30, n_init 1); ``a`` 50,000 x
 1,024 into 1,000 (max_iter 20, n_init 1); ``b`` 1,280,000 x 512 into 2,000, the centre step
 at ImageNet-1K scale (max_iter 10, n_init 1 for all alike: one Lloyd pass costs ~2.6 TFLOP,
-15-30 s on 2 cores). At ``b``, ``faiss[init=kmeans++]`` is left out by default (its
-k-means++ makes 2,000 passes over the 1.28M rows). ``--subsample`` runs the package with
+15-30 s on 2 cores); ``d128`` 60,000 x 128 into 300 (max_iter 25, n_init 1);
+``b_sample`` 64,000 rows of ``b``'s distribution into 2,000: the training sample of a fit at
+``b`` with 32 rows per centre, for a time-to-objective at that shape on 2 busy cores (the
+final labelling of the 1.28M rows, one search pass for either, is left out). At ``b``,
+``faiss[init=kmeans++]`` is left out by default (its k-means++ makes 2,000 passes over the
+1.28M rows). ``--subsample`` runs the package with
 ``max_samples`` = all, 64k, 256k and 512k rows, and faiss on all rows and with its default
 subsampling, to measure the effect on the objective over all rows. ``--impls`` picks the
 implementations (comma-separated names as above); ``--max-iter``, ``--n-init``,
@@ -73,15 +87,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-import numpy as np
-from _common import lifetime_peak_rss, peak_rss, reset_peak_rss
+# the package of this checkout (also in the workers, which run this file)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+from _common import lifetime_peak_rss, peak_rss, reset_peak_rss  # noqa: E402
 
 SCALES = {
     # name: (n_samples, n_features, n_clusters, n_true_clusters, max_iter, n_init)
+    "d128": (60_000, 128, 300, 300, 25, 1),
     "small": (50_000, 256, 200, 200, 30, 1),
     "a": (50_000, 1_024, 1_000, 1_000, 20, 1),
     "b": (1_280_000, 512, 2_000, 1_000, 10, 1),
+    # b's distribution (same generator and seed), 64,000 rows: the sample a fit at b trains
+    # on at 32 rows per centre
+    "b_sample": (64_000, 512, 2_000, 1_000, 10, 1),
 }
 
 
@@ -156,7 +178,8 @@ def _worker(args):
         from skgradnorm._cluster import _kmeans as skm
 
         seeding = [0.0]
-        original = skm.kmeans_plusplus
+        trace = _PackageTrace(skm, n, enabled=bool(args.trace))
+        original = skm.pooled_kmeans_plusplus
 
         def timed_kmeans_plusplus(*a, **kw):
             t0 = time.perf_counter()
@@ -165,7 +188,7 @@ def _worker(args):
             finally:
                 seeding[0] += time.perf_counter() - t0
 
-        skm.kmeans_plusplus = timed_kmeans_plusplus
+        skm.pooled_kmeans_plusplus = timed_kmeans_plusplus
         kwargs = {}
         if "init_size" in opts:  # "all": seed on every (fitting) row
             kwargs["init_size"] = _int_or_none(opts["init_size"]) or n
@@ -176,8 +199,10 @@ def _worker(args):
         # warm-up (imports, thread pools) outside the timing
         skm.spherical_kmeans(X[:2000], 4, n_init=1, max_iter=2, random_state=0, device="cpu")
         seeding[0] = 0.0
+        trace.reset()
 
         def run():
+            trace.start()
             centers, labels, obj, n_iter = skm.spherical_kmeans(
                 X,
                 k,
@@ -198,25 +223,24 @@ def _worker(args):
 
         def package_seeds():
             # The package's k-means++ seeds, with the draws spherical_kmeans makes (n_init=1).
-            from skgradnorm._cluster._kmeans import (
-                default_init_size,
-                draw_rows,
-                kmeans_plusplus,
-            )
+            from skgradnorm._cluster._kmeans import default_init_size, draw_rows
+            from skgradnorm._cluster._seeding import pooled_kmeans_plusplus
 
             rng = np.random.RandomState(seed)
             run_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max, size=1)[0])
             rows = draw_rows(n, default_init_size(n, k), run_rng)
             Xs = torch.from_numpy(X if rows is None else X[rows])
-            return kmeans_plusplus(Xs, k, run_rng)[0].numpy()
+            return pooled_kmeans_plusplus(Xs, k, run_rng)[0].numpy()
 
         if opts.get("init") == "package":  # warm-up (imports, thread pools) outside the timing
-            from skgradnorm._cluster._kmeans import kmeans_plusplus
+            from skgradnorm._cluster._seeding import pooled_kmeans_plusplus
 
-            kmeans_plusplus(torch.from_numpy(X[:2000]), 4, np.random.RandomState(0))
+            pooled_kmeans_plusplus(torch.from_numpy(X[:2000]), 4, np.random.RandomState(0))
 
         def run():
-            params = dict(niter=max_iter, nredo=n_init, spherical=True, seed=seed + 1)
+            params = dict(niter=max_iter, nredo=n_init, spherical=True)
+            if "seed" not in opts:  # faiss[seed=default]: faiss's own default seed
+                params["seed"] = seed + 1
             init = opts.get("init", "random")
             init_centroids = None
             if init == "package":
@@ -291,8 +315,62 @@ def _worker(args):
     info["peak"] = lifetime_peak_rss()
     if kind == "package":
         info["seeding"] = seeding[0]
+        info.update(trace.result(args.trace))
     np.save(args.out, np.asarray(centers, dtype=np.float32))
     print(json.dumps({"seconds": seconds, "peak_extra_bytes": peak_extra, **info}))
+
+
+class _PackageTrace:
+    """Times (and centres) of every Lloyd iteration of a package fit, for time-to-objective.
+
+    Wraps the package's ``_lloyd_iter`` and ``assign``: after iteration ``i`` it records
+    the time since the start of the fit and the objective of the centres the iteration
+    assigned with (over the fitting rows: all of them unless ``max_samples``), and, when
+    the fit runs on a subsample, the new centres (their objective over all the rows is
+    computed afterwards, outside the timing), and the duration of the final labelling of
+    all the rows.
+    """
+
+    def __init__(self, skm, n, *, enabled):
+        self.n, self.enabled = n, enabled
+        self.reset()
+        if not enabled:
+            return
+        lloyd, assign = skm._lloyd_iter, skm.assign
+
+        def traced_lloyd(X, centers, *a, **kw):
+            kw.setdefault("info", {})
+            out = lloyd(X, centers, *a, **kw)
+            import torch
+
+            obj = float(kw["info"]["best"].sum(dtype=torch.float64))
+            self.iters.append((time.perf_counter() - self.t0, obj, int(X.shape[0])))
+            if X.shape[0] < self.n:
+                self.centers.append(out[0].numpy().copy())
+            return out
+
+        def traced_assign(X, *a, **kw):
+            t = time.perf_counter()
+            out = assign(X, *a, **kw)
+            if X.shape[0] == self.n:
+                self.assign_all.append(time.perf_counter() - t)
+            return out
+
+        skm._lloyd_iter, skm.assign = traced_lloyd, traced_assign
+
+    def reset(self):
+        self.iters, self.centers, self.assign_all = [], [], []
+        self.t0 = time.perf_counter()
+
+    def start(self):
+        self.reset()
+
+    def result(self, path):
+        if not self.enabled:
+            return {}
+        if self.centers:
+            np.save(path, np.stack(self.centers))
+        return {"iters": self.iters, "assign_all": self.assign_all[-1:]}
 
 
 def _default_impls(scale, subsample):
@@ -373,6 +451,179 @@ def measure(
     return runs, objectives, meta
 
 
+#: ``--to-objective``: the shapes and the package's settings. At ``b`` faiss's defaults train
+#: on 256 rows per centre (512,000 rows); the package fits on as many (``max_samples``).
+TO_OBJECTIVE = {
+    "d128": "package[tol=1e-4]",
+    "a": "package[tol=1e-4]",
+    "b": "package[tol=1e-4,max_samples=512000]",
+    # at most 10 iterations: time-to-objective only needs the first that reaches faiss's
+    "b_sample": "package[tol=1e-4,max_iter=10]",
+}
+
+
+def _load():
+    return os.getloadavg()[0]
+
+
+def to_objective(scale, *, threads_list, repeats=1, seed=0, package=None):
+    """Time-to-objective of the package against faiss's defaults, per thread count.
+
+    faiss runs ``faiss.Kmeans(d, k, niter=25, spherical=True)`` (its defaults: random
+    seeding, at most 256 training rows per centre, seed 1234), then one search for the
+    labels; its objective over all the rows is the target. The package runs
+    :func:`skgradnorm.spherical_kmeans` (``max_iter=25``, its default ``tol``, one restart)
+    with its Lloyd iterations traced; its time-to-objective is the time from the start of
+    the fit to the end of the first iteration whose centres reach the target over all the
+    rows, plus (with ``max_samples``) the final labelling of all the rows. faiss's is its
+    whole time. Both are interleaved over thread counts and rounds.
+    """
+    n, d, k, n_true, _, _ = SCALES[scale]
+    package = package or TO_OBJECTIVE.get(scale, "package[tol=1e-4]")
+    t0 = time.perf_counter()
+    X = make_data(n, d, n_true, seed=seed)
+    print(
+        f"data: {n:,} x {d:,} float32 unit rows, {n_true:,} true clusters, k={k:,} "
+        f"({time.perf_counter() - t0:.0f} s to make); package: {package}; "
+        f"threads {threads_list}; {repeats} round(s)",
+        flush=True,
+    )
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "X.npy")
+        np.save(data, X)
+        for r in range(repeats):
+            for threads in threads_list:
+                row = {"round": r + 1, "threads": threads}
+                for name in ("faiss[default,seed=default]", package):
+                    res, centers = _child(name, data, tmp, k=k, seed=seed, threads=threads)
+                    row[name.split("[")[0]] = res
+                    res["objective"] = objective(X, centers)
+                target = row["faiss"]["objective"]
+                row["package"]["to_objective"] = _package_time_to(
+                    row["package"], X, target, os.path.join(tmp, "trace.npy")
+                )
+                rows.append(row)
+                _print_to_objective_row(row, n)
+    _print_to_objective_summary(rows, n)
+    return rows
+
+
+def _child(name, data, tmp, *, k, seed, threads, max_iter=25):
+    out = os.path.join(tmp, "centers.npy")
+    cmd = [sys.executable, __file__, "--worker", name, "--data", data, "--out", out]
+    cmd += [f"--k={k}", f"--max-iter={max_iter}", "--n-init=1", f"--threads={threads}"]
+    cmd += [f"--seed={seed}", "--trace", os.path.join(tmp, "trace.npy")]
+    load = _load()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["load"] = (load, _load())
+    return res, np.load(out)
+
+
+def _package_time_to(res, X, target, trace_path):
+    """Seconds the package took to reach ``target`` (None if it did not), from its trace."""
+    iters = res["iters"]
+    if iters and iters[0][2] == X.shape[0]:  # fitted on all rows: objectives already known
+        # iteration i assigned with the centres of iteration i - 1; the final E-step (or
+        # the iteration that found the fixed point) gives the final objective, at the end
+        for i, (t, obj, _) in enumerate(iters):
+            if obj >= target:
+                res["iters_to"] = i
+                return t
+    else:  # on a subsample: the centres of every iteration over all the rows
+        centers = np.load(trace_path)
+        objs = {}
+
+        def reached(i):
+            if i not in objs:
+                objs[i] = objective(X, centers[i])
+            return objs[i] >= target
+
+        lo, hi = 0, len(centers) - 1  # the objective over all rows rises with the iterations
+        if reached(hi):
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if reached(mid) else (mid + 1, hi)
+            res["iters_to"] = lo + 1
+            return iters[lo][0] + res["assign_all"][-1]
+    if res["objective"] >= target:
+        res["iters_to"] = res["n_iter"]
+        return res["seconds"]
+    return None
+
+
+def _fmt(x, spec=".2f"):
+    return "-" if x is None else format(x, spec)
+
+
+def _print_to_objective_row(row, n):
+    f, p = row["faiss"], row["package"]
+    print(
+        f"  round {row['round']}, {row['threads']} thread(s): faiss {f['seconds']:.2f} s "
+        f"({f['n_iter']} iterations, objective/row {f['objective'] / n:.5f}, "
+        f"load {f['load'][0]:.1f}-{f['load'][1]:.1f}); "
+        f"package to faiss's objective {_fmt(p['to_objective'])} s after "
+        f"{p.get('iters_to', '-')} iteration(s), whole fit {p['seconds']:.2f} s "
+        f"(seeding {p['seeding']:.2f} s, {p['n_iter']} iterations, objective/row "
+        f"{p['objective'] / n:.5f}, {100 * (p['objective'] / f['objective'] - 1):+.2f}%; "
+        f"load {p['load'][0]:.1f}-{p['load'][1]:.1f})",
+        flush=True,
+    )
+
+
+def _print_to_objective_summary(rows, n):
+    print()
+    print(
+        f"{'threads':>7} {'faiss (s)':>9} {'package to':>10} {'ratio':>6} {'package':>8} "
+        f"{'seeding':>7} {'iters':>5} {'n_iter':>6} {'faiss obj':>9} {'package obj':>11} "
+        f"{'load':>9}"
+    )
+    print(
+        f"{'':>7} {'':>9} {'obj. (s)':>10} {'':>6} {'whole (s)':>8} {'(s)':>7} {'to':>5} "
+        f"{'':>6} {'/row':>9} {'/row':>11} {'':>9}"
+    )
+    by_threads = {}
+    for row in rows:
+        by_threads.setdefault(row["threads"], []).append(row)
+    for threads, rs in by_threads.items():
+        med = lambda xs: float(np.median(xs)) if xs and None not in xs else None  # noqa: E731
+        faiss_s = med([r["faiss"]["seconds"] for r in rs])
+        to = med([r["package"]["to_objective"] for r in rs])
+        ratio = med(
+            [
+                None
+                if r["package"]["to_objective"] is None
+                else r["package"]["to_objective"] / r["faiss"]["seconds"]
+                for r in rs
+            ]
+        )
+        loads = [x for r in rs for x in r["faiss"]["load"] + r["package"]["load"]]
+        print(
+            f"{threads:>7} {faiss_s:>9.2f} {_fmt(to):>10} {_fmt(ratio):>6} "
+            f"{med([r['package']['seconds'] for r in rs]):>8.2f} "
+            f"{med([r['package']['seeding'] for r in rs]):>7.2f} "
+            f"{rs[0]['package'].get('iters_to', '-'):>5} {rs[0]['package']['n_iter']:>6} "
+            f"{rs[0]['faiss']['objective'] / n:>9.5f} {rs[0]['package']['objective'] / n:>11.5f} "
+            f"{min(loads):>4.1f}-{max(loads):<4.1f}"
+        )
+    if len(by_threads) > 1:
+        (t1, r1), (t2, r2) = list(by_threads.items())[:2]
+        for what, key in (("whole fit", "seconds"), ("time-to-objective", "to_objective")):
+            ratios = [
+                b["package"][key] / a["package"][key]
+                for a, b in zip(r1, r2, strict=False)
+                if a["package"][key] and b["package"][key]
+            ]
+            if ratios:
+                print(
+                    f"package {what}, {t2} threads over {t1}: {np.median(ratios):.2f} "
+                    f"(per round: {', '.join(f'{x:.2f}' for x in ratios)})"
+                )
+
+
 #: What ``benchmarks/run.py`` runs: (scale, implementations) per suite scale.
 SUITE = {
     "small": [("small", ["package", "faiss", "sklearn", "package[max_samples=16384]"])],
@@ -432,14 +683,29 @@ def main():
     parser.add_argument("--n-init", dest="n_init", type=int)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--to-objective",
+        dest="to_objective",
+        action="store_true",
+        help="time-to-objective against faiss's defaults, on 1 thread and on --threads",
+    )
+    parser.add_argument("--package", help="--to-objective: the package's settings, as an impl")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sklearn-init-size", dest="sklearn_init_size", help=argparse.SUPPRESS)
+    parser.add_argument("--trace", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return _worker(args)
+    if args.to_objective:
+        threads = sorted({1, args.threads})
+        to_objective(
+            args.scale, threads_list=threads, repeats=args.repeats, seed=args.seed,
+            package=args.package,
+        )  # fmt: skip
+        return None
     impls = args.impls.split(",") if args.impls else _default_impls(args.scale, args.subsample)
     runs, objectives, meta = measure(
         args.scale,

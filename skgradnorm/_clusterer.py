@@ -14,7 +14,7 @@ from ._base import LanguageClustererMixin
 from ._cluster._auto_k import resolve_k_values, search_k
 from ._cluster._kmeans import kmeans_params, spherical_kmeans
 from ._cluster._search import nearest_centers
-from ._utils._validation import l2_normalize_rows
+from ._utils._validation import Count, l2_normalize_rows
 
 
 class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
@@ -123,7 +123,7 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_clusters": [Count(1, None, closed="left"), StrOptions({"auto"})],
         "n_clusters_range": ["array-like", None],
         "selector": [HasMethods(["fit", "transform", "get_params", "set_params"]), None],
         "encoder": [HasMethods(["transform", "encode_nouns"]), None],

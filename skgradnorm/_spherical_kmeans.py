@@ -32,7 +32,7 @@ from ._utils._torch import (
     sum_dtype,
     torch_dtype_for,
 )
-from ._utils._validation import l2_normalize_rows
+from ._utils._validation import Count, l2_normalize_rows
 
 __all__ = ["SphericalKMeans", "spherical_kmeans"]
 
@@ -147,7 +147,7 @@ class SphericalKMeans(
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_clusters": [Count(1, None, closed="left"), StrOptions({"auto"})],
         "n_clusters_range": ["array-like", None],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],

@@ -27,6 +27,25 @@ __all__ = [
 ]
 
 
+def _label_codes(y, name):
+    """Labels as a 1-D array that sorts: object labels (any hashable values, of mixed
+    types too, such as ``[1, "a"]``) become integer codes in order of appearance.
+
+    scikit-learn's metrics sort the labels (``np.unique``), which fails on mixed types; a
+    dict maps each distinct value to a code instead, so ``1`` and ``"1"`` stay distinct.
+    """
+    y = column_or_1d(y if isinstance(y, np.ndarray) else np.asarray(y, dtype=object))
+    if y.dtype != object:
+        return y
+    codes = {}
+    try:
+        return np.fromiter(
+            (codes.setdefault(v, len(codes)) for v in y.tolist()), dtype=np.intp, count=y.size
+        )
+    except TypeError as exc:
+        raise TypeError(f"{name} must hold hashable labels (str, int, ...): {exc}.") from None
+
+
 @validate_params(
     {"y_true": ["array-like"], "y_pred": ["array-like"]}, prefer_skip_nested_validation=True
 )
@@ -59,8 +78,8 @@ def clustering_accuracy_score(y_true, y_pred):
     >>> clustering_accuracy_score([0, 0, 1, 1, 2], [1, 1, 0, 0, 0])
     0.8
     """
-    y_true = column_or_1d(y_true)
-    y_pred = column_or_1d(y_pred)
+    y_true = _label_codes(y_true, "y_true")
+    y_pred = _label_codes(y_pred, "y_pred")
     check_consistent_length(y_true, y_pred)
     if y_true.size == 0:
         raise ValueError("clustering_accuracy_score needs at least one sample; got empty inputs.")
@@ -101,8 +120,8 @@ def clustering_metrics(y_true, y_pred):
     >>> m["ACC"], m["NMI"], m["ARI"], m["n_classes"]
     (1.0, 1.0, 1.0, 2)
     """
-    y_true = column_or_1d(y_true)
-    y_pred = column_or_1d(y_pred)
+    y_true = _label_codes(y_true, "y_true")
+    y_pred = _label_codes(y_pred, "y_pred")
     return {
         "ACC": clustering_accuracy_score(y_true, y_pred),
         "NMI": float(normalized_mutual_info_score(y_true, y_pred)),

@@ -222,6 +222,72 @@ def test_in_process_folder_resumes_and_checks(tmp_path, images, tiny_dir):
     np.testing.assert_allclose(U3.compute(), expected, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_resume_embeds_again_what_changed_and_checks_the_model(tmp_path, images, tiny_dir):
+    """The folder is keyed by the images' contents and the model's weights, not their names."""
+    import shutil
+
+    from PIL import Image
+    from safetensors.torch import load_file, save_file
+
+    image_dir, model = tmp_path / "imgs", tmp_path / "model"
+    shutil.copytree(images[0], image_dir)
+    shutil.copytree(tiny_dir, model)
+    enc = tiny(model)
+    folder = tmp_path / "emb"
+    _, listed = embed_directory(image_dir, folder, encoder=enc, partition_size=8)
+    first = _runs(folder, 4)
+    # An image edited in place (same name): its partition, and only it, is embedded again.
+    edited = image_dir / listed[9]
+    Image.fromarray(np.full((30, 30, 3), 200, np.uint8)).save(edited)
+    U, _ = embed_directory(image_dir, folder, encoder=enc, partition_size=8)
+    second = _runs(folder, 4)
+    assert [a == b for a, b in zip(first, second, strict=True)] == [True, False, True, True]
+    np.testing.assert_allclose(U.compute()[9], enc.transform([str(edited)])[0], atol=1e-6)
+    key = enc.model_key()
+    assert load_embeddings(folder, model_key=key)[1] == load_embeddings(folder)[1]
+    # Other weights at the same path: refused when read with the new model, and a resumed
+    # job embeds every partition again.
+    weights = model / "open_clip_model.safetensors"
+    save_file({k: v + 0.01 for k, v in load_file(weights).items()}, weights)
+    changed = tiny(model)
+    assert changed.model_key() != key
+    with pytest.raises(ValueError, match="another model.*weights"):
+        load_embeddings(folder, model_key=changed.model_key())
+    embed_directory(image_dir, folder, encoder=changed, partition_size=8)
+    assert all(a != b for a, b in zip(second, _runs(folder, 4), strict=True))
+    load_embeddings(folder, model_key=changed.model_key())
+
+
+def test_a_damaged_partition_is_never_clustered(tmp_path):
+    """A partition damaged after its job (a flipped byte, a FIFO in its place) and a lost
+    paths.txt are refused in one line naming the file, never read as embeddings nor waited
+    on (issue 19's audit)."""
+    from skgradnorm.distributed import _store
+
+    folder = tmp_path / "emb"
+    rows = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    manifest = {"format": _store.FORMAT, "version": _store.FORMAT_VERSION}
+    _store.write_manifest(folder, dict(manifest, n_images=6, partition_size=3), list("abcdef"))
+    for i in range(2):
+        _store.save_partition(folder, i, rows[3 * i : 3 * i + 3], "run")
+    np.testing.assert_array_equal(load_embeddings(folder)[0].compute(), rows)
+    part = folder / "part_00001.npy"
+    data = bytearray(part.read_bytes())
+    data[-1] ^= 0xFF
+    part.write_bytes(bytes(data))
+    U, _ = load_embeddings(folder)  # lazy: nothing is read until computed
+    with pytest.raises(IncompleteEmbeddingsError, match="part_00001.npy.*SHA-256"):
+        U.compute()
+    part.unlink()
+    os.mkfifo(part)  # opening it for reading would wait for a writer forever
+    with pytest.raises(IncompleteEmbeddingsError, match="part_00001.npy.*not a regular file"):
+        load_embeddings(folder)[0].compute()
+    (folder / "paths.txt").unlink()
+    with pytest.raises(IncompleteEmbeddingsError, match="paths.txt"):
+        load_embeddings(folder)
+
+
 def test_unreadable_image_reported(tmp_path, images, tiny_dir):
     _, paths = images
     bad = tmp_path / "broken.png"

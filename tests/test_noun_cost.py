@@ -24,6 +24,8 @@ TEMPLATES = ["a photo of a {}.", "art of the {}."]  # two are enough, and fast
 
 
 def _encoder(**params):
+    # Batches of 8 prompts: the timed sample is its smallest, COST_SAMPLE_NOUNS nouns.
+    params.setdefault("text_batch_size", 8)
     return make_tiny_encoder(templates=TEMPLATES, **params)
 
 
@@ -127,3 +129,64 @@ def test_sample_is_spread_over_the_chunk():
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_the_sample_fills_full_batches():
+    assert _nouns.cost_sample_size(7, 256) == 293  # 8 batches of 256 prompts
+    assert _nouns.cost_sample_size(2, 8) == COST_SAMPLE_NOUNS  # never fewer than 48
+    assert len(sample_positions(4096, 293)) == 293
+
+
+@pytest.mark.slow
+def test_duplicated_nouns_one_sample_one_message(prompt_calls, monkeypatch):
+    """The paper's bank repeats nouns: the estimate and the embedding share one sample, and
+    the caller who asked for the estimate gets no second message."""
+    monkeypatch.setattr(_nouns, "SLOW_NOUN_BANK_SECONDS", 0.0)
+    enc = _encoder(cache_dir=False, verbose=True)
+    doubled = NOUNS + NOUNS[::-1]
+    enc.estimate_noun_seconds(doubled)
+    assert _n_prompts(prompt_calls) == COST_SAMPLE_NOUNS * len(TEMPLATES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowNounBankWarning)
+        out = enc.encode_nouns(doubled)
+    assert _n_prompts(prompt_calls) == len(NOUNS) * len(TEMPLATES)  # each distinct noun once
+    np.testing.assert_array_equal(out[: len(NOUNS)], out[len(NOUNS) :][::-1])
+    # Without an estimate first, one warning, pointing at the caller's line (this file).
+    with pytest.warns(SlowNounBankWarning) as record:
+        _encoder(cache_dir=False, verbose=True).encode_nouns(doubled)
+    assert len(record) == 1 and record[0].filename == __file__
+
+
+def test_the_bar_starts_with_the_timed_sample_done(monkeypatch):
+    """The sample embedded before the bar starts is shown as done, not as a burst."""
+    events = []
+
+    class Bar:
+        def __init__(self, **kw):
+            events.append(("initial", kw["initial"]))
+
+        def update(self, k):
+            events.append(("update", k))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(_nouns, "progress_bar", lambda **kw: Bar(**kw))
+    nouns = [f"n{i}" for i in range(25)]
+
+    def compute(chunk, progress):
+        first = chunk[0] == "n0"
+        if first:
+            progress(4)  # the first chunk's timed sample, reported first
+        for _ in range(len(chunk) - 4 * first):
+            progress(1)
+        return np.ones((len(chunk), 3), np.float32)
+
+    out = _nouns.embed_nouns_in_chunks(nouns, compute, chunk_size=10, on_start=lambda n, c: 4)
+    assert out.shape == (25, 3)
+    assert events[0] == ("initial", 4)
+    updates = [k for _, k in events[1:] if k]
+    assert set(updates) == {1} and 4 + len(updates) == 25  # no burst of 4, nothing twice

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import unit
+from scipy.stats import chisquare
 from sklearn.cluster import KMeans
 from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
 from sklearn.exceptions import NotFittedError
@@ -17,9 +18,11 @@ from skgradnorm._cluster._kmeans import (
     _lloyd_iter,
     _spherical_kmeans_single,
     default_init_size,
-    kmeans_plusplus,
 )
 from skgradnorm._cluster._search import assign
+from skgradnorm._cluster._seeding import kmeans_plusplus, pooled_kmeans_plusplus
+from skgradnorm._cluster._workers import Workers
+from skgradnorm._utils._torch import iter_chunks
 
 
 def _separated(n=500, d=16, k=5, noise=0.05, seed=0):
@@ -255,6 +258,135 @@ def test_kmeans_plusplus_spreads_seeds_over_separated_clusters():
     assert sorted(y[idx].tolist()) == list(range(8))  # one seed per true cluster
 
 
+def _numpy_pooled_kmeans_plusplus(X, k, rs, n_local_trials, pool_size):
+    """Plain float64 version of the pooled greedy k-means++, one pool entry at a time.
+
+    Same draws from ``rs`` in the same order as ``pooled_kmeans_plusplus``: one ``randint``
+    for the first centre; for every pool, its size's uniforms for the positions then as many
+    for the acceptance tests. A pool is drawn when the last one is used up or the potential
+    has fallen below half of what it was when that pool was drawn; its sizes start at
+    ``min(pool_size, 4 * n_local_trials)`` and double up to ``pool_size``. The candidates of
+    a centre all come from one pool.
+    """
+    n = X.shape[0]
+    chosen = [rs.randint(n)]
+    closest = np.maximum(2.0 - 2.0 * X @ X[chosen[0]], 0.0)  # squared distance, unit rows
+    size = pos = 0
+    pool_potential = 0.0
+    next_size = min(pool_size, 4 * n_local_trials)
+    for _ in range(1, k):
+        candidates = []
+        while len(candidates) < n_local_trials:
+            if size == 0 or pos == size or closest.sum() < 0.5 * pool_potential:
+                candidates = []  # a new pool: this centre's candidates all come from it
+                size, next_size = next_size, min(pool_size, 2 * next_size)
+                cumulative = np.cumsum(closest)
+                pool_potential = cumulative[-1]
+                draws = rs.uniform(size=size) * pool_potential
+                rows = np.minimum(np.searchsorted(cumulative, draws), n - 1)
+                uniforms = rs.uniform(size=size)
+                weights = closest[rows]  # the distances when the pool was drawn
+                pos = 0
+            # rejection sampling: accepted with probability (distance now) / (distance then)
+            if uniforms[pos] * weights[pos] <= closest[rows[pos]]:
+                candidates.append(rows[pos])
+            pos += 1
+        dist = np.minimum(closest, np.maximum(2.0 - 2.0 * X[candidates] @ X.T, 0.0))
+        best = int(np.argmin(dist.sum(axis=1)))
+        closest = dist[best]
+        chosen.append(candidates[best])
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize(
+    "n_local_trials, pool_size, chunk_size", [(1, 4, 50), (3, 16, 64), (None, 256, 8192)]
+)
+def test_pooled_kmeans_plusplus_matches_the_plain_reference(n_local_trials, pool_size, chunk_size):
+    X = _overlapping(n=700, d=12, seed=6)
+    k = 40
+    trials = 2 + int(np.log(k)) if n_local_trials is None else n_local_trials
+    rs_ref, rs = np.random.RandomState(3), np.random.RandomState(3)
+    ref = _numpy_pooled_kmeans_plusplus(X, k, rs_ref, trials, pool_size)
+    centers, idx = pooled_kmeans_plusplus(
+        torch.as_tensor(X),
+        k,
+        rs,
+        n_local_trials=n_local_trials,
+        pool_size=pool_size,
+        chunk_size=chunk_size,
+    )
+    np.testing.assert_array_equal(idx, ref)
+    np.testing.assert_array_equal(centers.numpy(), X[ref])
+    # both took the same number of draws: the generators are left in the same state
+    assert rs.randint(10**9) == rs_ref.randint(10**9)
+
+
+def test_pooled_kmeans_plusplus_draws_from_d2_through_the_pools():
+    # With one trial per centre it is plain k-means++: given the first two centres a and b,
+    # the third is row c with probability proportional to min(D(c, a), D(c, b)), D the
+    # squared distance. With pools of 4 drawn from the distances to a, the third centre
+    # comes by rejection from the pool that gave the second, unless the potential halved
+    # (36% of the runs here). Rows in 4 groups; what is counted is whether the third centre
+    # falls in the group of the first, of the second, or in another one, against the exact
+    # probabilities (8.9%, 8.1%, 83.0%). A sampler that skipped the rejection would give
+    # 7.1%, 28.1%, 64.8%: over these 1,000 runs the test would reject it at p ~ 1e-117.
+    X, y = _separated(n=12, d=4, k=4, noise=0.2, seed=0)
+    D = np.maximum(2.0 - 2.0 * X @ X.T, 0.0)
+    n, runs = len(X), 1000
+
+    def category(a, b):  # of every row as a third centre: 0 a's group, 1 b's, 2 another
+        return np.where(y == y[a], 0, np.where(y == y[b], 1, 2))
+
+    expected = np.zeros(3)
+    for a in range(n):
+        for b in range(n):
+            nearest = np.minimum(D[a], D[b])
+            p_ab = D[a, b] / D[a].sum() / n
+            expected += p_ab * np.bincount(category(a, b), nearest / nearest.sum(), 3)
+    counts = np.zeros(3)
+    Xt = torch.as_tensor(X)
+    for seed in range(runs):
+        _, (a, b, c) = pooled_kmeans_plusplus(
+            Xt, 3, np.random.RandomState(seed), n_local_trials=1, pool_size=4
+        )
+        counts[category(a, b)[c]] += 1
+    assert chisquare(counts, expected * runs).pvalue > 1e-3
+
+
+def test_pooled_kmeans_plusplus_float32_and_workers():
+    X = _overlapping(n=1500, d=16, seed=7).astype(np.float32)
+    Xt = torch.as_tensor(X)
+    ref_centers, ref = pooled_kmeans_plusplus(Xt, 30, np.random.RandomState(11), chunk_size=250)
+    assert ref_centers.dtype == torch.float32 and len(set(ref.tolist())) == 30
+    # the pool's matrix products spread over 1 or 2 workers, in blocks of 250 rows: the same
+    # picks (the blocks and the order of every sum are fixed by the rows alone)
+    for threads in (1, 2):
+        workers = Workers({"torch": threads})
+        try:
+            _, idx = pooled_kmeans_plusplus(
+                Xt, 30, np.random.RandomState(11), workers=workers, chunk_size=250
+            )
+        finally:
+            workers.close()
+        np.testing.assert_array_equal(idx, ref)
+
+
+def test_pooled_kmeans_plusplus_spreads_seeds_over_separated_clusters():
+    X, y = _separated(n=400, d=16, k=8, noise=0.02, seed=8)
+    for seed in range(5):
+        _, idx = pooled_kmeans_plusplus(torch.as_tensor(X), 8, np.random.RandomState(seed))
+        assert sorted(y[idx].tolist()) == list(range(8))  # one seed per true cluster
+
+
+def test_pooled_kmeans_plusplus_on_duplicates():
+    # every row coincides with a chosen centre early on: the potential is 0 and the draws
+    # must still end (they pick rows already chosen, as scikit-learn's k-means++ does)
+    X = np.repeat(np.eye(3), 4, axis=0)
+    centers, idx = pooled_kmeans_plusplus(torch.as_tensor(X), 8, np.random.RandomState(0))
+    assert len(idx) == 8 and set(np.argmax(X[idx], axis=1)) == {0, 1, 2}
+    np.testing.assert_array_equal(centers.numpy(), X[idx])
+
+
 # --------------------------------------------------------------------------- subsamples
 
 
@@ -274,7 +406,7 @@ def test_init_size_seeds_on_a_subsample_then_iterates_on_all_rows():
     seed = np.random.RandomState(4).randint(np.iinfo(np.int32).max, size=1)[0]
     run_rng = np.random.RandomState(seed)
     rows = np.sort(run_rng.choice(900, size=m, replace=False))
-    ref_idx = _numpy_kmeans_plusplus(X[rows], k, run_rng, 2 + int(np.log(k)))
+    ref_idx = _numpy_pooled_kmeans_plusplus(X[rows], k, run_rng, 2 + int(np.log(k)), 256)
     ref = _spherical_kmeans_single(
         torch.as_tensor(X), torch.as_tensor(X[rows][ref_idx]), max_iter=5, tol=0.0, chunk_size=64
     )
@@ -383,7 +515,7 @@ def test_lloyd_step_with_faiss_search_matches_numpy_reference():
     X = _overlapping(n=203, d=8, seed=2).astype(np.float32)
     C0 = X[[0, 50, 100, 150]].copy()
     new, labels = _lloyd_iter(
-        torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7, search=search_module.faiss_search
+        torch.as_tensor(X), torch.as_tensor(C0), chunk_size=7, search=search_module.faiss_searcher
     )
     ref_new, ref_labels = _numpy_lloyd_step(X.astype(np.float64), C0.astype(np.float64))
     np.testing.assert_array_equal(labels.numpy(), ref_labels)
@@ -420,12 +552,13 @@ def test_faiss_backend_matches_torch_backend_on_hard_data():
 def test_auto_backend_uses_faiss_only_for_float32_on_cpu(monkeypatch):
     pytest.importorskip("faiss")
     calls = []
+    real = search_module.faiss_searcher
 
-    def spy(X, centers):
-        calls.append(X.dtype)
-        return assign(X, centers, chunk_size=64)
+    def spy(centers):
+        calls.append(centers.dtype)
+        return real(centers)
 
-    monkeypatch.setattr(search_module, "faiss_search", spy)
+    monkeypatch.setattr(search_module, "faiss_searcher", spy)
     X = _overlapping(n=300, d=8, seed=18)
     spherical_kmeans(X, 4, n_init=1, random_state=0, device="cpu")  # float64: torch
     assert calls == []
@@ -531,12 +664,13 @@ def test_extreme_scales_give_the_same_clustering(scale):
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 def test_same_labels_with_one_or_two_threads(backend):
     # What the random_state promise covers on the CPU: the thread count of torch (and of
-    # faiss) does not change the result.
+    # faiss) does not change the result. Blocks of 200 rows, so that the seeding's matrix
+    # products and the assignment passes are spread over the two workers.
     if backend == "faiss" and not search_module.faiss_available():
         pytest.skip("faiss-cpu is not installed")
-    X = np.random.RandomState(0).randn(3000, 32).astype(np.float32)
+    X = np.random.RandomState(0).randn(5000, 32).astype(np.float32)
     previous = torch.get_num_threads()
-    labels = []
+    fits = []
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
@@ -544,8 +678,48 @@ def test_same_labels_with_one_or_two_threads(backend):
                 import faiss
 
                 faiss.omp_set_num_threads(threads)
-            km = SphericalKMeans(8, n_init=2, random_state=0, backend=backend, device="cpu")
-            labels.append(km.fit(X).labels_)
+            fits.append(
+                spherical_kmeans(
+                    X, 8, n_init=2, random_state=0, backend=backend, device="cpu", chunk_size=200
+                )
+            )
+            # the fit leaves torch's thread count as it found it
+            assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(previous)
-    np.testing.assert_array_equal(labels[0], labels[1])
+    np.testing.assert_array_equal(fits[0][1], fits[1][1])
+    np.testing.assert_array_equal(fits[0][0], fits[1][0])
+    assert fits[0][2] == fits[1][2]
+
+
+def test_workers_fold_the_blocks_in_order_whatever_the_thread_count():
+    slices = list(iter_chunks(50, 7))
+    for threads in (1, 2, 3):
+        workers = Workers({"torch": threads})
+        folded = []
+        try:
+            results = workers.run(
+                lambda sl: (sl.start, torch.get_num_threads()),
+                slices,
+                then=lambda sl, result, folded=folded: folded.append((sl, result[0])),
+            )
+        finally:
+            workers.close()
+        assert [r[0] for r in results] == [sl.start for sl in slices]
+        if threads > 1:  # on the workers, every block runs on one torch thread
+            assert {r[1] for r in results} == {1}
+        assert folded == [(sl, sl.start) for sl in slices]
+
+
+def test_workers_raise_what_a_block_raised():
+    def fn(sl):
+        if sl.start == 14:
+            raise ValueError("block 14")
+        return sl.start
+
+    workers = Workers({"torch": 2})
+    try:
+        with pytest.raises(ValueError, match="block 14"):
+            workers.run(fn, iter_chunks(50, 7))
+    finally:
+        workers.close()

@@ -161,3 +161,5 @@ def test_cli_vocabulary_choices(tmp_path, monkeypatch):
     assert load_vocabulary("common") == (["zebra"], None)
     with pytest.raises(CLIError, match="cannot read the vocabulary file"):
         load_vocabulary(str(tmp_path / "missing.txt"))
+    with pytest.raises(CLIError, match=r"'comon' is neither a bundled noun bank \(paper, "):
+        load_vocabulary("comon")  # a mistyped bank name

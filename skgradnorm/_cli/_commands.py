@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._inputs import (
+    EMBEDDING_FILES,
     CLIError,
     Steps,
-    check_out_dir,
-    duration,
+    check_cache_dir,
+    check_device,
+    check_tune_grid,
+    claim_out_dir,
     load_vocabulary,
     read_embeddings,
     read_labels,
+    user_path,
 )
 
 # --------------------------------------------------------------------------- cluster
@@ -93,66 +97,100 @@ def cluster(args) -> int:
     """Cluster a folder of images and write the results and the report."""
     t_start = time.perf_counter()
     inputs = _check_cluster_args(args)
-    steps = Steps(4, args.quiet)
-    with steps("find images"):  # every input checked before the long steps
-        _read_inputs(args, inputs)
-    encoder = _load_encoder(args, steps)
-    U, E = _embed(args, inputs, encoder, steps)
-    clusterer, charts, reasons = _select_and_cluster(args, inputs, U, E, steps)
-    result = _write(args, inputs, clusterer, U, charts, reasons, steps)
+    with claim_out_dir(inputs.out_dir, args.overwrite, extra_files=EMBEDDING_FILES):
+        steps = Steps(3 if args.embeddings is not None else 4, args.quiet)
+        with steps("find images"):  # every input checked before the long steps
+            _read_inputs(args, inputs)
+        encoder = _load_encoder(args, steps)
+        E = _embed_nouns(args, inputs, encoder, steps)
+        U = _embed_images(args, inputs, encoder, steps)
+        clusterer, charts, reasons = _select_and_cluster(args, inputs, U, E, steps)
+        result = _write(args, inputs, clusterer, U, charts, reasons, steps)
     _print_summary(args, inputs, clusterer, result, reasons, steps, time.perf_counter() - t_start)
     return 0
 
 
 def _check_cluster_args(args) -> _Inputs:
-    """The checks that need no file read: what to cluster, and where to write."""
+    """The checks that need no file read: what to cluster, where to write, the options."""
     if args.image_dir is None and args.embeddings is None:
         raise CLIError("give IMAGE_DIR (a folder of images) or --embeddings (from a past run).")
-    image_dir = Path(args.image_dir) if args.image_dir is not None else None
+    image_dir = user_path(args.image_dir, "IMAGE_DIR") if args.image_dir is not None else None
     if image_dir is not None and not image_dir.is_dir():
         raise CLIError(f"IMAGE_DIR {str(image_dir)!r} is not a folder.")
-    out_dir = Path(args.out)
-    check_out_dir(out_dir, args.overwrite)
-    return _Inputs(out_dir, image_dir, [], None, None, [], None)
+    if args.tune_grid is not None and not args.tune:
+        raise CLIError("--tune-grid is the grid of --tune; add --tune, or leave --tune-grid out.")
+    if args.head == "distill" and (args.n_clusters == "auto" or args.tune):
+        raise CLIError(
+            "--head distill needs an integer --n-clusters and no --tune; choose K and the "
+            "settings with the default head first (--n-clusters auto --tune)."
+        )
+    check_device(args.device)
+    if args.tune_grid is not None:
+        import numpy as np
+
+        # the estimators as the run will make them, on a stand-in noun bank
+        check_tune_grid(_make_clusterer(args, None, np.zeros((1, 1))), args.tune_grid)
+    check_cache_dir(args.cache_dir)
+    return _Inputs(user_path(args.out, "--out"), image_dir, [], None, None, [], None)
+
+
+def _check_weights_can_load(args) -> None:
+    """A tag that can be neither found in a cache nor downloaded fails now, in a second,
+    before the vocabulary is read and open_clip is imported."""
+    from .._clip._hub import check_tag_loadable
+    from ..exceptions import PretrainedWeightsError
+
+    try:
+        check_tag_loadable(args.model, args.pretrained)
+    except PretrainedWeightsError as exc:
+        raise CLIError(
+            f"cannot load the model {args.model!r} with weights {str(args.pretrained)!r}: {exc}"
+        ) from None
 
 
 def _read_inputs(args, inputs: _Inputs) -> None:
     """Find the images (or read --embeddings), check K and C against them, read the labels
     and the vocabulary."""
-    from .._clip._images import IMAGE_EXTENSIONS, find_images
-
     if args.embeddings is not None:
         inputs.embeddings, inputs.rel_paths, inputs.image_dir = read_embeddings(
-            args.embeddings, inputs.image_dir
+            user_path(args.embeddings, "--embeddings"), inputs.image_dir
         )
-    else:
-        inputs.rel_paths = find_images(inputs.image_dir)
+    _check_weights_can_load(args)  # before torch and the vocabulary are loaded: a second
+    from .._clip._images import IMAGE_EXTENSIONS, find_images
+
+    if args.embeddings is None:
+        try:
+            inputs.rel_paths = find_images(inputs.image_dir)
+        except OSError as exc:  # a folder that cannot be listed
+            raise CLIError(str(exc)) from None
     n = len(inputs.rel_paths)
     if n == 0:
         raise CLIError(
             f"no images found in {str(inputs.image_dir)!r} (searched recursively for "
             f"{', '.join(IMAGE_EXTENSIONS)}, any case)."
         )
-    if args.head == "distill" and (args.n_clusters == "auto" or args.tune):
-        raise CLIError(
-            "--head distill needs an integer --n-clusters and no --tune; choose K and the "
-            "settings with the default head first (--n-clusters auto --tune)."
-        )
     if args.n_clusters != "auto" and args.n_clusters > n:
         raise CLIError(f"--n-clusters {args.n_clusters} is larger than the number of images ({n}).")
-    if args.n_centers != "auto" and args.n_centers > n:
+    centers = [args.n_centers, *(args.tune_grid or {}).get("selector__n_centers", [])]
+    too_many = [c for c in centers if c != "auto" and isinstance(c, int) and c > n]
+    if too_many:
         raise CLIError(
-            f"--n-centers {args.n_centers} is larger than the number of images ({n}); "
+            f"--n-centers {too_many[0]} is larger than the number of images ({n}); "
             "use at most that many, or 'auto'."
         )
     if args.labels:
         inputs.true_labels = read_labels(args.labels, inputs.image_dir, inputs.rel_paths)
     inputs.vocabulary, inputs.definitions = load_vocabulary(args.vocabulary)
+    if args.strategy == "sic" and len(set(inputs.vocabulary)) < 2:
+        raise CLIError(
+            "--strategy sic drops the nouns closest to the mean noun, which with a single "
+            "noun is all of them; give a vocabulary of several nouns, or another --strategy."
+        )
 
 
 def _load_encoder(args, steps):
     """The encoder, its weights loaded now: a wrong file or architecture fails here."""
-    encoder = encoder_from_args(args, verbose=not args.quiet)
+    encoder = encoder_from_args(args, verbose=_show_progress(args))
     try:
         with steps("load model"):
             encoder.load_model()
@@ -164,39 +202,83 @@ def _load_encoder(args, steps):
     return encoder
 
 
-def _embed(args, inputs: _Inputs, encoder, steps):
-    """The images' embeddings (kept in OUT_DIR for reruns) and the noun bank's."""
+def _show_progress(args) -> bool:
+    """Progress bars only for a person watching: not with --quiet, not into a file or pipe."""
+    import sys
+
+    return not args.quiet and bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def _embed_nouns(args, inputs: _Inputs, encoder, steps):
+    """The noun bank's embeddings, the cost said first (one estimate, one line)."""
+    from .._clip._nouns import describe_noun_cost
+    from .._utils._torch import resolve_device
+
+    vocabulary = inputs.vocabulary
+    try:
+        seconds = encoder.estimate_noun_seconds(vocabulary)  # encode_nouns reuses its sample
+        cost = (
+            "all cached"
+            if seconds == 0
+            else f"{describe_noun_cost(seconds, resolve_device(args.device))}, cached "
+            "after this run (a GPU or --vocabulary common is faster)"
+        )
+        n = len(set(vocabulary))
+        with steps("embed nouns", f"embedding {n:,} distinct nouns: {cost}"):
+            E = encoder.encode_nouns(vocabulary)
+    except ValueError as exc:
+        raise CLIError(" ".join(str(exc).split())) from None
+    if args.strategy == "sic":
+        _check_sic_keeps_nouns(args, inputs, E)
+    return E
+
+
+def _check_sic_keeps_nouns(args, inputs: _Inputs, E) -> None:
+    """SIC's uniqueness rule depends on the nouns alone: check it before the images."""
+    from .._gradnorm import sic_scores
+
+    threshold = _make_clusterer(args, inputs, E).selector.uniqueness_threshold
+    scores, _ = sic_scores(E, E[:1], uniqueness_threshold=threshold)
+    if not (scores < float("inf")).any():
+        raise CLIError(
+            f"--strategy sic drops every one of the {len(set(inputs.vocabulary))} nouns as "
+            f"generic (each has a cosine of at least {1 - threshold:g} to the mean noun); use "
+            "--strategy gradnorm, or a vocabulary of more varied nouns."
+        )
+
+
+def _embed_images(args, inputs: _Inputs, encoder, steps):
+    """The images' embeddings (kept in OUT_DIR for reruns), or those of --embeddings."""
     from .._clip._embedding_files import save_embeddings
+    from .._clip._model import weights_source
     from ..exceptions import PretrainedWeightsError, UnreadableImageError
 
     user_errors = (UnreadableImageError, PretrainedWeightsError, FileNotFoundError, ValueError)
     U, n = inputs.embeddings, len(inputs.rel_paths)
     try:
-        if args.embeddings is not None and Path(args.embeddings).is_file():
-            read_embeddings(args.embeddings, inputs.image_dir, model_key=encoder.model_key())
-        if U is None:
-            with steps(
-                "embed images", f"embedding {n} images with {args.model} ({args.pretrained})"
-            ):
-                U = encoder.transform([str(inputs.image_dir / p) for p in inputs.rel_paths])
-            # Kept for reruns with other settings: --embeddings OUT_DIR/embeddings.npy
-            inputs.out_dir.mkdir(parents=True, exist_ok=True)
-            save_embeddings(
-                inputs.out_dir / "embeddings.npy", U, inputs.rel_paths, encoder.model_key()
+        if args.embeddings is not None:  # made by this model? (checked now it is loaded)
+            read_embeddings(
+                user_path(args.embeddings, "--embeddings"),
+                inputs.image_dir,
+                model_key=encoder.model_key(),
             )
-        vocabulary = inputs.vocabulary
-        seconds = encoder.estimate_noun_seconds(vocabulary)
-        cost = (
-            "all cached"
-            if seconds == 0
-            else f"about {duration(seconds)} on {encoder.load_model().device}, an estimate "
-            "that errs high; cached after this run (a GPU or --vocabulary common is faster)"
-        )
-        with steps("embed nouns", f"embedding {len(set(vocabulary))} distinct nouns: {cost}"):
-            E = encoder.encode_nouns(vocabulary)
+            return U
+        source = weights_source(args.model, args.pretrained)
+        with steps("embed images", f"embedding {n:,} images with {args.model} ({source})"):
+            U = encoder.transform([str(inputs.image_dir / p) for p in inputs.rel_paths])
     except user_errors as exc:
-        raise CLIError(str(exc)) from None
-    return U, E
+        raise CLIError(" ".join(str(exc).split())) from None
+    # Kept for reruns with other settings: --embeddings OUT_DIR/embeddings.npy
+    target = inputs.out_dir / "embeddings.npy"
+    try:
+        save_embeddings(target, U, inputs.rel_paths, encoder.model_key())
+    except OSError as exc:
+        raise CLIError(
+            f"cannot save the image embeddings to {str(target)!r} ({exc.strerror or exc}); "
+            "nothing else was written. Free some space (or choose another --out) and run "
+            "again: the image embeddings are cached, so the rerun is quick."
+        ) from None
+    return U
 
 
 def _make_clusterer(args, inputs: _Inputs, E):
@@ -205,7 +287,7 @@ def _make_clusterer(args, inputs: _Inputs, E):
 
     selector = GradNormNounSelector(
         E,
-        vocabulary=inputs.vocabulary,
+        vocabulary=None if inputs is None else inputs.vocabulary,
         n_centers=args.n_centers,
         temperature=args.temperature,
         top_k=args.top_k,
@@ -220,10 +302,11 @@ def _make_clusterer(args, inputs: _Inputs, E):
         return MutualDistillationClusterer(
             args.n_clusters,
             selector=selector,
-            n_neighbors=min(50, len(inputs.rel_paths) - 1),  # TAC's 50, or all on small folders
+            # TAC's 50, or all on small folders
+            n_neighbors=50 if inputs is None else min(50, len(inputs.rel_paths) - 1),
             random_state=args.seed,
             device=args.device,
-            verbose=not args.quiet,
+            verbose=_show_progress(args),
         )
     return LanguageAssistedClusterer(
         args.n_clusters,
@@ -248,6 +331,8 @@ def _select_and_cluster(args, inputs: _Inputs, U, E, steps):
 
 def _run_info(args, inputs: _Inputs, clusterer, reasons):
     """``(info, meta_lines)``: the run's settings for clusters.json and the report's header."""
+    from .._clip._model import weights_source
+
     sel = clusterer.selector_
     n_clusters = int(getattr(clusterer, "n_clusters_", clusterer.n_clusters))
     chosen = sel.get_params()
@@ -256,7 +341,7 @@ def _run_info(args, inputs: _Inputs, clusterer, reasons):
         "source": "cluster",
         "image_dir": str(image_dir.resolve()) if image_dir is not None else None,
         "model": args.model,
-        "pretrained": str(args.pretrained),
+        "pretrained": weights_source(args.model, args.pretrained),
         "parameters": {
             "n_clusters": n_clusters,
             "n_centers": sel.n_centers_,
@@ -274,7 +359,7 @@ def _run_info(args, inputs: _Inputs, clusterer, reasons):
     where = image_dir.resolve() if image_dir is not None else args.embeddings
     meta = [
         f"{len(inputs.rel_paths)} images from {where} in {n_clusters} clusters; "
-        f"model {args.model} ({args.pretrained}).",
+        f"model {args.model} ({info['pretrained']}).",
         f"{len(sel.selected_nouns_)} nouns kept by {args.strategy} out of {len(vocabulary)} "
         f"({sel.n_centers_} centres, top {chosen['top_k']} per centre).",
         *reasons,
@@ -309,6 +394,13 @@ def _write(args, inputs: _Inputs, clusterer, U, charts, reasons, steps):
             )
         except ValueError as exc:  # OutputFolderError: the folder changed during the run
             raise CLIError(" ".join(str(exc).split())) from None
+        except OSError as exc:  # a full disk, a folder made read-only during the run, ...
+            raise CLIError(
+                f"cannot write the results into {str(inputs.out_dir)!r} "
+                f"({exc.strerror or exc}); the results already there (if any) were left as "
+                "they were. Free some space or fix the folder and run again, with "
+                f"--embeddings {inputs.out_dir / 'embeddings.npy'} to skip the embedding."
+            ) from None
 
 
 def _print_summary(args, inputs: _Inputs, clusterer, result, reasons, steps, total):
@@ -333,22 +425,28 @@ def embed(args) -> int:
         from ..distributed import embed_directory
     except ImportError as exc:
         raise CLIError(f"`embed` needs dask ({exc}); pip install 'skgradnorm[dask]'.") from None
-    encoder = encoder_from_args(args, verbose=True)
+    from .._reporting._out_dir import output_folder_lock
+
+    check_device(args.device)
+    check_cache_dir(args.cache_dir)
+    image_dir, out = user_path(args.image_dir, "IMAGE_DIR"), user_path(args.out, "--out")
+    encoder = encoder_from_args(args, verbose=False)  # the workers embed, quietly
     t0 = time.perf_counter()
     try:
-        U, paths = embed_directory(
-            args.image_dir,
-            args.out,
-            encoder=encoder,
-            scheduler=args.scheduler,
-            partition_size=args.partition_size,
-            resume=not args.no_resume,
-        )
+        with output_folder_lock(out):  # one job at a time per folder
+            U, paths = embed_directory(
+                image_dir,
+                out,
+                encoder=encoder,
+                scheduler=args.scheduler,
+                partition_size=args.partition_size,
+                resume=not args.no_resume,
+            )
     except (ValueError, OSError, RuntimeError) as exc:
         raise CLIError(" ".join(str(exc).split())) from None
     print(
-        f"Embedded {len(paths)} images ({U.shape[1]} dimensions) into {args.out} in "
+        f"Embedded {len(paths)} images ({U.shape[1]} dimensions) into {out} in "
         f"{time.perf_counter() - t0:.1f} s. Cluster them with: skgradnorm cluster "
-        f"--embeddings {args.out} -k K -o OUT_DIR"
+        f"--embeddings {out} -k K -o OUT_DIR"
     )
     return 0

@@ -19,7 +19,9 @@ loaded, an output folder that already holds results, ...) end with exit status 2
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 
 from ._commands import cluster, embed
 from ._inputs import CLIError
@@ -38,18 +40,59 @@ def _run(args) -> int:
     return demo(args)
 
 
+@contextlib.contextmanager
+def _one_line_warnings(command):
+    """Show warnings as ``skgradnorm CMD: warning: ...`` on one line, for this run only.
+
+    Python's default display adds the file, the line number and the source line of the
+    caller, which mean nothing to a user of the command line. Written with ``tqdm.write``
+    so that a progress bar on the screen is redrawn below the line, not broken by it. The
+    Python API is untouched: there the warnings stay warnings.
+    """
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        from tqdm import tqdm
+
+        text = " ".join(str(message).split())
+        kind = "warning" if category is UserWarning else f"warning ({category.__name__})"
+        tqdm.write(f"skgradnorm {command}: {kind}: {text}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+@contextlib.contextmanager
+def _printable_output():
+    """Names that the terminal's encoding cannot show (a non-UTF-8 file name under a strict
+    encoding) are printed with escapes instead of failing the run at its last line."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(Exception):
+                stream.reconfigure(errors="backslashreplace")
+                changed.append(stream)
+    try:
+        yield
+    finally:
+        for stream in changed:
+            with contextlib.suppress(Exception):
+                stream.reconfigure(errors="strict")
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0 success, 2 usage or input error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except CLIError as exc:
-        print(f"skgradnorm {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"skgradnorm {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with _printable_output(), _one_line_warnings(args.command):
+        try:
+            return _run(args)
+        except CLIError as exc:
+            print(f"skgradnorm {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"skgradnorm {args.command}: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

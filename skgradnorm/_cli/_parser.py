@@ -20,7 +20,7 @@ IMAGE_EXTENSIONS = module_constant("_clip._images", "IMAGE_EXTENSIONS")
 
 
 #: ``--tune-grid`` keys: the selector's parameters by their option names.
-_TUNABLE = {
+TUNABLE = {
     "temperature": "selector__temperature",
     "retrieval_temperature": "selector__retrieval_temperature",
     "n_centers": "selector__n_centers",
@@ -40,15 +40,43 @@ def parse_tune_grid(text):
         )
     grid = {}
     for key, values in raw.items():
-        name = _TUNABLE.get(key, key if "__" in key else None)
+        name = TUNABLE.get(key, key if "__" in key else None)
         if name is None:
             raise argparse.ArgumentTypeError(
-                f"unknown --tune-grid key {key!r}; use {', '.join(_TUNABLE)}"
+                f"unknown --tune-grid key {key!r}; use {', '.join(TUNABLE)}"
             )
         if not isinstance(values, list) or not values:
             raise argparse.ArgumentTypeError(f"--tune-grid {key!r} needs a non-empty list")
+        check = _GRID_VALUES.get(key)
+        for value in values:
+            if check is not None and not check[0](value):
+                raise argparse.ArgumentTypeError(
+                    f"--tune-grid {key!r}: {json.dumps(value)} is not {check[1]}"
+                )
         grid[name] = values
     return grid
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: What each --tune-grid key's values must be (checked before anything runs).
+_GRID_VALUES = {
+    "temperature": (lambda v: _is_number(v) and 0 < v < math.inf, "a positive number"),
+    "retrieval_temperature": (
+        lambda v: _is_number(v) and 0 < v < math.inf,
+        "a positive number",
+    ),
+    "n_centers": (
+        lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+        'a positive integer or "auto"',
+    ),
+    "top_k": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "a positive integer",
+    ),
+}
 
 
 def _number(kind, *, minimum, strict, what):
@@ -68,6 +96,29 @@ def _number(kind, *, minimum, strict, what):
 
 
 _positive_int = _number(int, minimum=1, strict=False, what="a positive integer")
+_SEED_MAX = 2**32 - 1  # numpy's legacy seeding (scikit-learn's random_state) takes 0 .. 2**32-1
+
+
+def _seed(text):
+    """``--seed``: an integer in ``[0, 2**32 - 1]``, as scikit-learn's ``random_state``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= _SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {_SEED_MAX}, got {text!r}")
+    return value
+
+
+def _path(text):
+    """A path option: not empty (an empty path would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r} (a NUL byte)")
+    return text
+
+
 _non_negative_int = _number(int, minimum=0, strict=False, what="an integer >= 0")
 _positive_float = _number(float, minimum=0, strict=True, what="a positive number")
 
@@ -110,6 +161,7 @@ def _add_model_options(model, encoder) -> None:
     )
     model.add_argument(
         "--cache-dir",
+        type=_path,
         default=None,
         help="noun-embedding cache folder (default: $SKGRADNORM_CACHE or ~/.cache/skgradnorm)",
     )
@@ -134,12 +186,14 @@ def _add_cluster_parser(sub) -> None:
     parser.add_argument(
         "image_dir",
         metavar="IMAGE_DIR",
+        type=_path,
         nargs="?",
         help="folder of images (searched recursively); optional with --embeddings",
     )
     parser.add_argument(
         "--embeddings",
         metavar="EMB_DIR",
+        type=_path,
         default=None,
         help="cluster image embeddings made earlier by `skgradnorm embed` instead of "
         "embedding IMAGE_DIR (the same --model and --pretrained embed the nouns)",
@@ -154,7 +208,12 @@ def _add_cluster_parser(sub) -> None:
         "2 to min(50, n_images / 10); the report shows the criterion for each K)",
     )
     parser.add_argument(
-        "--out", "-o", required=True, metavar="OUT_DIR", help="output folder (created if needed)"
+        "--out",
+        "-o",
+        required=True,
+        type=_path,
+        metavar="OUT_DIR",
+        help="output folder (created if needed)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace results already in OUT_DIR"
@@ -164,6 +223,7 @@ def _add_cluster_parser(sub) -> None:
     method.add_argument(
         "--vocabulary",
         metavar="BANK",
+        type=_path,
         default="paper",
         help="noun bank: a bundled WordNet bank, 'paper' (default: the authors' 146,347 "
         "entries), 'common' (sense-tagged lemmas only: a tenth of the embedding cost, for "
@@ -208,7 +268,7 @@ def _add_cluster_parser(sub) -> None:
     )
     method.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=0,
         help="random seed of every k-means (default: %(default)s)",
     )
@@ -244,6 +304,7 @@ def _add_cluster_parser(sub) -> None:
     output.add_argument(
         "--labels",
         metavar="CSV",
+        type=_path,
         default=None,
         help="known classes as 'path,label' rows (paths relative to IMAGE_DIR or absolute): "
         "prints and writes ACC, NMI, ARI (metrics.json)",
@@ -279,12 +340,16 @@ def _add_demo_parser(sub) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=0,
         help="seed of the world and of every k-means (default: %(default)s)",
     )
     parser.add_argument(
-        "--out", "-o", default="skgradnorm-demo", help="output folder (default: %(default)s)"
+        "--out",
+        "-o",
+        type=_path,
+        default="skgradnorm-demo",
+        help="output folder (default: %(default)s)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace results of other runs in --out"
@@ -304,8 +369,10 @@ def _add_embed_parser(sub) -> None:
             "`skgradnorm cluster --embeddings OUT_DIR`. Needs skgradnorm[dask]."
         ),
     )
-    parser.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images")
-    parser.add_argument("--out", "-o", required=True, metavar="OUT_DIR", help="embeddings folder")
+    parser.add_argument("image_dir", metavar="IMAGE_DIR", type=_path, help="folder of images")
+    parser.add_argument(
+        "--out", "-o", required=True, type=_path, metavar="OUT_DIR", help="embeddings folder"
+    )
     parser.add_argument(
         "--scheduler",
         default=None,

@@ -31,11 +31,11 @@ from ._images import as_image_items, check_image_files, encode_images
 from ._model import ModelBundle, load_bundle
 from ._noun_cache import resolve_cache_dir
 from ._nouns import (
-    COST_SAMPLE_NOUNS,
     TimedSample,
     announce_noun_cost,
     check_strings,
     check_templates,
+    cost_sample_size,
     embed_noun_chunk,
     embed_nouns_in_chunks,
     noun_cache_for,
@@ -108,11 +108,12 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         (``$XDG_CACHE_HOME/skgradnorm``). ``False`` disables the cache. Nothing is
         cached for random weights (``pretrained=None``).
     verbose : bool, default=False
-        Show progress bars (tqdm) while embedding, and warn
+        Show a progress bar (tqdm) while embedding, and warn
         (:class:`~skgradnorm.exceptions.SlowNounBankWarning`) before embedding nouns that
-        are estimated to take more than a minute. Quiet by default, as scikit-learn's
-        estimators are (the command line turns it on); the estimate is always logged
-        (logger ``skgradnorm``, level INFO).
+        are estimated to take more than a minute, unless :meth:`estimate_noun_seconds`
+        already gave the caller that estimate. Quiet by default, as scikit-learn's
+        estimators are (the command line turns it on when stderr is a terminal); the
+        estimate is always logged (logger ``skgradnorm``, level INFO).
 
     See Also
     --------
@@ -381,10 +382,7 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         self._validate_params()
         templates = check_templates(self.templates)
         nouns = check_strings(nouns, "nouns")
-        distinct = list(dict.fromkeys(nouns))  # first-occurrence order
-        if len(distinct) < len(nouns):
-            row = {noun: i for i, noun in enumerate(distinct)}
-            return self.encode_nouns(distinct)[[row[noun] for noun in nouns]]
+        all_nouns, nouns = nouns, list(dict.fromkeys(nouns))  # distinct, first-occurrence order
         bundle = self._get_bundle()
         cache = noun_cache_for(bundle, nouns, templates, resolve_cache_dir(self.cache_dir))
         if cache is None and bundle.source_kind == "random" and self.cache_dir is not False:
@@ -404,31 +402,34 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             return out
 
         def on_start(n_pending, first_chunk):
-            if n_pending <= 2 * COST_SAMPLE_NOUNS:
-                return  # short work: not worth a word
+            if n_pending <= 2 * cost_sample_size(len(templates), self.text_batch_size):
+                return 0  # short work: not worth a word, nor a sample
             sample = self._timed_sample(bundle, first_chunk, templates)
             announced, sample.announced = sample.announced, False
-            announce_noun_cost(
-                sample.seconds_per_noun * n_pending,
-                n_pending,
-                len(templates),
-                bundle.device,
-                None if cache is None else cache.root,
-                warn=bool(self.verbose) and not announced,
-                stacklevel=4,
-            )
+            if not announced:  # else estimate_noun_seconds told the caller (and logged it)
+                n_t, verbose = len(templates), bool(self.verbose)
+                announce_noun_cost(  # stacklevel 4: the caller of encode_nouns
+                    sample, n_pending, n_t, bundle.device, cache, warn=verbose, stacklevel=4
+                )
+            return sample.n_nouns  # embedded already: the bar starts with them
 
-        return embed_nouns_in_chunks(
+        out = embed_nouns_in_chunks(
             nouns, compute, cache=cache, verbose=self.verbose, on_start=on_start
         )
+        if len(nouns) < len(all_nouns):  # every occurrence of a noun gets its row
+            row = {noun: i for i, noun in enumerate(nouns)}
+            out = out[[row[noun] for noun in all_nouns]]
+        return out
 
     def estimate_noun_seconds(self, nouns):
         """Estimated seconds that :meth:`encode_nouns` needs for ``nouns``; 0.0 if cached.
 
-        Loads the model, counts the nouns whose embeddings are not cached yet, times a
-        short batch of them (48 nouns with every template) and extrapolates. The timed
-        batch is kept and used by the next :meth:`encode_nouns`, so nothing is embedded
-        twice, and that call does not warn again. The estimate is also logged.
+        Loads the model, counts the distinct nouns whose embeddings are not cached yet,
+        times a sample of them (every template, in full batches of ``text_batch_size``
+        prompts: 293 nouns with the paper's 7 templates) and extrapolates. The timed
+        sample is kept and used by the next :meth:`encode_nouns` of the same nouns, so
+        nothing is embedded twice, and that call does not announce the cost again (the
+        caller was told). The estimate is also logged.
 
         Parameters
         ----------
@@ -442,7 +443,8 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         templates = check_templates(self.templates)
-        nouns = check_strings(nouns, "nouns")
+        # The distinct nouns, as encode_nouns embeds them: the same cache, the same sample.
+        nouns = list(dict.fromkeys(check_strings(nouns, "nouns")))
         bundle = self._get_bundle()
         cache = noun_cache_for(bundle, nouns, templates, resolve_cache_dir(self.cache_dir))
         n_pending, first = pending_nouns(cache, len(nouns))
@@ -452,23 +454,16 @@ class CLIPEncoder(TransformerMixin, BaseEstimator):
             bundle, nouns[first : first + _noun_cache.DEFAULT_CHUNK_SIZE], templates
         )
         sample.announced = True
-        seconds = sample.seconds_per_noun * n_pending
-        announce_noun_cost(
-            seconds,
-            n_pending,
-            len(templates),
-            bundle.device,
-            None if cache is None else cache.root,
-            warn=False,
-        )
-        return float(seconds)
+        n_t = len(templates)
+        return float(announce_noun_cost(sample, n_pending, n_t, bundle.device, cache, warn=False))
 
     # ----------------------------------------------------------------- internals
 
     def _timed_sample(self, bundle, chunk, templates):
         """The timed sample of ``chunk`` (kept for the chunk's computation, see
         :func:`._nouns.embed_noun_chunk`), made once."""
-        picked = [chunk[i] for i in sample_positions(len(chunk))]
+        size = cost_sample_size(len(templates), self.text_batch_size)
+        picked = [chunk[i] for i in sample_positions(len(chunk), size)]
         sample = getattr(self, "_noun_sample", None)
         if sample is None or sample.key != sample_key(bundle, templates, picked):
             sample = TimedSample(bundle, chunk, templates, batch_size=self.text_batch_size)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._utils._progress import progress_bar
 from .._utils._safe_files import open_regular
 from .._utils._torch import run_with_oom_backoff
 from .._utils._validation import l2_normalize_rows
@@ -41,11 +42,22 @@ def find_images(image_dir) -> list[str]:
     A file is an image if its extension is in :data:`IMAGE_EXTENSIONS` (any case). Hidden
     files and folders (names starting with ".") are skipped. Symbolic links to folders are
     followed (a link back to a folder already visited is not, so cycles end).
+
+    Raises
+    ------
+    PermissionError
+        If ``image_dir`` or a folder under it cannot be listed (its images would be
+        missed without a word); the message names the first few such folders.
     """
     root = Path(image_dir)
     found = []
     seen = set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
+    unreadable = []
+
+    def skipped(exc):  # os.walk's onerror: a folder it cannot list
+        unreadable.append(exc)
+
+    for folder, dirs, files in os.walk(root, followlinks=True, onerror=skipped):
         real = os.path.realpath(folder)
         if real in seen:  # a link cycle, or two links to one folder
             dirs[:] = []
@@ -55,7 +67,33 @@ def find_images(image_dir) -> list[str]:
         for name in files:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                 found.append((Path(folder) / name).relative_to(root).as_posix())
+    if unreadable:
+        raise _unreadable_folders(root, unreadable)
     return sorted(found)
+
+
+def _unreadable_folders(root: Path, errors) -> PermissionError:
+    """One error naming the folders under ``root`` that could not be listed."""
+
+    def name(exc):
+        where = exc.filename if exc.filename is not None else root
+        try:
+            return Path(where).relative_to(root).as_posix()
+        except ValueError:
+            return os.fspath(where)
+
+    shown = "; ".join(f"{name(e)!r} ({e.strerror or type(e).__name__})" for e in errors[:3])
+    more = f" and {len(errors) - 3} more" if len(errors) > 3 else ""
+    if len(errors) == 1 and name(errors[0]) == ".":
+        return PermissionError(
+            f"cannot list the image folder {os.fspath(root)!r} "
+            f"({errors[0].strerror or errors[0]}); check its permissions."
+        )
+    return PermissionError(
+        f"cannot list {len(errors)} folder(s) under {os.fspath(root)!r}, so their images "
+        f"would be left out: {shown}{more}. Fix their permissions, or move them out of the "
+        "image folder."
+    )
 
 
 def scaled_to_uint8(image):
@@ -190,6 +228,16 @@ def as_image_items(X) -> list:
     return items
 
 
+def why_unreadable(exc) -> str:
+    """Why an image could not be read, in words (Pillow's "cannot identify image file
+    <_io.BufferedReader name=4>" names a file descriptor, not the problem)."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image Pillow can read (an unknown format, or an empty or damaged file)"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def check_image_files(items) -> None:
     """Check every image file before the model runs; raise one error listing all bad files.
 
@@ -210,7 +258,7 @@ def check_image_files(items) -> None:
             with open_regular(path) as fh, Image.open(fh) as im:
                 im.verify()
         except Exception as exc:  # PIL raises many types for corrupt files
-            failures.append((path, f"{type(exc).__name__}: {exc}"))
+            failures.append((path, why_unreadable(exc)))
     if failures:
         seen = {path for path, _ in failures}
         for path in paths:
@@ -220,10 +268,48 @@ def check_image_files(items) -> None:
                 with open_regular(path) as fh, Image.open(fh) as im:
                     im.load()
             except Exception as exc:
-                failures.append((path, f"{type(exc).__name__}: {exc}"))
+                failures.append((path, why_unreadable(exc)))
         order = {path: i for i, path in enumerate(paths)}
         failures.sort(key=lambda f: order[f[0]])
         raise UnreadableImageError(failures)
+
+
+def shortest_side_crop(preprocess):
+    """``(size, crop)`` when ``preprocess`` starts by resizing the shorter side to ``size``
+    and then cuts a centred ``crop x crop`` square (open_clip's default), else None."""
+    from torchvision import transforms as T
+
+    steps = list(getattr(preprocess, "transforms", ()))
+    if len(steps) < 2 or not isinstance(steps[0], T.Resize) or steps[0].max_size is not None:
+        return None
+    size = steps[0].size
+    size = size[0] if isinstance(size, (list, tuple)) and len(size) == 1 else size
+    crop = steps[1].size if isinstance(steps[1], T.CenterCrop) else None
+    if not isinstance(size, int) or crop is None or len(set(crop)) != 1:
+        return None
+    return size, int(crop[0])
+
+
+def keep_cropped_part(image, size: int, crop: int):
+    """The part of ``image`` that a shorter-side resize to ``size`` and a centred
+    ``crop``-pixel square will use (with a margin for the resampling filter), for images
+    of an extreme shape only.
+
+    A 20,000 x 1 PNG of 143 bytes would otherwise be resized to 4,480,000 x 224 pixels
+    (some 3 GB) before the crop keeps 224 x 224 of them. Images whose long side is within
+    four times what is kept are returned as they are, so ordinary photos are embedded
+    exactly as before.
+    """
+    w, h = image.size
+    short, long = min(w, h), max(w, h)
+    scale = size / short
+    margin = 4.0 / min(scale, 1.0) + 2.0  # bicubic taps, wider when the resize shrinks
+    keep = int(np.ceil(crop / scale + 2 * margin))
+    if long <= 4 * keep:
+        return image
+    start = (long - keep) // 2
+    box = (start, 0, start + keep, h) if w >= h else (0, start, w, start + keep)
+    return image.crop(box)
 
 
 class _ImageDataset(torch.utils.data.Dataset):
@@ -232,8 +318,14 @@ class _ImageDataset(torch.utils.data.Dataset):
     def __init__(self, items, preprocess, positions=None):
         self.items = items
         self.preprocess = preprocess
+        self.crop_rule = shortest_side_crop(preprocess)
         # Where each item sits in the caller's X (some may have been found in a cache).
         self.positions = list(range(len(items))) if positions is None else list(positions)
+
+    def _prepare(self, image):
+        if self.crop_rule is not None:
+            image = keep_cropped_part(image, *self.crop_rule)
+        return self.preprocess(image)
 
     def __len__(self):
         return len(self.items)
@@ -253,11 +345,11 @@ class _ImageDataset(torch.utils.data.Dataset):
                 image = _to_rgb(_array_to_pil(item, f"X[{self.positions[index]}]"))
             else:
                 image = _to_rgb(item)
-            return index, self.preprocess(image), None
+            return index, self._prepare(image), None
         except Exception as exc:  # reported together at the end, see _encode_images
             where = f"X[{self.positions[index]}]"
             name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else where
-            return index, None, (name, f"{type(exc).__name__}: {exc}")
+            return index, None, (name, why_unreadable(exc))
 
 
 def _collate(samples):
@@ -277,8 +369,6 @@ def encode_images(
     and embedded ``batch_size`` at a time, halving the batch on out-of-memory errors.
     Files that fail to decode are collected and reported together at the end.
     """
-    from tqdm.auto import tqdm
-
     dataset = _ImageDataset(items, bundle.preprocess, positions)
     loader = torch.utils.data.DataLoader(
         dataset,
@@ -298,7 +388,7 @@ def encode_images(
 
     with (
         torch.inference_mode(),
-        tqdm(total=len(items), unit="img", desc="Embedding images", disable=not verbose) as bar,
+        progress_bar(total=len(items), unit="img", desc="Embedding images", enabled=verbose) as bar,
     ):
         for indices, batch, bad in loader:
             failures.extend(bad)

@@ -4,9 +4,10 @@ The weights come from an open_clip pretrained tag, a local file, a local folder
 (``local-dir:``) or the Hugging Face Hub (``hf-hub:``). Two things are checked so that a
 wrong or missing file fails at once with one clear line:
 
-* a tag (or ``hf-hub:`` name) whose files are not in the local Hugging Face cache fails
-  immediately when ``HF_HUB_OFFLINE`` is set or the hub does not answer a short probe,
-  instead of after open_clip's download retries (:func:`check_hub_reachable`);
+* a tag (or ``hf-hub:`` name) that can be neither read from a cache nor downloaded fails
+  at once (``_hub.py``: :func:`~._hub.check_tag_loadable` before open_clip is imported,
+  :func:`~._hub.check_hub_reachable` once it knows the tag's files), instead of after
+  open_clip's download retries;
 * a local file that open_clip cannot load as a state dict of the named architecture
   (garbage, another format, another architecture) raises
   :class:`~skgradnorm.exceptions.PretrainedWeightsError` naming the file and the
@@ -27,18 +28,20 @@ import torch
 from .._utils._compat import import_open_clip
 from ..exceptions import PretrainedWeightsError, RandomWeightsWarning
 from . import _noun_cache
+from ._hub import (
+    HF_HUB,
+    LOCAL_DIR,
+    check_hub_reachable,
+    check_tag_loadable,
+    looks_like_path,
+    one_line,
+    weights_advice,
+)
 from ._text import text_tower_of
 
-__all__ = ["ModelBundle", "check_hub_reachable", "load_bundle"]
+__all__ = ["ModelBundle", "load_bundle", "weights_source"]
 
 logger = logging.getLogger(__name__)
-
-#: Seconds a probe of the Hugging Face Hub may take before the hub counts as unreachable.
-HUB_PROBE_TIMEOUT_S = 5.0
-
-_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
-_LOCAL_DIR = "local-dir:"
-_HF_HUB = "hf-hub:"
 
 
 # --------------------------------------------------------------------------- the model
@@ -90,25 +93,16 @@ def _input_dtype(module: torch.nn.Module) -> torch.dtype:
     return next(module.parameters()).dtype  # pragma: no cover - no such tower in open_clip
 
 
-def _looks_like_path(value: str) -> bool:
-    return (
-        os.sep in value
-        or "/" in value
-        or value.startswith(("~", "."))
-        or value.lower().endswith(_WEIGHT_SUFFIXES)
-    )
-
-
 def _resolve_source(model_name: str, pretrained, known_tags=()):
     """-> (open_clip model name, open_clip pretrained, kind, source).
 
     As in open_clip, a known pretrained tag of ``model_name`` wins over a file of the same
     name; otherwise existing files and folders are local weights.
     """
-    if model_name.startswith(_LOCAL_DIR):
-        folder = Path(model_name[len(_LOCAL_DIR) :]).expanduser()
-        return f"{_LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
-    if model_name.startswith(_HF_HUB):
+    if model_name.startswith(LOCAL_DIR):
+        folder = Path(model_name[len(LOCAL_DIR) :]).expanduser()
+        return f"{LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
+    if model_name.startswith(HF_HUB):
         return model_name, None, "hf-hub", model_name
     if pretrained is None:
         return model_name, None, "random", None
@@ -120,20 +114,21 @@ def _resolve_source(model_name: str, pretrained, known_tags=()):
         )
     if pretrained in known_tags:
         return model_name, pretrained, "tag", pretrained
-    if pretrained.startswith(_LOCAL_DIR):
-        folder = Path(pretrained[len(_LOCAL_DIR) :]).expanduser()
+    if pretrained.startswith(LOCAL_DIR):
+        folder = Path(pretrained[len(LOCAL_DIR) :]).expanduser()
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"pretrained={pretrained!r}: folder {str(folder)!r} does not exist; it must hold "
                 "open_clip_config.json and open_clip_model.safetensors."
             )
-        return f"{_LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
+        return f"{LOCAL_DIR}{folder}", None, "local-dir", str(folder.resolve())
     expanded = Path(pretrained).expanduser()
+    _check_readable(pretrained, expanded)
     if expanded.is_dir():
-        return f"{_LOCAL_DIR}{expanded}", None, "local-dir", str(expanded.resolve())
+        return f"{LOCAL_DIR}{expanded}", None, "local-dir", str(expanded.resolve())
     if expanded.is_file():
         return model_name, str(expanded), "file", str(expanded.resolve())
-    if _looks_like_path(pretrained):
+    if looks_like_path(pretrained):
         raise FileNotFoundError(
             f"pretrained={pretrained!r} looks like a path but no such file or folder exists. "
             "Pass an open_clip weights file (.pt, .bin or .safetensors), a folder (or "
@@ -143,28 +138,43 @@ def _resolve_source(model_name: str, pretrained, known_tags=()):
     return model_name, pretrained, "tag", pretrained
 
 
-def _weights_advice(model_name: str, pretrained, open_clip) -> str:
+def _check_readable(pretrained, path: Path) -> None:
+    """A weights path that exists but cannot be read is said so, not "no such file"."""
     try:
-        tags = open_clip.list_pretrained_tags_by_model(model_name)
-    except Exception:  # pragma: no cover - defensive
-        tags = []
-    known = f" Known tags for {model_name!r}: {', '.join(tags)}." if tags else ""
-    return (
-        "open_clip fetches tagged weights from the Hugging Face Hub (or the original URLs), "
-        "which needs network access (and HF_HUB_OFFLINE unset) unless they are already in its "
-        "cache. Without network, copy the weights to this machine and pass them locally: "
-        f"CLIPEncoder(model_name={model_name!r}, "
-        "pretrained='/path/to/open_clip_model.safetensors') "
-        "(a .safetensors, .bin or .pt state dict of this architecture), or "
-        "pretrained='local-dir:/path/to/folder' (a folder holding open_clip_config.json and "
-        f"open_clip_model.safetensors).{known}"
-    )
+        os.stat(path)
+    except PermissionError:  # a folder on the way cannot be searched
+        raise PermissionError(
+            f"pretrained={pretrained!r} cannot be reached: permission denied on a folder of "
+            "its path; fix the permissions or copy the weights somewhere readable."
+        ) from None
+    except (OSError, ValueError):
+        return  # missing (said below) or not a path at all
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise PermissionError(
+            f"pretrained={pretrained!r} exists but cannot be read (permission denied); fix "
+            "its permissions or copy the weights somewhere readable."
+        )
+
+
+def weights_source(model_name: str, pretrained) -> str:
+    """What the weights of ``(model_name, pretrained)`` are, for people and for records:
+    the resolved path of a local file or folder, the ``hf-hub:`` name, the open_clip tag,
+    or ``"random"`` (``pretrained=None``). A ``local-dir:`` model ignores ``pretrained``:
+    its folder is named, never the unused tag."""
+    open_clip = import_open_clip()
+    try:
+        known_tags = open_clip.list_pretrained_tags_by_model(model_name)
+    except Exception:  # pragma: no cover - defensive (names with schemas)
+        known_tags = []
+    _, _, kind, source = _resolve_source(model_name, pretrained, known_tags)
+    return "random" if kind == "random" else str(source)
 
 
 def load_bundle(params, *, stacklevel=5) -> ModelBundle:
     """Load the model of ``params`` = (model_name, pretrained, device, precision)."""
     model_name, pretrained, device_str, precision = params
     device = torch.device(device_str)
+    check_tag_loadable(model_name, pretrained)  # before open_clip's import, seconds long
     open_clip = import_open_clip()
     try:
         known_tags = open_clip.list_pretrained_tags_by_model(model_name)
@@ -199,7 +209,7 @@ def load_bundle(params, *, stacklevel=5) -> ModelBundle:
         if kind in ("tag", "hf-hub"):
             raise PretrainedWeightsError(
                 f"Could not load pretrained={pretrained!r} for model_name={model_name!r} "
-                f"({_one_line(exc)}). " + _weights_advice(model_name, pretrained, open_clip)
+                f"({one_line(exc)}). " + weights_advice(model_name, pretrained, open_clip)
             ) from exc
         if kind in ("file", "local-dir"):
             error = _local_weights_error(model_name, kind, source, exc)
@@ -238,19 +248,6 @@ def load_bundle(params, *, stacklevel=5) -> ModelBundle:
 # --------------------------------------------------------------------------- clear errors
 
 
-def _one_line(exc, limit=300) -> str:
-    """``Type: message`` on one line: the first informative line of a long message."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    if text.endswith(":") and len(lines) > 1:  # "Error(s) in loading state_dict for CLIP:"
-        text = f"{text} {lines[1]}"
-        if len(lines) > 2:
-            text += f" (and {len(lines) - 2} more)"
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _state_dict_problem(path: Path) -> str | None:
     """Why ``path`` cannot be read as a state dict (tensors by name), or ``None`` if it can."""
     try:
@@ -265,7 +262,7 @@ def _state_dict_problem(path: Path) -> str | None:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:
-            return f"it cannot be read as one: {_one_line(exc)}"
+            return f"it cannot be read as one: {one_line(exc)}"
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state:
@@ -284,7 +281,7 @@ def _local_weights_error(model_name, kind, source, exc) -> PretrainedWeightsErro
     if kind == "local-dir":
         return PretrainedWeightsError(
             f"pretrained='local-dir:{source}' does not hold a loadable open_clip model "
-            f"({_one_line(exc)}). The folder must hold open_clip_config.json and the "
+            f"({one_line(exc)}). The folder must hold open_clip_config.json and the "
             "open_clip_model.safetensors saved with it."
         )
     advice = (
@@ -304,93 +301,5 @@ def _local_weights_error(model_name, kind, source, exc) -> PretrainedWeightsErro
         return None
     return PretrainedWeightsError(
         f"pretrained={source!r} is not an open_clip state dict of model_name={model_name!r} "
-        f"({_one_line(exc)}). {advice}"
-    )
-
-
-# --------------------------------------------------------------------------- the hub
-
-
-def _hub_offline() -> bool:
-    """``HF_HUB_OFFLINE`` as huggingface_hub reads it, also when set after its import."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-        return True
-    try:
-        from huggingface_hub import constants
-    except ImportError:  # pragma: no cover - open_clip then uses the original URLs
-        return False
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def _hub_files(open_clip, model_name, pretrained, kind):
-    """(repo id, candidate file names) that open_clip would fetch from the hub, or None."""
-    if kind == "hf-hub":
-        return model_name[len(_HF_HUB) :], ["open_clip_config.json"]
-    try:
-        cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
-    except Exception:  # pragma: no cover - defensive
-        return None
-    hub = cfg.get("hf_hub", "") if cfg else ""
-    if not hub or "file" in cfg:
-        return None  # unknown tag (open_clip fails fast) or a URL-only tag
-    repo, filename = os.path.split(hub)
-    filename = filename or "open_clip_pytorch_model.bin"
-    names = [filename]
-    if filename == "open_clip_pytorch_model.bin":
-        names.insert(0, "open_clip_model.safetensors")
-    elif filename.endswith((".bin", ".pth")):
-        names.insert(0, filename[:-4] + ".safetensors")
-    return repo, names
-
-
-def _probe_hub() -> str | None:
-    """Why the hub cannot be reached (one short request, no retries), or ``None``."""
-    try:
-        from huggingface_hub import constants
-        from huggingface_hub.utils import get_session
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT_S)
-    except Exception as exc:  # DNS, refused, timeout, proxy: the download would fail too
-        return _one_line(exc)
-    return None
-
-
-def check_hub_reachable(open_clip, model_name, pretrained, kind) -> None:
-    """Fail at once if a tag's files are not cached and cannot be downloaded.
-
-    open_clip tries each candidate file with huggingface_hub's retries, which takes about
-    a minute without network before failing. When none of the files is in the local
-    Hugging Face cache, this raises :class:`PretrainedWeightsError` right away if
-    ``HF_HUB_OFFLINE`` is set, or if one request to the hub with a
-    ``HUB_PROBE_TIMEOUT_S`` timeout fails. Cached files and unknown tags pass through.
-    """
-    files = _hub_files(open_clip, model_name, pretrained, kind)
-    if files is None:
-        return
-    try:
-        import huggingface_hub
-    except ImportError:  # pragma: no cover
-        return
-    repo, names = files
-    for name in names:
-        try:
-            if isinstance(huggingface_hub.try_to_load_from_cache(repo, name), str):
-                return
-        except Exception:  # pragma: no cover - a damaged cache: let open_clip decide
-            return
-    what = f"pretrained={pretrained!r} for model_name={model_name!r} ({repo} on the Hub)"
-    if kind == "hf-hub":
-        what = f"model_name={model_name!r}"
-    if _hub_offline():
-        why = "HF_HUB_OFFLINE is set, so it cannot be downloaded"
-    else:
-        reason = _probe_hub()
-        if reason is None:
-            return
-        why = f"the Hugging Face Hub cannot be reached ({reason})"
-    raise PretrainedWeightsError(
-        f"{what} is not in the local Hugging Face cache and {why}. "
-        + _weights_advice(model_name, pretrained, open_clip)
+        f"({one_line(exc)}). {advice}"
     )

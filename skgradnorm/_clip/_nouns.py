@@ -4,27 +4,32 @@ will cost, said before it starts.
 - :func:`encode_noun_chunk` embeds nouns through the prompt templates (GradNorm's and TAC's
   ensemble: the raw prompt embeddings of a noun averaged, then L2-normalised).
 - :func:`embed_nouns_in_chunks` walks a vocabulary in chunks, reusing and filling the
-  on-disk :class:`~._noun_cache.NounEmbeddingCache`, with a progress bar.
+  on-disk :class:`~._noun_cache.NounEmbeddingCache`, with one progress bar.
 - The cost estimate: the full WordNet bank (119,034 distinct nouns x 7 templates) takes
   seconds to minutes on a GPU and hours on a CPU. :class:`~skgradnorm.CLIPEncoder` times a
-  short batch of the nouns it is about to embed (:class:`TimedSample`,
-  :data:`COST_SAMPLE_NOUNS` nouns with every template), extrapolates to every noun that is
-  not cached yet, and reports the estimate (:func:`announce_noun_cost`): always through
-  ``logging``, and as a :class:`~skgradnorm.exceptions.SlowNounBankWarning` when the
-  encoder is verbose and the estimate exceeds :data:`SLOW_NOUN_BANK_SECONDS`. The timed
-  batch is part of the work (its embeddings are used, never computed twice). Small
-  batches cost more per prompt than the full chunks, so the estimate errs high
-  (``benchmarks/bench_noun_cost.py``).
+  sample of the nouns it is about to embed (:class:`TimedSample`, spread over the first
+  chunk to compute) and extrapolates to every noun that is not cached yet. The sample is
+  large enough to run in full batches (:func:`cost_sample_size`): small batches cost more
+  per prompt than the real chunks' (a fixed cost per batch and per operation), which made
+  an estimate from 48 nouns 1.6 to 2.8 times too high (``benchmarks/bench_noun_cost.py``).
+  The timed sample is part of the work (its embeddings are used, never computed twice).
+  :func:`describe_noun_cost` says the estimate in a few words (the command line's step
+  line); :func:`announce_noun_cost` logs the full message and, for a verbose encoder whose
+  caller was not told yet, warns (:class:`~skgradnorm.exceptions.SlowNounBankWarning`)
+  when it exceeds :data:`SLOW_NOUN_BANK_SECONDS`. One sample, one message.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 
 import numpy as np
 
+from .._utils._progress import AVERAGE_SINCE_START, progress_bar
+from .._utils._torch import device_name
 from .._utils._validation import l2_normalize_rows
 from ..exceptions import CacheUnavailableWarning, SlowNounBankWarning
 from ..vocabulary import PAPER_TEMPLATES
@@ -39,9 +44,12 @@ __all__ = [
     "announce_noun_cost",
     "check_strings",
     "check_templates",
+    "cost_sample_size",
+    "describe_noun_cost",
     "embed_noun_chunk",
     "embed_nouns_in_chunks",
     "encode_noun_chunk",
+    "encode_sample",
     "format_duration",
     "noun_cache_for",
     "pending_nouns",
@@ -49,8 +57,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Nouns timed (each with every template) to estimate the cost of a noun bank.
+#: The fewest nouns timed (each with every template) to estimate the cost of a noun bank.
 COST_SAMPLE_NOUNS = 48
+#: The timed sample holds enough prompts for this many full text batches
+#: (:func:`cost_sample_size`).
+COST_SAMPLE_BATCHES = 8
 #: A verbose encoder warns before embedding nouns estimated to take longer than this.
 SLOW_NOUN_BANK_SECONDS = 60.0
 
@@ -67,7 +78,35 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def noun_cost_message(seconds, n_nouns, n_templates, device, cache_folder) -> str:
+def cost_sample_size(n_templates: int, batch_size: int) -> int:
+    """Nouns in the timed sample of a chunk: enough prompts (``n_templates`` each) for
+    :data:`COST_SAMPLE_BATCHES` full batches of ``batch_size``, and at least
+    :data:`COST_SAMPLE_NOUNS`.
+
+    Timed in batches as full as the real chunks', the sample's cost per prompt is the
+    chunks' own: 48 nouns x 7 templates ran in batches of a few dozen prompts, whose fixed
+    costs made the estimate 1.6 to 2.8 times too high. Measured on a busy 2-core CPU
+    (ViT-B-32, 7 templates, batches of 256): 0.9 s per noun for 48 nouns, 0.52 for 128,
+    0.29 for 256, 0.27 for 512 and 0.34 for 2,048 (``benchmarks/RESULTS.md``); the cost
+    per noun settles from about seven full batches on.
+
+    Examples
+    --------
+    >>> cost_sample_size(7, 256)
+    293
+    >>> cost_sample_size(7, 16)
+    48
+    """
+    need = math.ceil(COST_SAMPLE_BATCHES * int(batch_size) / max(1, int(n_templates)))
+    return max(COST_SAMPLE_NOUNS, need)
+
+
+def describe_noun_cost(seconds, device) -> str:
+    """The estimate in a few words: ``"about 12 min on cpu"``."""
+    return f"about {format_duration(seconds)} on {device_name(device)}"
+
+
+def noun_cost_message(seconds, n_nouns, n_templates, device, cache_folder, n_timed) -> str:
     """One paragraph: the estimate and the ways to make it shorter."""
     where = "a GPU (device='cuda')" if device.type == "cpu" else "a faster GPU"
     if cache_folder is None:
@@ -82,21 +121,22 @@ def noun_cost_message(seconds, n_nouns, n_templates, device, cache_folder) -> st
         )
     return (
         f"Embedding {n_nouns:,} nouns x {n_templates} templates "
-        f"({n_nouns * n_templates:,} prompts) will take about {format_duration(seconds)} "
-        f"on {device} (timed on {COST_SAMPLE_NOUNS} nouns; usually on the high side). Ways "
-        "to shorten it: run on "
+        f"({n_nouns * n_templates:,} prompts) will take {describe_noun_cost(seconds, device)} "
+        f"(timed on {n_timed} of them). Ways to shorten it: run on "
         f"{where}; pass a smaller vocabulary; or {cache}."
     )
 
 
-def announce_noun_cost(
-    seconds, n_nouns, n_templates, device, cache_folder, *, warn, stacklevel=2
-) -> None:
-    """Log the estimate; also warn (:class:`SlowNounBankWarning`) if ``warn`` and it is long."""
-    message = noun_cost_message(seconds, n_nouns, n_templates, device, cache_folder)
+def announce_noun_cost(sample, n_nouns, n_templates, device, cache, *, warn, stacklevel=2):
+    """The estimate for ``n_nouns`` from a :class:`TimedSample`, in seconds: logged, and
+    warned (:class:`SlowNounBankWarning`) if ``warn`` and it is long."""
+    seconds = sample.seconds_per_noun * n_nouns
+    folder = None if cache is None else cache.root
+    message = noun_cost_message(seconds, n_nouns, n_templates, device, folder, sample.n_nouns)
     logger.info(message)
     if warn and seconds > SLOW_NOUN_BANK_SECONDS:
         warnings.warn(message, SlowNounBankWarning, stacklevel=stacklevel + 1)
+    return seconds
 
 
 # --------------------------------------------------------------------------- inputs
@@ -145,18 +185,27 @@ def check_strings(values, name):
     for i, v in enumerate(values):
         if not isinstance(v, str):
             raise TypeError(f"{name}[{i}] is a {type(v).__name__}; all items must be str.")
+        if not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate (e.g. a mis-decoded file)
+                raise ValueError(
+                    f"{name}[{i}] = {v!r} is not valid text ({exc.reason} at position "
+                    f"{exc.start}); remove the character or read the file with its encoding."
+                ) from None
     return [str(v) for v in values]
 
 
-def sample_positions(n: int) -> np.ndarray:
-    """The nouns of a chunk of ``n`` that are timed for the cost estimate: spread evenly.
+def sample_positions(n: int, size: int = COST_SAMPLE_NOUNS) -> np.ndarray:
+    """The ``size`` nouns of a chunk of ``n`` that are timed for the cost estimate: spread
+    evenly.
 
     Evenly spaced rather than the first ones, so that the sample's prompt lengths are
     those of the chunk (a sorted vocabulary starts with unusual entries).
     """
-    if n <= COST_SAMPLE_NOUNS:
+    if n <= size:
         return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, COST_SAMPLE_NOUNS).round().astype(np.intp))
+    return np.unique(np.linspace(0, n - 1, size).round().astype(np.intp))
 
 
 def encode_noun_chunk(bundle, nouns, templates, *, batch_size, progress=None):
@@ -208,12 +257,43 @@ class TimedSample:
     """
 
     def __init__(self, bundle, chunk, templates, *, batch_size):
-        picked = [chunk[i] for i in sample_positions(len(chunk))]
+        size = cost_sample_size(len(templates), batch_size)
+        picked = [chunk[i] for i in sample_positions(len(chunk), size)]
         self.key = sample_key(bundle, templates, picked)
-        start = time.perf_counter()
-        self.embeddings = encode_noun_chunk(bundle, picked, templates, batch_size=batch_size)
-        self.seconds_per_noun = (time.perf_counter() - start) / len(picked)
+        self.n_nouns = len(picked)
+        self.embeddings, self.seconds_per_noun = encode_sample(
+            bundle, picked, templates, batch_size=batch_size
+        )
         self.announced = False
+
+
+#: The sample's first nouns, embedded before the clock starts: a model's first run pays
+#: one-time costs (memory pools, kernel choices; about a second on a CPU), which would
+#: weigh on the estimate of a small model as much as the work itself.
+COST_WARMUP_NOUNS = 8
+
+
+def encode_sample(bundle, picked, templates, *, batch_size, progress=None):
+    """``(embeddings, seconds per noun)`` of a chunk's sample: its first
+    :data:`COST_WARMUP_NOUNS` nouns untimed, then the rest timed. The same two calls
+    whether or not the sample is timed for an estimate, so the result never depends on it.
+    """
+    # A sample too small to time well (a chunk of a few nouns) is one call, untimed part
+    # and all: splitting it would only add a call.
+    k = COST_WARMUP_NOUNS if len(picked) >= 4 * COST_WARMUP_NOUNS else 0
+    parts = []
+    if k:
+        parts.append(
+            encode_noun_chunk(
+                bundle, picked[:k], templates, batch_size=batch_size, progress=progress
+            )
+        )
+    start = time.perf_counter()
+    parts.append(
+        encode_noun_chunk(bundle, picked[k:], templates, batch_size=batch_size, progress=progress)
+    )
+    seconds = (time.perf_counter() - start) / max(1, len(picked) - k)
+    return np.concatenate(parts), seconds
 
 
 def sample_key(bundle, templates, picked) -> tuple:
@@ -228,7 +308,7 @@ def embed_noun_chunk(bundle, chunk, templates, *, batch_size, sample=None, progr
     never changes the result, and a matching :class:`TimedSample` is reused, not recomputed.
     Returns ``(embeddings, used_sample)``.
     """
-    positions = sample_positions(len(chunk))
+    positions = sample_positions(len(chunk), cost_sample_size(len(templates), batch_size))
     picked = [chunk[i] for i in positions]
     rest_positions = np.setdiff1d(np.arange(len(chunk)), positions)
     used = sample is not None and sample.key == sample_key(bundle, templates, picked)
@@ -237,7 +317,7 @@ def embed_noun_chunk(bundle, chunk, templates, *, batch_size, sample=None, progr
         if progress is not None:
             progress(len(picked))
     else:
-        first = encode_noun_chunk(
+        first, _ = encode_sample(
             bundle, picked, templates, batch_size=batch_size, progress=progress
         )
     out = np.empty((len(chunk), first.shape[1]), dtype=np.float32)
@@ -342,14 +422,15 @@ def embed_nouns_in_chunks(
     on_start : callable, optional
         ``on_start(n_pending, first_chunk)``: called once, before any computing, with the
         number of nouns to compute and the nouns of the first chunk to compute (used to
-        estimate and announce the cost). Not called when everything is cached.
+        estimate and announce the cost). Not called when everything is cached. It may
+        return how many nouns of the first chunk it embedded already (the timed sample,
+        which ``compute`` reports first): the bar starts with them done, so that they do
+        not show as a burst of speed.
 
     Returns
     -------
     embeddings : ndarray of shape (len(nouns), d), float32
     """
-    from tqdm.auto import tqdm
-
     if cache is not None:
         chunk_size = cache.chunk_size
     elif chunk_size is None:
@@ -371,21 +452,31 @@ def embed_nouns_in_chunks(
     for index, array in stored.items():
         place(index, array)
     done_rows = n - sum(min(n, starts[i] + chunk_size) - starts[i] for i in pending)
+    ready = 0  # nouns of the first pending chunk embedded by on_start (the timed sample)
     if pending and on_start is not None:
         first = starts[pending[0]]
-        on_start(n - done_rows, nouns[first : first + chunk_size])
-    with tqdm(
-        total=n, initial=done_rows, unit="noun", desc="Embedding nouns", disable=not verbose
+        ready = int(on_start(n - done_rows, nouns[first : first + chunk_size]) or 0)
+    with progress_bar(
+        total=n,
+        initial=done_rows + ready,
+        unit="noun",
+        desc="Embedding nouns",
+        enabled=verbose,
+        smoothing=AVERAGE_SINCE_START,  # shortest prompts first: the rate falls in a block
     ) as bar:
         for index in pending:
             start = starts[index]
             chunk = nouns[start : start + chunk_size]
-            reported = 0
+            # The first ``ready`` nouns reported of the first chunk are already on the bar.
+            reported, skip = (ready, ready) if index == pending[0] else (0, 0)
             limit = len(chunk)
 
             def progress(k, _limit=limit):
-                nonlocal reported
-                k = max(0, min(int(k), _limit - reported))
+                nonlocal reported, skip
+                k = int(k)
+                skipped = min(skip, max(0, k))
+                skip, k = skip - skipped, k - skipped
+                k = max(0, min(k, _limit - reported))
                 if k:
                     reported += k
                     bar.update(k)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._utils._progress import AVERAGE_SINCE_START, progress_bar
 from .._utils._torch import run_with_oom_backoff
 
 __all__ = ["encode_prompts"]
@@ -327,8 +328,6 @@ def encode_prompts(
     are done. ``tokens`` optionally gives the texts already tokenized, one row each, as
     ``bundle.tokenizer(texts)`` would (see ``_tokenizer.py``); they are not tokenized again.
     """
-    from tqdm.auto import tqdm
-
     n = len(texts)
     if groups is None:
         groups = [np.arange(n)]
@@ -350,7 +349,13 @@ def encode_prompts(
     state = {"batch_size": batch_size, "max_rows": batch_size}
     with (
         torch.inference_mode(),
-        tqdm(total=n, unit="text", desc="Embedding texts", disable=not progress) as bar,
+        progress_bar(
+            total=n,
+            unit="text",
+            desc="Embedding texts",
+            enabled=progress,
+            smoothing=AVERAGE_SINCE_START,  # shortest prompts first: the rate falls
+        ) as bar,
     ):
 
         def tick(k):

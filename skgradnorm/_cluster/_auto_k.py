@@ -62,6 +62,10 @@ def check_n_clusters_range(n_clusters_range, n_samples: int) -> np.ndarray:
     if n_clusters_range is None:
         ks = np.asarray(default_n_clusters_range(n_samples))
     else:
+        r = n_clusters_range
+        if isinstance(r, range) and len(r) and max(r[0], r[-1]) >= n_samples:
+            # Said before listing: range(2, 10**8) takes minutes to list and sort.
+            raise _too_large(max(r[0], r[-1]), n_samples)
         try:
             ks = np.asarray(list(n_clusters_range))
         except TypeError:
@@ -87,11 +91,15 @@ def check_n_clusters_range(n_clusters_range, n_samples: int) -> np.ndarray:
             "range starting at 2 or more."
         )
     if ks[-1] >= n_samples:
-        raise ValueError(
-            f"n_clusters_range reaches K={ks[-1]} but there are only {n_samples} samples; use "
-            f"values below {n_samples}, e.g. range(2, {max(3, min(n_samples, 51))})."
-        )
+        raise _too_large(ks[-1], n_samples)
     return ks
+
+
+def _too_large(k, n_samples) -> ValueError:
+    return ValueError(
+        f"n_clusters_range reaches K={k} but there are only {n_samples} samples; use "
+        f"values below {n_samples}, e.g. range(2, {max(3, min(n_samples, 51))})."
+    )
 
 
 def resolve_k_values(n_clusters, n_clusters_range, n_samples: int):

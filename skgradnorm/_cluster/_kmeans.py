@@ -1,10 +1,11 @@
-"""Spherical k-means: k-means++ seeding, Lloyd iterations and the :func:`spherical_kmeans`
-function, in torch (the layout of scikit-learn's ``sklearn/cluster/_kmeans.py``: the work in
-functions here, the estimator :class:`~skgradnorm.SphericalKMeans` on top).
+"""Spherical k-means: Lloyd iterations and the :func:`spherical_kmeans` function, in torch
+(the layout of scikit-learn's ``sklearn/cluster/_kmeans.py``: the work in functions here,
+the estimator :class:`~skgradnorm.SphericalKMeans` on top).
 
 GradNorm uses spherical k-means twice: to find the fine-grained image centres ``W`` and to
-cluster the joined image/text embeddings ``[u ; t]``. The assignment passes (torch or faiss)
-are in :mod:`._search`.
+cluster the joined image/text embeddings ``[u ; t]``. The k-means++ seedings are in
+:mod:`._seeding`, the assignment passes (torch or faiss) in :mod:`._search`, the thread use
+on the CPU in :mod:`._workers`.
 """
 
 from __future__ import annotations
@@ -19,22 +20,21 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from .._utils._torch import (
     as_tensor,
     default_chunk_size,
-    iter_chunks,
-    numpy_dtype_for,
     resolve_device,
     single_threaded_on_cpu,
     sum_dtype,
     torch_dtype_for,
 )
 from .._utils._validation import check_n_clusters
-from ._search import BACKENDS, assign, resolve_search
+from ._search import BACKENDS, assign, faiss_thread_count, resolve_search
+from ._seeding import pooled_kmeans_plusplus
+from ._workers import cpu_workers
 
 __all__ = [
     "KMEANS_PARAMS",
     "default_init_size",
     "draw_rows",
     "kmeans_params",
-    "kmeans_plusplus",
     "spherical_kmeans",
 ]
 
@@ -57,81 +57,6 @@ def kmeans_params(estimator, **overrides) -> dict:
     k-means an estimator runs."""
     params = estimator.get_params(deep=False)
     return {name: params[name] for name in KMEANS_PARAMS if name in params} | overrides
-
-
-#: Rows per block of the k-means++ distance updates: the (rows, n_local_trials) block of
-#: distances stays in cache between the matrix product and the element-wise passes.
-_SEEDING_CHUNK = 8192
-
-
-def kmeans_plusplus(
-    X: torch.Tensor,
-    n_clusters: int,
-    random_state,
-    *,
-    n_local_trials=None,
-    chunk_size=_SEEDING_CHUNK,
-):
-    """Greedy k-means++ seeding of the unit rows of ``X``, in torch, on ``X``'s device.
-
-    The algorithm and the random draws are those of :func:`sklearn.cluster.kmeans_plusplus`
-    (Arthur & Vassilvitskii's k-means++ with ``n_local_trials`` candidates per centre, the
-    one that lowers the potential most being kept): given the same ``random_state``
-    (a ``numpy.random.RandomState``) it takes the same draws from it in the same order, so
-    it picks the same samples up to floating-point ties. For unit rows the squared Euclidean
-    distance is ``2 - 2 cos``, so this is the cosine k-means++ of spherical k-means.
-
-    Differences from scikit-learn's implementation, for speed only: the distances to the
-    candidates are computed block by block as ``2 - 2 X @ candidates.T`` in the dtype of
-    ``X`` (no float64 up-cast, no squared norms: the rows are unit), and the potentials and
-    the cumulative sums are accumulated in float64 (float32 on MPS, which has no float64).
-
-    Returns ``(centers, indices)``: a ``(n_clusters, n_features)`` tensor (rows of ``X``) and
-    the int64 numpy array of their row indices.
-    """
-    n = X.shape[0]
-    dev = X.device
-    if n_local_trials is None:
-        n_local_trials = 2 + int(np.log(n_clusters))  # scikit-learn's default
-    n_local_trials = max(1, int(n_local_trials))
-    chunk_size = max(1, int(chunk_size))
-    np_dtype = numpy_dtype_for(X.dtype)
-    # Same first draw as scikit-learn (a choice with uniform sample weights).
-    weights = np.ones(n, dtype=np_dtype)
-    first = int(random_state.choice(n, p=weights / weights.sum()))
-    indices = np.empty(n_clusters, dtype=np.int64)
-    indices[0] = first
-
-    closest = torch.empty(n, dtype=X.dtype, device=dev)
-    x0 = X[first]
-    for sl in iter_chunks(n, chunk_size):
-        torch.mv(X[sl], x0, out=closest[sl])
-    closest.mul_(-2.0).add_(2.0).clamp_min_(0.0)
-    acc = sum_dtype(dev)
-    current_pot = float(closest.sum(dtype=acc))
-
-    # dist[i, j]: squared distance of sample i to its nearest centre once candidate j is added.
-    dist = torch.empty((n, n_local_trials), dtype=X.dtype, device=dev)
-    for c in range(1, n_clusters):
-        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
-        cumulative = torch.cumsum(closest, 0, dtype=acc)
-        candidates = torch.searchsorted(
-            cumulative, torch.as_tensor(rand_vals, dtype=acc, device=dev)
-        ).clamp_max_(n - 1)  # rounding can put a draw past the last sum
-        cand_t = X[candidates].T
-        pots = torch.zeros(n_local_trials, dtype=acc, device=dev)
-        for sl in iter_chunks(n, chunk_size):
-            block = dist[sl]
-            torch.mm(X[sl], cand_t, out=block)
-            block.mul_(-2.0).add_(2.0).clamp_min_(0.0)
-            torch.minimum(block, closest[sl, None], out=block)
-            pots += block.sum(dim=0, dtype=acc)
-        best = int(torch.argmin(pots))
-        current_pot = float(pots[best])
-        closest.copy_(dist[:, best])
-        indices[c] = int(candidates[best])
-    idx = torch.as_tensor(indices, device=dev)
-    return X[idx], indices
 
 
 #: Default seeding subsample (``init_size=None``): this many samples per cluster, and at least
@@ -185,15 +110,27 @@ def _relocate_empty_clusters(X, sums, counts, labels, best, empty):
     counts.copy_(torch.as_tensor(counts_cpu, dtype=counts.dtype, device=counts.device))
 
 
-def _lloyd_iter(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=None):
+def _lloyd_iter(
+    X: torch.Tensor,
+    centers: torch.Tensor,
+    chunk_size: int,
+    search=None,
+    workers=None,
+    *,
+    info=None,
+):
     """One Lloyd iteration of spherical k-means.
 
     Assign each row of ``X`` (unit norm) to its most cosine-similar centre, relocate empty
     clusters, then set every centre to the mean of its members renormalised to unit length.
-    With ``search`` (see :func:`._search.faiss_search`), the assignment is delegated to it.
+    With ``search`` (see :func:`._search.faiss_searcher`), the rows are searched by it;
+    ``workers`` spreads the pass over the CPU workers (:mod:`._workers`). The centre sums are
+    added block by block in row order, so they do not depend on the number of workers.
 
     Returns ``(new_centers, labels)``; ``labels`` are the assignments after relocation (every
-    cluster non-empty), from which ``new_centers`` are computed.
+    cluster non-empty), from which ``new_centers`` are computed. ``info`` (a dict), when
+    given, receives ``best`` (every row's cosine to its centre in ``centers``) and
+    ``relocated`` (whether an empty cluster was given a row).
     """
     n_clusters = centers.shape[0]
     sums = torch.zeros_like(centers)
@@ -202,11 +139,14 @@ def _lloyd_iter(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=
         with single_threaded_on_cpu(X.device):
             sums.index_add_(0, labels_sl, X[sl])
 
-    labels, best = assign(X, centers, chunk_size, search, on_chunk=add_to_sums)
+    labels, best = assign(X, centers, chunk_size, search, on_chunk=add_to_sums, workers=workers)
     counts = torch.bincount(labels, minlength=n_clusters)
     empty = counts == 0
-    if bool(empty.any()):
+    relocated = bool(empty.any())
+    if relocated:
         _relocate_empty_clusters(X, sums, counts, labels, best, empty)
+    if info is not None:
+        info.update(best=best, relocated=relocated)
     # The mean and the sum have the same direction, so normalising the sum is enough.
     norms = torch.linalg.vector_norm(sums, dim=1, keepdim=True)
     # A cluster whose members cancel out (sum ~ 0, only possible in degenerate data) keeps its
@@ -218,22 +158,51 @@ def _lloyd_iter(X: torch.Tensor, centers: torch.Tensor, chunk_size: int, search=
     return new_centers, labels
 
 
-def _spherical_kmeans_single(X, centers, *, max_iter, tol, chunk_size, search=None):
-    """Lloyd iterations from ``centers`` until convergence; returns centres, labels, obj, n_iter."""
+def _spherical_kmeans_single(X, centers, *, max_iter, tol, chunk_size, search=None, workers=None):
+    """Lloyd iterations from ``centers`` until convergence; returns centres, labels, obj, n_iter.
+
+    When the labels stop changing, the centres they were assigned with are returned with
+    them (the pass that found the fixed point is the final E-step); otherwise a last pass
+    labels the rows with the returned centres.
+    """
     labels_old = None
     n_iter = 0
+    acc = sum_dtype(X.device)
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
-        new_centers, labels = _lloyd_iter(X, centers, chunk_size, search)
+        info = {}
+        new_centers, labels = _lloyd_iter(X, centers, chunk_size, search, workers, info=info)
+        if labels_old is not None and torch.equal(labels, labels_old):
+            # strict convergence: the assignment is a fixed point. Without a relocation,
+            # ``labels`` are the argmax under ``centers`` and ``best`` their cosines, and
+            # ``centers`` are (up to rounding) the means of these very labels.
+            if not info["relocated"]:
+                return centers, labels, float(info["best"].sum(dtype=acc)), n_iter
+            centers = new_centers
+            break
         shift = float(((new_centers - centers) ** 2).sum())
         centers = new_centers
-        if labels_old is not None and torch.equal(labels, labels_old):
-            break  # strict convergence: the assignment is a fixed point
         if shift <= tol:
             break
         labels_old = labels
     # Final E-step so that the labels (and the objective) match the returned centres.
-    labels, best = assign(X, centers, chunk_size, search)
-    return centers, labels, float(best.sum(dtype=sum_dtype(X.device))), n_iter
+    labels, best = assign(X, centers, chunk_size, search, workers=workers)
+    return centers, labels, float(best.sum(dtype=acc)), n_iter
+
+
+def _restart(X_fit, n_clusters, run_rng, seed_size, *, workers, **lloyd):
+    """One restart: k-means++ on a subsample of ``seed_size`` rows drawn with ``run_rng``,
+    then Lloyd iterations on all of ``X_fit``; returns centres, labels, objective, n_iter."""
+    seed_rows = draw_rows(X_fit.shape[0], seed_size, run_rng)
+    X_seed = X_fit if seed_rows is None else X_fit[torch.as_tensor(seed_rows, device=X_fit.device)]
+    # k-means++ on the unit vectors is the cosine k-means++: for unit x and c,
+    # ||x - c||^2 = 2 - 2 cos(x, c), so sampling proportionally to the squared Euclidean
+    # distance to the nearest chosen centre is sampling proportionally to
+    # (1 - max cosine), and the chosen seeds are samples, hence already unit norm.
+    centers0, _ = pooled_kmeans_plusplus(
+        X_seed, n_clusters, run_rng, workers=workers, chunk_size=lloyd["chunk_size"]
+    )
+    del X_seed
+    return _spherical_kmeans_single(X_fit, centers0, workers=workers, **lloyd)
 
 
 def _check_sample_size(value, name, n_clusters):
@@ -285,7 +254,8 @@ def spherical_kmeans(
 
     Lloyd iterations where each sample goes to the centre of largest cosine similarity
     and each centre is the mean of its members renormalised to unit length. Seeding is
-    k-means++; ``n_init`` restarts are run and the one with the largest objective is kept.
+    greedy k-means++; ``n_init`` restarts are run and the one with the largest objective is
+    kept.
 
     Parameters
     ----------
@@ -304,13 +274,15 @@ def spherical_kmeans(
         the threshold is absolute (scale-free); no rescaling by the data variance is needed.
         A restart also stops as soon as the labels do not change, or after ``max_iter``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the k-means++ initialisations and the subsamples. The same value gives the
-        same result.
+        Seeds the k-means++ initialisations and the subsamples. The same value, data,
+        device and backend give the same result, whatever the number of threads.
     device : str, torch.device or None, default=None
         Torch device to compute on; None picks the best available (CUDA, MPS, CPU).
     chunk_size : int or None, default=None
-        Number of samples per block of the torch assignment step; None picks one from
-        :func:`skgradnorm._utils._torch.default_chunk_size` (faiss blocks on its own).
+        Number of samples per block of the torch assignment step (and of the seeding's
+        matrix products); None picks one from
+        :func:`skgradnorm._utils._torch.default_chunk_size` (faiss passes use blocks of
+        2,048 rows).
     verbose : bool, default=False
         Print the objective of every restart.
     init_size : int or None, default=None
@@ -318,8 +290,9 @@ def spherical_kmeans(
         run the k-means++ seeding on; the Lloyd iterations then run on all the (fitting)
         samples. None means ``max(16 * n_clusters, 16384)`` samples, or all of them when
         there are fewer; pass ``n_samples`` to always seed on every sample. The greedy
-        k-means++ makes ``n_clusters`` sequential passes over the samples it seeds on, so
-        on large data seeding on every sample would cost more than the Lloyd iterations.
+        k-means++ compares ``2 + log(n_clusters)`` candidates over every sample it seeds on
+        for each centre, so on large data seeding on every sample would cost more than the
+        Lloyd iterations.
     max_samples : int or None, default=None
         Fit the centres (seeding and Lloyd iterations, every restart) on a random subsample
         of this many rows, drawn once with ``random_state``, then assign all the rows to the
@@ -335,8 +308,9 @@ def spherical_kmeans(
         else (k-means++ seeding, empty-cluster relocation, centre update, convergence test)
         is the package's own in every case, so both backends run the same algorithm from
         the same seeds; their results agree up to float32 rounding (which can flip a
-        near-tie between two centres). faiss uses its own thread pool
-        (``faiss.omp_set_num_threads``), not torch's.
+        near-tie between two centres). faiss's thread count
+        (``faiss.omp_set_num_threads``) sets how many threads run its passes, torch's the
+        rest.
 
     Returns
     -------
@@ -361,12 +335,22 @@ def spherical_kmeans(
     sum of the members of cluster ``k``. For unit vectors ``||x - c||^2 = 2 - 2 <x, c>``, so
     the k-means++ seeding on squared Euclidean distances is the cosine seeding.
 
+    The seeding is greedy k-means++ ([2]_, with scikit-learn's ``2 + log(n_clusters)``
+    candidates per centre), its candidates drawn in pools by rejection sampling
+    ([3]_; :func:`._seeding.pooled_kmeans_plusplus`): the same distribution of seeds, with
+    a few large matrix products instead of one small one per centre. On the CPU, the
+    matrix products run on single-threaded worker threads over fixed blocks of rows
+    (:mod:`._workers`), which stay efficient when other processes keep the cores busy.
+
     References
     ----------
     .. [1] I. S. Dhillon and D. S. Modha, "Concept decompositions for large sparse text data
        using clustering", Machine Learning 42, 2001.
     .. [2] D. Arthur and S. Vassilvitskii, "k-means++: the advantages of careful seeding",
        SODA 2007.
+    .. [3] J. von Neumann, "Various techniques used in connection with random digits",
+       National Bureau of Standards Applied Mathematics Series 12, 1951 (rejection
+       sampling).
 
     Examples
     --------
@@ -398,34 +382,28 @@ def spherical_kmeans(
     X_fit = Xt if fit_rows is None else Xt[torch.as_tensor(fit_rows, device=dev)]
     seed_size = default_init_size(X_fit.shape[0], n_clusters) if init_size is None else init_size
 
-    best = None
-    for run, seed in enumerate(seeds):
-        run_rng = np.random.RandomState(seed)
-        seed_rows = draw_rows(X_fit.shape[0], seed_size, run_rng)
-        X_seed = X_fit if seed_rows is None else X_fit[torch.as_tensor(seed_rows, device=dev)]
-        # k-means++ on the unit vectors is the cosine k-means++: for unit x and c,
-        # ||x - c||^2 = 2 - 2 cos(x, c), so sampling proportionally to the squared Euclidean
-        # distance to the nearest chosen centre is sampling proportionally to
-        # (1 - max cosine), and the chosen seeds are samples, hence already unit norm.
-        centers0, _ = kmeans_plusplus(X_seed, n_clusters, run_rng)
-        del X_seed
-        centers, labels, objective, n_iter = _spherical_kmeans_single(
-            X_fit, centers0, max_iter=max_iter, tol=tol, chunk_size=chunk_size, search=search
-        )
-        if verbose:
-            print(
-                f"spherical k-means restart {run + 1}/{n_init}: objective={objective:.6f} "
-                f"after {n_iter} iteration(s)"
-                + ("" if fit_rows is None else f" (on {X_fit.shape[0]} of {n_samples} samples)")
-            )
-        if best is None or objective > best[2]:
-            best = (centers, labels, objective, n_iter)
-
-    centers, labels, objective, n_iter = best
-    if fit_rows is not None:
-        del X_fit
-        labels, best_cos = assign(Xt, centers, chunk_size, search)
-        objective = float(best_cos.sum(dtype=sum_dtype(dev)))
+    faiss_threads = faiss_thread_count() if search is not None else None
+    with cpu_workers(dev, faiss_threads=faiss_threads) as workers:
+        best = None
+        for run, seed in enumerate(seeds):
+            restart = _restart(
+                X_fit, n_clusters, np.random.RandomState(seed), seed_size,
+                max_iter=max_iter, tol=tol, chunk_size=chunk_size, search=search,
+                workers=workers,
+            )  # fmt: skip
+            if verbose:
+                print(
+                    f"spherical k-means restart {run + 1}/{n_init}: "
+                    f"objective={restart[2]:.6f} after {restart[3]} iteration(s)"
+                    + ("" if fit_rows is None else f" (on {len(X_fit)} of {n_samples} samples)")
+                )
+            if best is None or restart[2] > best[2]:
+                best = restart
+        centers, labels, objective, n_iter = best
+        if fit_rows is not None:
+            del X_fit
+            labels, best_cos = assign(Xt, centers, chunk_size, search, workers=workers)
+            objective = float(best_cos.sum(dtype=sum_dtype(dev)))
     return (
         centers.cpu().numpy().astype(X_np.dtype, copy=False),
         labels.cpu().numpy().astype(np.int64, copy=False),

@@ -96,7 +96,8 @@ def collection_map(X, *, method="pca", max_points=3000, random_state=0):
     coords : ndarray of shape (m, 2)
         Their coordinates.
     method : str
-        The method used (``"pca"`` or ``"tsne"``).
+        The method used (``"pca"`` or ``"tsne"``). t-SNE falls back to PCA when the points
+        have no spread (all alike, e.g. copies of one image): it has no map to draw then.
 
     Examples
     --------
@@ -124,7 +125,16 @@ def collection_map(X, *, method="pca", max_points=3000, random_state=0):
     # threads mostly wait for each other (benchmarks/bench_report.py: a 150 x 256 PCA,
     # 0.6-0.9 s with 2 threads and 0.04 s with 1; t-SNE of 90 points, 6.5 s and 0.3 s).
     with threadpool_limits(limits=1):
-        if method == "tsne" and rows.size > 5:
+        from sklearn.decomposition import PCA
+
+        k = min(2, Xs.shape[0], Xs.shape[1])
+        with np.errstate(invalid="ignore", divide="ignore"):  # no spread: a ratio of 0 / 0
+            coords[:, :k] = PCA(n_components=k, random_state=random_state).fit_transform(Xs)
+        # t-SNE starts from the first principal component scaled by its spread: points all
+        # (nearly) alike have none, and scikit-learn's t-SNE then crashed the process
+        # (a segmentation fault on 12 copies of one image). Such points get PCA's map.
+        scale = max(1.0, float(np.abs(Xs).max()))
+        if method == "tsne" and rows.size > 5 and coords[:, 0].std() > 1e-9 * scale:
             from sklearn.manifold import TSNE
 
             perplexity = float(min(30.0, (rows.size - 1) / 3))
@@ -132,8 +142,4 @@ def collection_map(X, *, method="pca", max_points=3000, random_state=0):
                 n_components=2, init="pca", perplexity=perplexity, random_state=random_state
             ).fit_transform(Xs)
             return rows, coords, "tsne"
-        from sklearn.decomposition import PCA
-
-        k = min(2, Xs.shape[0], Xs.shape[1])
-        coords[:, :k] = PCA(n_components=k, random_state=random_state).fit_transform(Xs)
     return rows, coords, "pca"

@@ -21,8 +21,7 @@ def resolve_device(device=None) -> torch.device:
     if device is None:
         if torch.cuda.is_available():
             return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -37,7 +36,40 @@ def resolve_device(device=None) -> torch.device:
             f"device={device!r} asks for CUDA but torch.cuda.is_available() is False; "
             "use device=None to pick the best available device, or device='cpu'."
         )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r}: there are only {torch.cuda.device_count()} CUDA device(s) "
+            f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})."
+        )
+    if dev.type == "mps" and not _mps_available():
+        raise ValueError(
+            f"device={device!r} asks for Apple's MPS, which is not available here; use "
+            "device=None to pick the best available device, or device='cpu'."
+        )
+    if dev.type not in COMPUTE_DEVICE_TYPES:
+        raise ValueError(
+            f"device={device!r} is not a device skgradnorm computes on; use None (best "
+            "available), 'cpu', 'cuda', 'cuda:N' or 'mps'."
+        )
     return dev
+
+
+#: Device types the package computes on (``meta`` tensors, for one, hold no data).
+COMPUTE_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def device_name(device) -> str:
+    """The device as people name it: ``"cpu"``, ``"cuda:0"`` (the index CUDA will use when
+    none is given), ``"mps"``."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None and torch.cuda.is_available():
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(dev)
 
 
 def torch_dtype_for(*arrays) -> torch.dtype:

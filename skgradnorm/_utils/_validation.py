@@ -4,8 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import validate_data
+
+
+class Count(Interval):
+    """scikit-learn's ``Interval(Integral, ...)`` constraint, refusing ``bool``.
+
+    ``True`` is an ``Integral`` in Python, so ``Interval`` alone takes
+    ``n_clusters=True`` for 1 cluster; a count given as a bool is a mistake.
+
+    Examples
+    --------
+    >>> Count(1, None, closed="left").is_satisfied_by(True)
+    False
+    """
+
+    def __init__(self, left, right, *, closed):
+        from numbers import Integral
+
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
 def check_embedding_matrix(array, *, name: str, allow_empty: bool = False) -> np.ndarray:
@@ -43,17 +65,23 @@ def safe_row_norms(X: np.ndarray) -> np.ndarray:
     temporary as large as ``X``: at ImageNet-1K scale (1.28M x 512 float32, 2.6 GB)
     ``np.linalg.norm`` would first square a full copy. Rows whose squared norm overflows
     (``X * 1e200``) or underflows (``X * 1e-200``) are recomputed as ``m * ||x / m||`` with
-    ``m`` their largest absolute entry, as LAPACK's ``nrm2`` does.
+    ``m`` their largest absolute entry, as LAPACK's ``nrm2`` does. When such a norm does not
+    fit the dtype of ``X`` (float32 rows of values near 3e38 have norms above float32's
+    largest number), the norms are returned in float64: dividing the float32 rows by them
+    then gives unit rows, not zeros.
     """
     with np.errstate(over="ignore", under="ignore"):
         norms = row_norms(X)
     tiny = np.sqrt(np.finfo(norms.dtype).tiny) / np.finfo(norms.dtype).eps
     bad = np.flatnonzero(~np.isfinite(norms) | (norms < tiny))
     if bad.size:
-        rows = np.asarray(X[bad], dtype=norms.dtype)
+        rows = np.asarray(X[bad], dtype=np.float64)  # m * ||x / m|| may overflow float32
         scale = np.abs(rows).max(axis=1)
         ok = scale > 0
-        norms[bad[ok]] = scale[ok] * row_norms(rows[ok] / scale[ok, None])
+        fixed = scale[ok] * row_norms(rows[ok] / scale[ok, None])
+        if norms.dtype != np.float64 and fixed.size and fixed.max() > np.finfo(norms.dtype).max:
+            norms = norms.astype(np.float64)
+        norms[bad[ok]] = fixed
     return norms
 
 

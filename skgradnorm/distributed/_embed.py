@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, validate_param
 
 from ..exceptions import IncompleteEmbeddingsError
 from . import _store
-from ._workers import raise_first_error, resolve_client, run_with_worker_encoder
+from ._workers import raise_first_error, resolve_client, run_with_worker_encoder, worker_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +44,30 @@ def _default_encoder(encoder):
     return encoder
 
 
+def _model_key(encoder):
+    """This worker's encoder's :meth:`~skgradnorm.CLIPEncoder.model_key` (loads its model
+    once per worker), or None for an encoder without one."""
+    lock, enc = worker_encoder(encoder, verbose=False)
+    with lock:
+        return enc.model_key() if hasattr(enc, "model_key") else None
+
+
 def _embed_partition(encoder, paths, folder, index, run):
     """One task: embed ``paths`` with this worker's model and write partition ``index``.
 
-    A partition already on disk (a task run again after its worker died once it had written
-    the files) is not computed again. Returns the number of rows and columns.
+    A partition already on disk (written by an earlier job, or by this task before its
+    worker died) is not computed again if it was made from the same image contents by the
+    same model; an image edited in place, or other weights, make it computed again.
+    Returns the number of rows and columns.
     """
-    if folder is not None and _store.partition_is_done(folder, index, len(paths)):
+    if folder is None:
+        return run_with_worker_encoder(encoder, {"verbose": False}, "transform", paths)
+    record = {"contents": _store.contents_sha256(paths), "model": _model_key(encoder)}
+    if _store.partition_is_done(folder, index, len(paths), record):
         meta = _store.read_sidecar(folder, index)
         return tuple(meta["shape"])
     emb = run_with_worker_encoder(encoder, {"verbose": False}, "transform", paths)
-    if folder is None:
-        return emb
-    _store.save_partition(folder, index, emb, run)
+    _store.save_partition(folder, index, emb, run, record)
     return emb.shape
 
 
@@ -90,14 +101,10 @@ def _embed_to_folder(paths, encoder, client, folder, partition_size, resume, sto
     }
     _prepare_folder(folder, manifest, stored, resume)
     run = uuid.uuid4().hex
-    pending = [
-        i
-        for i, (start, stop) in enumerate(bounds)
-        if not (resume and _store.partition_is_done(folder, i, stop - start))
-    ]
-    logger.info(
-        "%s: %d of %d partitions to compute (run %s)", folder, len(pending), len(bounds), run
-    )
+    # Every partition is a task: one found on disk is kept only if its images' contents and
+    # the model are those of this job, which only a worker (with the model) can tell.
+    pending = range(len(bounds))
+    logger.info("%s: %d partitions to check or compute (run %s)", folder, len(bounds), run)
     args = [(encoder, paths[bounds[i][0] : bounds[i][1]], str(folder), i, run) for i in pending]
     if client is None:
         for a in args:
@@ -317,8 +324,10 @@ def embed_directory(
     return load_embeddings(folder)
 
 
-@validate_params({"emb_dir": [str, os.PathLike]}, prefer_skip_nested_validation=True)
-def load_embeddings(emb_dir):
+@validate_params(
+    {"emb_dir": [str, os.PathLike], "model_key": [dict, None]}, prefer_skip_nested_validation=True
+)
+def load_embeddings(emb_dir, *, model_key=None):
     """Read an embeddings folder lazily: a dask array, one block per partition, and the paths.
 
     Parameters
@@ -326,6 +335,10 @@ def load_embeddings(emb_dir):
     emb_dir : str or path-like
         A folder written by :func:`embed_images` (with ``out_dir``) or
         :func:`embed_directory` (``skgradnorm embed``).
+    model_key : dict or None, default=None
+        If given (:meth:`CLIPEncoder.model_key <skgradnorm.CLIPEncoder.model_key>` of the
+        encoder that will embed the nouns), every partition must have been made by that
+        model: embeddings of two models are never mixed.
 
     Returns
     -------
@@ -339,6 +352,8 @@ def load_embeddings(emb_dir):
     ------
     IncompleteEmbeddingsError
         If partitions are missing or damaged: run the same embedding job again to finish it.
+    ValueError
+        If ``model_key`` is given and a partition was made by another model.
 
     See Also
     --------
@@ -368,14 +383,39 @@ def load_embeddings(emb_dir):
             f"{str(folder)!r} holds {len(bounds) - len(missing)} of {len(bounds)} partitions "
             f"(first missing: {missing[0]}); run the same embedding job again to finish it."
         )
+    if model_key is not None:
+        _check_model(folder, shapes, model_key)
     dim = shapes[0]["shape"][1]
     blocks = []
     for i, (s, e) in enumerate(bounds):
         path = str(_store.part_paths(folder, i)[0])
-        load = dask.delayed(_store.load_partition, pure=True)(path)
+        load = dask.delayed(_store.load_partition, pure=True)(path, shapes[i].get("sha256"), e - s)
         blocks.append(da.from_delayed(load, shape=(e - s, dim), dtype=np.float32))
     paths = _store.read_paths(folder)
     root = manifest.get("image_root")
     if root is not None:
         paths = [os.path.join(root, p) for p in paths]
     return da.concatenate(blocks), paths
+
+
+def _check_model(folder: Path, sidecars, model_key: dict) -> None:
+    """Every partition made by ``model_key``'s model, or one ``ValueError`` saying not."""
+    for i, meta in enumerate(sidecars):
+        stored = meta.get("model")
+        if stored == model_key:
+            continue
+        if stored is None:
+            raise ValueError(
+                f"{str(folder)!r}: partition {i} does not record the model that made it "
+                "(an older skgradnorm, or an encoder without model_key); embed the images "
+                "again into a new folder."
+            )
+        keys = sorted(set(stored) | set(model_key)) if isinstance(stored, dict) else ["model"]
+        differ = [
+            k for k in keys if not isinstance(stored, dict) or stored.get(k) != model_key.get(k)
+        ]
+        raise ValueError(
+            f"{str(folder)!r} holds embeddings of another model (partition {i} differs in: "
+            f"{', '.join(differ)}); use the model and weights they were made with, or embed "
+            "the images again."
+        )

@@ -11,6 +11,7 @@ its threads, hence the lock. The model is never sent over the network: a pickled
 
 from __future__ import annotations
 
+import os
 import threading
 
 import joblib
@@ -21,8 +22,36 @@ _LOCK = threading.Lock()
 
 
 def encoder_key(encoder) -> str:
-    """A digest of the encoder's parameters (what decides the model it loads)."""
-    return joblib.hash((type(encoder).__qualname__, encoder.get_params(deep=False)))
+    """A digest of the encoder's parameters and of the current version of its local weights
+    (what decides the model it loads): weights rewritten at the same path make a new key,
+    so a worker never embeds with a model it loaded from the old file."""
+    params = encoder.get_params(deep=False)
+    return joblib.hash((type(encoder).__qualname__, params, _weights_stamp(params)))
+
+
+def _weights_stamp(params) -> list:
+    """Cheap fingerprints (``file_fingerprint``) of the local weights files the parameters
+    name (a file, or the files of a ``local-dir:`` folder); empty for tags."""
+    from .._utils._safe_files import file_fingerprint
+
+    stamps = []
+    for value in (params.get("model_name"), params.get("pretrained")):
+        if not isinstance(value, (str, os.PathLike)):
+            continue
+        path = os.fspath(value)
+        path = os.path.expanduser(
+            path[len("local-dir:") :] if path.startswith("local-dir:") else path
+        )
+        try:
+            if os.path.isfile(path):
+                stamps.append(file_fingerprint(path))
+            elif os.path.isdir(path):
+                for name in sorted(os.listdir(path)):
+                    if os.path.isfile(os.path.join(path, name)):
+                        stamps.append((name, file_fingerprint(os.path.join(path, name))))
+        except OSError:
+            continue  # unreadable: the model load reports it
+    return stamps
 
 
 def worker_encoder(encoder, **overrides):
@@ -62,8 +91,15 @@ def resolve_client(client=None, scheduler=None):
     from distributed import Client
 
     if scheduler is not None:
-        scheduler = str(scheduler)
-        if scheduler.endswith(".json"):
+        scheduler = os.fspath(scheduler)
+        if _is_scheduler_file(scheduler):
+            # distributed waits, without end, for a scheduler file to appear: check it here
+            if not os.path.isfile(scheduler):
+                raise FileNotFoundError(
+                    f"scheduler file {scheduler!r} does not exist; start the scheduler with "
+                    f"`dask scheduler --scheduler-file {scheduler}` first, or give its address "
+                    "(tcp://host:8786)."
+                )
             return Client(scheduler_file=scheduler), True
         return Client(scheduler), True
     try:
@@ -72,6 +108,13 @@ def resolve_client(client=None, scheduler=None):
         return default_client(), False
     except ValueError:
         return None, False
+
+
+def _is_scheduler_file(scheduler: str) -> bool:
+    """A scheduler file rather than an address (``tcp://host:8786``, ``host:8786``)."""
+    if "://" in scheduler:
+        return False
+    return scheduler.endswith(".json") or os.sep in scheduler or os.path.isfile(scheduler)
 
 
 def raise_first_error(client, futures):
