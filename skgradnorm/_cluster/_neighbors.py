@@ -14,9 +14,13 @@ import numpy as np
 import torch
 
 from .._utils._torch import as_tensor, default_chunk_size, iter_chunks, resolve_device
+from ._ann import EXACT_MAX_SAMPLES, ivf_neighbors
 from ._search import BACKENDS, faiss_available
 
-__all__ = ["nearest_neighbors"]
+__all__ = ["ALGORITHMS", "EXACT_MAX_SAMPLES", "nearest_neighbors"]
+
+#: The values of the ``algorithm`` parameter.
+ALGORITHMS = ("auto", "exact", "ivf")
 
 
 def _drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -60,7 +64,16 @@ def _torch_neighbors(X: np.ndarray, n_neighbors: int, device, chunk_size) -> np.
 
 
 def nearest_neighbors(
-    X, n_neighbors: int, *, backend: str = "auto", device=None, chunk_size: int | None = None
+    X,
+    n_neighbors: int,
+    *,
+    backend: str = "auto",
+    device=None,
+    chunk_size: int | None = None,
+    algorithm: str = "exact",
+    n_lists: int | None = None,
+    n_probe: int | None = None,
+    random_state=None,
 ) -> np.ndarray:
     """Indices of each row's ``n_neighbors`` largest inner products with the other rows.
 
@@ -79,12 +92,21 @@ def nearest_neighbors(
     chunk_size : int or None, default=None
         Rows per block of the torch backend (None: a (chunk, n_samples) block of about
         64 MiB on the CPU, 256 MiB on accelerators).
+    algorithm : {"auto", "exact", "ivf"}, default="exact"
+        ``"exact"``: every pair of rows is compared. ``"ivf"``: the approximate inverted-file
+        search of :func:`._ann.ivf_neighbors` (each row scans ``n_probe`` of ``n_lists``
+        clusters). ``"auto"``: exact up to ``EXACT_MAX_SAMPLES`` (100,000) rows, IVF above.
+    n_lists, n_probe : int or None, default=None
+        The IVF's lists and lists scanned per row (None: :func:`._ann.default_n_lists`,
+        :func:`._ann.default_n_probe`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the IVF's coarse k-means (the exact search draws nothing).
 
     Returns
     -------
     indices : ndarray of shape (n_samples, n_neighbors), int64
         Neighbours in order of decreasing inner product. Ties may be ordered differently
-        by the two backends.
+        by the two backends. The IVF's hits are the exact ones among the rows it scans.
     """
     n = X.shape[0]
     if n_neighbors < 1:
@@ -97,9 +119,17 @@ def nearest_neighbors(
         )
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not one of {BACKENDS}.")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r} is not one of {ALGORITHMS}.")
     if backend == "auto":
         on_cpu = resolve_device(device).type == "cpu"
         backend = "faiss" if on_cpu and X.dtype == np.float32 and faiss_available() else "torch"
+    if algorithm == "ivf" or (algorithm == "auto" and n > EXACT_MAX_SAMPLES):
+        hits = ivf_neighbors(
+            X, n_neighbors + 1, n_lists=n_lists, n_probe=n_probe, backend=backend,
+            device=device, random_state=random_state,
+        )  # fmt: skip
+        return _drop_self(hits, n_neighbors)
     if backend == "faiss":
         return _faiss_neighbors(X, n_neighbors).astype(np.int64, copy=False)
     return _torch_neighbors(X, n_neighbors, device, chunk_size)
