@@ -304,11 +304,18 @@ def test_cluster_error_too_many_clusters(images, tmp_path, capsys):
 @pytest.mark.parametrize(
     "pretrained, fragments",
     [
-        ("openai", ["pretrained='openai'", "pass them locally", "local-dir:"]),
+        ("openai", ["pretrained='openai'", "pass them locally", "--pretrained local-dir:"]),
         ("missing/weights.pt", ["looks like a path but no such file"]),
     ],
 )
-def test_cluster_error_weights(images, tmp_path, capsys, pretrained, fragments):
+def test_cluster_error_weights(images, tmp_path, capsys, monkeypatch, pretrained, fragments):
+    from huggingface_hub import constants
+
+    # no weights cached anywhere (as on a fresh machine): the tag fails before open_clip loads,
+    # and the advice is in the command line's words
+    (tmp_path / "empty_hub").mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty_hub"))
+    monkeypatch.setenv("HOME", str(tmp_path))
     root, _, _, vocab = images
     argv = [
         "cluster",

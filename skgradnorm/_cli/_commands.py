@@ -140,7 +140,7 @@ def _check_weights_can_load(args) -> None:
     from ..exceptions import PretrainedWeightsError
 
     try:
-        check_tag_loadable(args.model, args.pretrained)
+        check_tag_loadable(args.model, args.pretrained, cli=True)
     except PretrainedWeightsError as exc:
         raise CLIError(
             f"cannot load the model {args.model!r} with weights {str(args.pretrained)!r}: {exc}"

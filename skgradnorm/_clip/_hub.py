@@ -64,7 +64,8 @@ def one_line(exc, limit=300) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def weights_advice(model_name: str, pretrained, open_clip=None) -> str:
+def weights_advice(model_name: str, pretrained, open_clip=None, *, cli: bool = False) -> str:
+    """How to get weights without network, in the Python API's words (or the CLI's)."""
     try:
         tags = open_clip.list_pretrained_tags_by_model(model_name) if open_clip else []
     except Exception:  # pragma: no cover - defensive
@@ -74,10 +75,19 @@ def weights_advice(model_name: str, pretrained, open_clip=None) -> str:
         "open_clip fetches tagged weights from the Hugging Face Hub (or the original URLs), "
         "which needs network access (and HF_HUB_OFFLINE unset) unless they are already in its "
         "cache. Without network, copy the weights to this machine and pass them locally: "
-        f"CLIPEncoder(model_name={model_name!r}, "
-        "pretrained='/path/to/open_clip_model.safetensors') "
-        "(a .safetensors, .bin or .pt state dict of this architecture), or "
-        "pretrained='local-dir:/path/to/folder' (a folder holding open_clip_config.json and "
+        + (
+            f"--model {model_name} --pretrained /path/to/open_clip_model.safetensors "
+            if cli
+            else f"CLIPEncoder(model_name={model_name!r}, "
+            "pretrained='/path/to/open_clip_model.safetensors') "
+        )
+        + "(a .safetensors, .bin or .pt state dict of this architecture), or "
+        + (
+            "--pretrained local-dir:/path/to/folder"
+            if cli
+            else "pretrained='local-dir:/path/to/folder'"
+        )
+        + " (a folder holding open_clip_config.json and "
         f"open_clip_model.safetensors).{known}"
     )
 
@@ -181,7 +191,7 @@ def _weights_cached_anywhere() -> bool:
         return False
 
 
-def check_tag_loadable(model_name, pretrained) -> None:
+def check_tag_loadable(model_name, pretrained, *, cli: bool = False) -> None:
     """Fail at once, before open_clip is imported, when a pretrained tag cannot be loaded.
 
     A tag's weights come from the hub, or from the local caches. When this machine holds
@@ -211,7 +221,7 @@ def check_tag_loadable(model_name, pretrained) -> None:
     raise PretrainedWeightsError(
         f"pretrained={text!r} for model_name={model_name!r} is not in the local Hugging Face "
         f"cache (no open_clip weights are cached on this machine) and {why}. "
-        + weights_advice(model_name, text)
+        + weights_advice(model_name, text, cli=cli)
     )
 
 
