@@ -197,6 +197,21 @@ def _tune(world, seed, k):
     return result.best_estimator_.labels_, {"chosen": result.table_[result.best_index_]["label"]}
 
 
+@variant(
+    "tune-fresh-refits",
+    "tune, deciding language or the images alone on 2 fresh refits of both finalists",
+)
+def _tune_fresh_refits(world, seed, k):
+    import skgradnorm.tuning as tuning
+
+    saved = tuning.LANGUAGE_DECISION_REFITS
+    tuning.LANGUAGE_DECISION_REFITS = 2
+    try:
+        return _tune(world, seed, k)
+    finally:
+        tuning.LANGUAGE_DECISION_REFITS = saved
+
+
 # -- the defaults of issue 20: heads' init, consensus rules, TAC's settings ---------------
 
 

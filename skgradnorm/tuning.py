@@ -135,6 +135,15 @@ def _choose(table, criterion, decide=None):
 #: and real worlds.
 LANGUAGE_DECISION = None
 
+#: Fresh refits (seeds unseen by the selection) on which the best language setting and the
+#: images alone are scored again before the decision (0: the selection's own scores). The
+#: best of 18 noisy scores is biased upward (the winner's curse), which favours language;
+#: re-scoring both on 2 fresh refits was measured (``benchmarks/bench_evidence.py``,
+#: variant ``tune-fresh-refits``; ``benchmarks/RESULTS.md``) and was not better: +0.003 ACC
+#: on the real family (digits still below image-only), -0.007 on the calibrated one, both
+#: within the spread. So 0.
+LANGUAGE_DECISION_REFITS = 0
+
 
 def _best_language(candidates, table):
     """The fitted estimator of the best language setting (None without one)."""
@@ -299,6 +308,15 @@ def tune(
     decision = LANGUAGE_DECISION or criterion
 
     def decide(i):  # language or the images alone: the decision criterion of row i
+        if decision == "stability" and LANGUAGE_DECISION_REFITS > 0:
+            # scored again on refits with other seeds than the selection's (winner's curse)
+            return criterion_value(
+                decision,
+                candidates[i].estimator,
+                X,
+                n_refits=LANGUAGE_DECISION_REFITS,
+                random_state=1,
+            )
         if decision == criterion:
             return table[i]["criterion"]
         return criterion_value(decision, candidates[i].estimator, X, random_state=0)
@@ -306,7 +324,8 @@ def tune(
     best, gain = _choose(table, criterion, decide)
     reason = _reason(table, best, criterion, gain, decision)
     if gain is not None and gain < 0:
-        warnings.warn(reason, LanguageDoesNotHelpWarning, stacklevel=2)
+        # stacklevel 3: past validate_params's wrapper, to the caller's line
+        warnings.warn(reason, LanguageDoesNotHelpWarning, stacklevel=3)
     if gain is not None:  # the fitted estimator says it too
         candidates[best].estimator.language_gain_ = gain
     confidence = None
