@@ -25,6 +25,7 @@ __all__ = [
     "check_output_dir",
     "cluster_page_files",
     "existing_outputs",
+    "make_out_dir",
     "output_folder_lock",
 ]
 
@@ -106,6 +107,25 @@ def _probe_writable(folder: Path) -> None:
         ) from None
 
 
+def make_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` and its missing parents, or say in one line why it cannot be.
+
+    The one place the output folder is made: :func:`check_output_dir` (the probe before the
+    compute), :func:`output_folder_lock` and the writer of the outputs all call it.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputFolderError(
+            f"output folder {str(out_dir)!r} exists and is not a folder; choose another one."
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputFolderError(
+            f"output folder {str(out_dir)!r} cannot be created ({exc.strerror or exc}); "
+            "choose another one."
+        ) from None
+
+
 def check_output_dir(out_dir, *, overwrite, own_source=None, extra_files=()) -> None:
     """Check that ``out_dir`` can take the outputs, before any computation.
 
@@ -139,10 +159,6 @@ def check_output_dir(out_dir, *, overwrite, own_source=None, extra_files=()) -> 
     >>> check_output_dir(tempfile.mkdtemp() + "/new/out", overwrite=False)
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputFolderError(
-            f"output folder {str(out_dir)!r} exists and is not a folder; choose another one."
-        )
     created = []
     if not out_dir.exists():
         missing = out_dir
@@ -159,13 +175,7 @@ def check_output_dir(out_dir, *, overwrite, own_source=None, extra_files=()) -> 
                 f"output folder {str(out_dir)!r} cannot be created: {str(missing)!r} is a file, "
                 "not a folder; choose another one."
             )
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputFolderError(
-                f"output folder {str(out_dir)!r} cannot be created ({exc.strerror or exc}); "
-                "choose another one."
-            ) from None
+    make_out_dir(out_dir)
     try:
         _probe_writable(out_dir)
     finally:
@@ -216,15 +226,7 @@ def output_folder_lock(out_dir):
     while not os.path.lexists(missing) and missing.parent != missing:
         created.append(missing)
         missing = missing.parent
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        is_file = os.path.lexists(out_dir) and not out_dir.is_dir()
-        raise OutputFolderError(
-            f"output folder {str(out_dir)!r} cannot be created "
-            f"({'it is a file, not a folder' if is_file else exc.strerror or exc}); "
-            "choose another one."
-        ) from None
+    make_out_dir(out_dir)
     lock = out_dir / LOCK_FILE
     fd = None
     try:

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .._utils._safe_files import StagedFiles, remove_orphan_temps
-from ..exceptions import OutputFolderError
 from ..metrics import clustering_metrics
 from ._formats import csv_bytes, json_bytes
-from ._out_dir import CLUSTER_PAGES, check_targets, cluster_page_files
+from ._out_dir import CLUSTER_PAGES, check_targets, cluster_page_files, make_out_dir
 from ._report import (
     cluster_page_name,
     render_cluster_page,
@@ -256,16 +255,7 @@ def _check_write_args(paths, labels, clusterer, true_labels, page_size, map_meth
 def _prepare_out_dir(out_dir: Path) -> Path:
     """Create ``out_dir``, check where the outputs go, sweep leftovers of a killed run;
     returns the folder of the cluster pages."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputFolderError(
-            f"output folder {str(out_dir)!r} exists and is not a folder; choose another one."
-        )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputFolderError(
-            f"output folder {str(out_dir)!r} cannot be created ({exc.strerror or exc})."
-        ) from None
+    make_out_dir(out_dir)
     check_targets(out_dir)
     pages_dir = out_dir / CLUSTER_PAGES
     remove_orphan_temps(out_dir, older_than_s=0)
