@@ -28,6 +28,7 @@ __all__ = [
     "LOCAL_DIR",
     "check_hub_reachable",
     "check_tag_loadable",
+    "known_tags",
     "looks_like_path",
     "one_line",
     "weights_advice",
@@ -64,12 +65,20 @@ def one_line(exc, limit=300) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def known_tags(open_clip, model_name: str) -> list:
+    """open_clip's pretrained tags for ``model_name`` ([] without open_clip, or for a name
+    it cannot list, such as ``hf-hub:`` and ``local-dir:`` names)."""
+    if open_clip is None:
+        return []
+    try:
+        return list(open_clip.list_pretrained_tags_by_model(model_name))
+    except Exception:  # pragma: no cover - defensive (names with schemas)
+        return []
+
+
 def weights_advice(model_name: str, pretrained, open_clip=None, *, cli: bool = False) -> str:
     """How to get weights without network, in the Python API's words (or the CLI's)."""
-    try:
-        tags = open_clip.list_pretrained_tags_by_model(model_name) if open_clip else []
-    except Exception:  # pragma: no cover - defensive
-        tags = []
+    tags = known_tags(open_clip, model_name)
     known = f" Known tags for {model_name!r}: {', '.join(tags)}." if tags else ""
     return (
         "open_clip fetches tagged weights from the Hugging Face Hub (or the original URLs), "

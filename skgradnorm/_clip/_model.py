@@ -33,6 +33,7 @@ from ._hub import (
     LOCAL_DIR,
     check_hub_reachable,
     check_tag_loadable,
+    known_tags,
     looks_like_path,
     one_line,
     weights_advice,
@@ -93,7 +94,7 @@ def _input_dtype(module: torch.nn.Module) -> torch.dtype:
     return next(module.parameters()).dtype  # pragma: no cover - no such tower in open_clip
 
 
-def _resolve_source(model_name: str, pretrained, known_tags=()):
+def _resolve_source(model_name: str, pretrained, tags=()):
     """-> (open_clip model name, open_clip pretrained, kind, source).
 
     As in open_clip, a known pretrained tag of ``model_name`` wins over a file of the same
@@ -112,7 +113,7 @@ def _resolve_source(model_name: str, pretrained, known_tags=()):
             "pretrained is an empty string; give an open_clip tag such as 'openai', a local "
             "weights file or folder, or None for random weights."
         )
-    if pretrained in known_tags:
+    if pretrained in tags:
         return model_name, pretrained, "tag", pretrained
     if pretrained.startswith(LOCAL_DIR):
         folder = Path(pretrained[len(LOCAL_DIR) :]).expanduser()
@@ -162,11 +163,8 @@ def weights_source(model_name: str, pretrained) -> str:
     or ``"random"`` (``pretrained=None``). A ``local-dir:`` model ignores ``pretrained``:
     its folder is named, never the unused tag."""
     open_clip = import_open_clip()
-    try:
-        known_tags = open_clip.list_pretrained_tags_by_model(model_name)
-    except Exception:  # pragma: no cover - defensive (names with schemas)
-        known_tags = []
-    _, _, kind, source = _resolve_source(model_name, pretrained, known_tags)
+    tags = known_tags(open_clip, model_name)
+    _, _, kind, source = _resolve_source(model_name, pretrained, tags)
     return "random" if kind == "random" else str(source)
 
 
@@ -176,11 +174,8 @@ def load_bundle(params, *, stacklevel=5) -> ModelBundle:
     device = torch.device(device_str)
     check_tag_loadable(model_name, pretrained)  # before open_clip's import, seconds long
     open_clip = import_open_clip()
-    try:
-        known_tags = open_clip.list_pretrained_tags_by_model(model_name)
-    except Exception:  # pragma: no cover - defensive (names with schemas)
-        known_tags = []
-    oc_name, oc_pretrained, kind, source = _resolve_source(model_name, pretrained, known_tags)
+    tags = known_tags(open_clip, model_name)
+    oc_name, oc_pretrained, kind, source = _resolve_source(model_name, pretrained, tags)
     if kind in ("tag", "file", "random"):
         cleaned = model_name.replace("/", "-")
         if open_clip.get_model_config(cleaned) is None:
