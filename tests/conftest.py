@@ -30,6 +30,25 @@ def has_unit_rows(X, atol=1e-5) -> bool:
     return bool(np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=atol))
 
 
+def benchmark_module(name: str):
+    """Run ``benchmarks/<name>.py`` as module ``name`` (in ``sys.modules`` meanwhile, as its
+    dataclasses and pickles need); yields it and removes it afterwards. For module-scoped
+    fixtures of the tests of a benchmark script."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
+
+
 def random_noun_bank(X, n_nouns=20, seed=0):
     """A deterministic random noun bank matching X's dimension (a callable noun_embeddings).
 

@@ -5,26 +5,14 @@ defaults, so their arithmetic is checked here against a plain computation on mad
 records.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def be():
-    spec = importlib.util.spec_from_file_location(
-        "bench_evidence", REPO / "benchmarks" / "bench_evidence.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_evidence"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_evidence", None)
+    yield from benchmark_module("bench_evidence")
 
 
 def _records(acc):

@@ -7,27 +7,17 @@ cache folder setting.
 """
 
 import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.linalg
+from conftest import benchmark_module
 from scipy.sparse.csgraph import connected_components
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def rw():
-    spec = importlib.util.spec_from_file_location(
-        "real_worlds", REPO / "benchmarks" / "real_worlds.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["real_worlds"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("real_worlds", None)
+    yield from benchmark_module("real_worlds")
 
 
 def test_procrustes_matches_scipy_when_square(rw):

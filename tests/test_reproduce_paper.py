@@ -4,15 +4,14 @@ torchvision faked so nothing is downloaded), the k-means protocols, and bad inpu
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import benchmark_module
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 try:
@@ -23,19 +22,11 @@ except ImportError:
 from skgradnorm.metrics import clustering_accuracy_score
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "reproduce_paper.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("reproduce_paper", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    yield from benchmark_module("reproduce_paper")
 
 
 @pytest.fixture(scope="module")
