@@ -135,15 +135,6 @@ def _choose(table, criterion, decide=None):
 #: and real worlds.
 LANGUAGE_DECISION = None
 
-#: Fresh refits (seeds unseen by the selection) on which the best language setting and the
-#: images alone are scored again before the decision (0: the selection's own scores). The
-#: best of 18 noisy scores is biased upward (the winner's curse), which favours language;
-#: re-scoring both on 2 fresh refits was measured (``benchmarks/bench_evidence.py``,
-#: variant ``tune-fresh-refits``; ``benchmarks/RESULTS.md``) and was not better: +0.003 ACC
-#: on the real family (digits still below image-only), -0.007 on the calibrated one, both
-#: within the spread. So 0.
-LANGUAGE_DECISION_REFITS = 0
-
 
 def _best_language(candidates, table):
     """The fitted estimator of the best language setting (None without one)."""
@@ -308,15 +299,6 @@ def tune(
     decision = LANGUAGE_DECISION or criterion
 
     def decide(i):  # language or the images alone: the decision criterion of row i
-        if decision == "stability" and LANGUAGE_DECISION_REFITS > 0:
-            # scored again on refits with other seeds than the selection's (winner's curse)
-            return criterion_value(
-                decision,
-                candidates[i].estimator,
-                X,
-                n_refits=LANGUAGE_DECISION_REFITS,
-                random_state=1,
-            )
         if decision == criterion:
             return table[i]["criterion"]
         return criterion_value(decision, candidates[i].estimator, X, random_state=0)
