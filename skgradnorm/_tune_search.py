@@ -24,7 +24,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 
-from ._cluster._label_free import criterion_value
+from ._cluster._label_free import criterion_value, refit_params
 from ._clusterer import LanguageAssistedClusterer
 from ._selector_auto import auto_retrieval_temperature
 
@@ -60,12 +60,10 @@ def refit_seed(random_state=0) -> int:
 
 
 def _with_seed(estimator, seed):
-    """``estimator`` with every ``random_state`` parameter, nested ones too, set to ``seed``
-    (what :func:`skgradnorm.metrics.label_free_score`'s refits do)."""
-    names = [
-        k for k in estimator.get_params() if k == "random_state" or k.endswith("__random_state")
-    ]
-    return estimator.set_params(**dict.fromkeys(names, seed))
+    """``estimator`` set as :func:`skgradnorm.metrics.label_free_score`'s refits are: every
+    ``random_state`` parameter, nested ones too, set to ``seed``, and fewer restarts of its
+    final k-means (:func:`~skgradnorm._cluster._label_free.refit_params`)."""
+    return estimator.set_params(**refit_params(estimator, seed))
 
 
 def _share_key(params):
