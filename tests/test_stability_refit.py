@@ -84,3 +84,29 @@ def test_tune_candidates_score_as_label_free_score(world):
         plain = clone(model).set_params(**params).fit(X)
         expected = adjusted_rand_score(plain.labels_, _plain_refit(plain, X, refit_seed(0)))
         assert score == pytest.approx(expected)
+
+
+def test_candidates_share_one_private_copy_of_the_bank(world, monkeypatch):
+    """Large array parameters are copied once for all the candidates, never shared with the
+    caller's estimator, and the candidates are those of plain clones."""
+    from skgradnorm import _tune_search
+
+    monkeypatch.setattr(_tune_search, "SHARED_ARRAY_BYTES", 0)  # the small bank counts too
+    X, bank = world.data, world.noun_embeddings
+    model = LanguageAssistedClusterer(
+        4,
+        selector=GradNormNounSelector(bank, n_centers=12, random_state=0),
+        n_init=3,
+        random_state=0,
+    )
+    settings = [{"selector__temperature": t} for t in (0.02, 0.05)] + [{"selector": "passthrough"}]
+    cands = fit_candidates(model, X, settings, refit_random_state=0)
+    banks = [c.estimator.selector.noun_embeddings for c in cands[:2]]
+    assert banks[0] is banks[1] and not np.shares_memory(banks[0], bank)
+    np.testing.assert_array_equal(banks[0], bank)
+    for cand, params in zip(cands, settings, strict=True):
+        plain = clone(model).set_params(**params).fit(X)
+        assert repr(cand.estimator) == repr(plain)
+        np.testing.assert_array_equal(cand.estimator.labels_, plain.labels_)
+        refit = _plain_refit(plain, X, refit_seed(0), min(3, REFIT_N_INIT))
+        np.testing.assert_array_equal(cand.other_labels, refit)
