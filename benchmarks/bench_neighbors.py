@@ -74,6 +74,20 @@ def clip_like_world(n, d, n_classes, seed, *, local_rank=24, shared_rank=32):
     return X, y
 
 
+def cached_world(n, d, n_classes, seed, cache_dir):
+    """:func:`clip_like_world`, kept in ``cache_dir`` (``.npy`` files) once made; None: no cache."""
+    if cache_dir is None:
+        return clip_like_world(n, d, n_classes, seed)
+    stem = os.path.join(cache_dir, f"world-{n}x{d}-c{n_classes}-s{seed}")
+    if os.path.exists(stem + "-y.npy"):
+        return np.load(stem + "-X.npy"), np.load(stem + "-y.npy")
+    X, y = clip_like_world(n, d, n_classes, seed)
+    os.makedirs(cache_dir, exist_ok=True)
+    np.save(stem + "-X.npy", X)
+    np.save(stem + "-y.npy", y)  # written last: its presence marks a complete pair
+    return X, y
+
+
 def recall(got, exact):
     return float(
         np.mean([np.intersect1d(g, e).size / e.size for g, e in zip(got, exact, strict=True)])
