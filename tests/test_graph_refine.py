@@ -128,9 +128,9 @@ def test_reverse_sample_lists_only_reverse_neighbours():
 def test_nndescent_algorithm_beats_its_ivf_start():
     rng = np.random.RandomState(4)
     X = _unit(rng, 1500, 12)
-    exact = _exact(X, 10)
+    exact = _exact(X, 20)
     kw = dict(n_lists=40, n_probe=3, device="cpu", random_state=0)
-    ivf = nearest_neighbors(X, 10, algorithm="ivf", **kw)
-    refined = nearest_neighbors(X, 10, algorithm="nndescent", **kw)
+    ivf = nearest_neighbors(X, 20, algorithm="ivf", **kw)
+    refined = nearest_neighbors(X, 20, algorithm="nndescent", **kw)
     assert _recall(refined, exact) > max(0.9, _recall(ivf, exact) + 0.2)
     assert not (refined == np.arange(1500)[:, None]).any()

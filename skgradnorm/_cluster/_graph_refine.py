@@ -185,7 +185,7 @@ def refine_graph(
     n_rounds : int, default=4
         At most this many local joins of every row.
     n_forward : int or None, default=None
-        Nearest current neighbours of a row in its join set (None: all ``k``).
+        Nearest current neighbours of a row in its join set (None: ``k // 2``).
     n_reverse : int or None, default=None
         Reverse neighbours sampled into each join set (None: ``n_forward // 2``).
     n_offers : int, default=8
@@ -203,7 +203,7 @@ def refine_graph(
         The refined graph, each row's neighbours by decreasing inner product.
     """
     n, k = indices.shape
-    n_forward = k if n_forward is None else min(k, int(n_forward))
+    n_forward = max(1, k // 2) if n_forward is None else min(k, int(n_forward))
     n_reverse = n_forward // 2 if n_reverse is None else int(n_reverse)
     generator = torch.Generator().manual_seed(
         int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
