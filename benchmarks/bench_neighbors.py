@@ -15,7 +15,9 @@ ImageNet-1K training set's 1,281,167 x 512) and ``--threads`` threads:
 - with ``--refine-rounds R``: ``nearest_neighbors(..., algorithm="nndescent")`` taken
   apart: the IVF graph at ``--refine-probe`` (default 4), timed, then up to ``R``
   NN-descent rounds (``_cluster/_graph_refine.py``), each timed, with recall@k and the
-  share of same-class neighbours after every round (computing those is not timed).
+  share of same-class neighbours after every round (computing those is not timed);
+- with ``--faiss-nndescent ITERS``: faiss's ``IndexNNDescentFlat`` (inner product, its
+  default parameters, ``ITERS`` iterations from a random graph), timed, for comparison.
 
 The rows are a CLIP-like world, generated here in chunks (float32, 2.6 GB at the full
 shape): 1,000 classes in superclasses of 10 (a class direction shares 40% of its
@@ -184,6 +186,24 @@ def refine_part(X, y, queries, exact, k, n_probe, rounds, seed):
     return out
 
 
+def faiss_nndescent_part(X, y, queries, exact, k, iters):
+    """faiss's own NN-descent graph of all rows: time, recall, same-class share."""
+    import faiss
+
+    index = faiss.IndexNNDescentFlat(X.shape[1], k, faiss.METRIC_INNER_PRODUCT)
+    index.nndescent.iter = iters
+    t0 = time.perf_counter()
+    index.add(X)
+    seconds = time.perf_counter() - t0
+    graph = faiss.vector_to_array(index.nndescent.final_graph).reshape(X.shape[0], -1)[:, :k]
+    got = graph[queries]
+    out = {"iters": iters, "seconds": seconds, "recall": recall(got, exact)}
+    out["purity"] = float(np.mean(y[got] == y[queries, None]))
+    print(f"faiss IndexNNDescentFlat, {iters} iterations: {seconds:.0f} s, recall@{k} "
+          f"{out['recall']:.4f}, same-class {out['purity']:.3f}", flush=True)  # fmt: skip
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_281_167)
@@ -200,6 +220,7 @@ def main(argv=None):
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/skgradnorm-bench"))
     parser.add_argument("--refine-rounds", type=int, default=0)
     parser.add_argument("--refine-probe", type=int, default=None)
+    parser.add_argument("--faiss-nndescent", type=int, default=0)
     args = parser.parse_args(argv)
 
     import faiss
@@ -259,6 +280,10 @@ def main(argv=None):
             X, y, queries, exact, args.k, args.refine_probe or REFINE_N_PROBE,
             args.refine_rounds, args.seed,
         )  # fmt: skip
+    if args.faiss_nndescent:
+        out["faiss_nndescent"] = faiss_nndescent_part(
+            X, y, queries, exact, args.k, args.faiss_nndescent
+        )
     out["load_after"] = os.getloadavg()
     print(f"load average before {out['load_before']}, after {out['load_after']}")
     assert default_n_lists(args.n) == n_lists

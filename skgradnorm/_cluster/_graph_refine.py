@@ -19,12 +19,14 @@ neighbours' neighbours and so on, so the graph can only improve: a row's k-th in
 product never decreases. The rounds stop after ``n_rounds`` or once a round changes fewer
 than ``delta * n_samples * k`` entries, as in the paper.
 
-Hand-written, not a library: faiss's ``IndexNNDescentFlat`` (faiss-cpu 1.15.1) starts from a
-random graph and reached recall@50 0.76 in 262 s on the 200,000-row world of
-``benchmarks/bench_neighbors.py`` (10 iterations, 2 threads), where this refinement of an
-IVF graph does better in less time (``benchmarks/RESULTS.md``); pynndescent needs numba,
-which the package does not depend on. The batched Gram matrices are what makes the local
-join fast in torch: each gathered row serves ``|S_v|`` inner products.
+Hand-written, not a library, because the libraries at hand cannot start from a given
+graph: faiss's ``IndexNNDescentFlat`` (faiss-cpu 1.15.1) builds from a random graph, on
+the CPU only, and hands its graph back only through its internals (``nndescent.
+final_graph``); pynndescent needs numba, which the package does not depend on. This one
+runs wherever torch does (batched Gram matrices: each gathered row serves ``|S_v|`` inner
+products) and takes the IVF graph as its start. It is not
+faster: on the 200,000-row world of ``benchmarks/bench_neighbors.py`` faiss's NN-descent
+reached a higher recall in less time (``benchmarks/RESULTS.md``, "NN-descent").
 """
 
 from __future__ import annotations
