@@ -56,7 +56,7 @@ def test_one_round_equals_the_plain_local_join(with_reverse):
     start = _random_graph(rng, 300, k)
     n_reverse = int(np.bincount(start.ravel()).max()) if with_reverse else 0
     got = refine_graph(
-        torch.from_numpy(X), torch.from_numpy(start), n_rounds=1, n_reverse=n_reverse,
+        torch.from_numpy(X), torch.from_numpy(start), n_rounds=1, n_forward=k, n_reverse=n_reverse,
         n_offers=k + n_reverse, delta=0, random_state=0,
     ).numpy()  # fmt: skip
     want = _one_round_reference(X, start, with_reverse)
@@ -87,7 +87,8 @@ def test_recall_reaches_one_from_the_neighbours_neighbours():
     assert _recall(start, exact) < 0.5
     recalls = []
     got = refine_graph(
-        torch.from_numpy(X), torch.from_numpy(start), n_rounds=3, n_offers=16, delta=0,
+        torch.from_numpy(X), torch.from_numpy(start), n_rounds=3, n_forward=k, n_offers=16,
+        delta=0,
         random_state=0, callback=lambda r, g, c: recalls.append(_recall(g.numpy(), exact)),
     ).numpy()  # fmt: skip
     assert _recall(got, exact) == 1.0
@@ -134,3 +135,21 @@ def test_nndescent_algorithm_beats_its_ivf_start():
     refined = nearest_neighbors(X, 20, algorithm="nndescent", **kw)
     assert _recall(refined, exact) > max(0.9, _recall(ivf, exact) + 0.2)
     assert not (refined == np.arange(1500)[:, None]).any()
+
+
+@pytest.mark.slow
+def test_estimator_with_the_nndescent_search():
+    """The heads train on refined neighbours, seeded: the same labels twice."""
+    from skgradnorm import GradNormNounSelector, MutualDistillationClusterer
+    from skgradnorm.datasets import make_planted_world
+    from skgradnorm.metrics import clustering_accuracy_score
+
+    world = make_planted_world(
+        n_samples=300, n_classes=3, n_subclasses=1, n_features=32, random_state=0
+    )
+    selector = GradNormNounSelector(world.noun_embeddings, n_centers=9, random_state=0)
+    fast = dict(n_neighbors=10, n_epochs=10, batch_size=100, device="cpu", random_state=0)
+    model = MutualDistillationClusterer(3, selector=selector, neighbor_algorithm="nndescent")
+    first = model.set_params(**fast).fit(world.data).labels_
+    assert clustering_accuracy_score(world.target, first) >= 0.9
+    np.testing.assert_array_equal(model.fit(world.data).labels_, first)
