@@ -240,6 +240,21 @@ def _heads_warm(world, seed, k):
     return _heads_model(world, seed, k, init="training-free").fit(world.data).labels_
 
 
+@variant(
+    "heads-warm-equal",
+    'heads, init="training-free", size_prior="equal" (TAC\'s entropy: equal cluster sizes)',
+)
+def _heads_warm_equal(world, seed, k):
+    model = _heads_model(world, seed, k, init="training-free", size_prior="equal")
+    return model.fit(world.data).labels_
+
+
+@variant("heads-warm-half", 'heads, init="training-free", size_prior=0.5 (half equal, half init)')
+def _heads_warm_half(world, seed, k):
+    model = _heads_model(world, seed, k, init="training-free", size_prior=0.5)
+    return model.fit(world.data).labels_
+
+
 @variant("heads-warm10", 'heads, init="training-free", init_epochs=10')
 def _heads_warm10(world, seed, k):
     model = _heads_model(world, seed, k, init="training-free", init_epochs=10)

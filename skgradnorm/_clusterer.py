@@ -107,8 +107,9 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
     n_clusters_criterion_ : str
         With ``n_clusters="auto"``: the criterion's name.
     language_gain_ : float
-        Set by :func:`skgradnorm.tuning.tune` on the estimator it returns: the label-free
-        criterion of its best language setting minus that of the images alone.
+        Set by :func:`skgradnorm.tuning.tune` on the estimator it returns: the relative
+        silhouette gain of its best language setting over the images alone (language is
+        used from ``min_language_gain``, 0.25 by default).
     n_features_in_ : int
         Dimension of the image embeddings.
 

@@ -46,6 +46,7 @@ __all__ = [
     "fit_heads_to_labels",
     "mutual_distillation_loss",
     "new_heads",
+    "size_prior",
     "train_heads",
 ]
 
@@ -97,10 +98,30 @@ def consistency(P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
     return -torch.clamp(torch.log(agreement), min=_LOG_FLOOR).mean()
 
 
-def batch_entropy(P: torch.Tensor) -> torch.Tensor:
-    """Entropy of the batch-mean assignment, ``-sum_k m_k log m_k`` with ``m`` clamped at 1e-9."""
+def batch_entropy(P: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+    """Entropy of the batch-mean assignment, ``-sum_k m_k log m_k`` with ``m`` clamped at 1e-9.
+
+    With a ``prior`` (cluster shares summing to 1), minus the Kullback-Leibler divergence
+    ``-sum_k m_k log(m_k / prior_k)`` instead: the same as the entropy up to the constant
+    ``log K`` for an equal prior, and pulling ``m`` towards ``prior`` otherwise.
+    """
     m = torch.clamp(P.mean(dim=0), min=1e-9)
-    return -(m * torch.log(m)).sum()
+    if prior is None:
+        return -(m * torch.log(m)).sum()
+    return -(m * (torch.log(m) - torch.log(prior))).sum()
+
+
+def size_prior(labels, n_clusters: int, rule, like: torch.Tensor):
+    """The prior of :func:`batch_entropy` (dtype and device of ``like``): None for
+    ``rule="equal"`` or no ``labels`` (TAC's entropy); otherwise ``a`` times the cluster
+    shares of ``labels`` plus ``1 - a`` times equal shares (``a`` = 1 for ``"init"`` and
+    ``"auto"``, else the float ``rule``), floored at 1e-6 and summing to 1."""
+    if rule == "equal" or labels is None:
+        return None
+    a = 1.0 if rule in ("auto", "init") else float(rule)
+    counts = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    shares = np.maximum(a * counts / counts.sum() + (1 - a) / n_clusters, 1e-6)
+    return torch.as_tensor(shares / shares.sum(), dtype=like.dtype, device=like.device)
 
 
 def mutual_distillation_loss(
@@ -111,6 +132,7 @@ def mutual_distillation_loss(
     *,
     temperature: float,
     entropy_weight: float = 5.0,
+    prior: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """TAC's loss of one batch, and its three parts (detached floats).
 
@@ -138,7 +160,7 @@ def mutual_distillation_loss(
         p_txt, p_img_neighbor, temperature
     )
     consist = consistency(p_txt, p_img)
-    entropy = batch_entropy(p_txt) + batch_entropy(p_img)
+    entropy = batch_entropy(p_txt, prior) + batch_entropy(p_img, prior)
     loss = distill + consist - entropy_weight * entropy
     parts = {
         "distill": float(distill.detach()),
@@ -228,6 +250,7 @@ def train_heads(
     rng: np.random.RandomState,
     verbose: bool = False,
     heads=None,
+    prior: torch.Tensor | None = None,
 ):
     """Train the image head and the text head on ``U`` and ``T`` (same device, float).
 
@@ -277,6 +300,7 @@ def train_heads(
                 p_txt_nb,
                 temperature=temperature,
                 entropy_weight=entropy_weight,
+                prior=prior,
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

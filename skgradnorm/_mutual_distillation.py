@@ -15,7 +15,13 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import LanguageClustererMixin
 from ._cluster._kmeans import spherical_kmeans
 from ._cluster._neighbors import EXACT_MAX_SAMPLES, nearest_neighbors
-from ._distill import fit_heads_to_labels, head_probabilities, new_heads, train_heads
+from ._distill import (
+    fit_heads_to_labels,
+    head_probabilities,
+    new_heads,
+    size_prior,
+    train_heads,
+)
 from ._selector import STRATEGIES
 from ._utils._torch import resolve_device
 from ._utils._validation import Count, l2_normalize_rows
@@ -82,6 +88,11 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         ``n_clusters >= 100`` (TAC).
     entropy_weight : float, default=5.0
         Weight of the batch-entropy term (TAC: 5).
+    size_prior : {"auto", "equal", "init"} or float in [0, 1], default="auto"
+        The cluster sizes the balance term pulls towards: ``"equal"`` (TAC's entropy),
+        ``"init"`` (the shares of ``init_labels_``; a departure from TAC, see Notes), a
+        float ``a`` (``a`` times those plus ``1 - a`` times equal shares); ``"auto"``:
+        ``"init"`` with ``init="training-free"``, ``"equal"`` with ``init="tac"``.
     learning_rate : float, default=1e-3
         Adam's step size (TAC: torch's default, 1e-3).
     betas : tuple of two floats, default=(0.9, 0.99)
@@ -96,7 +107,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         How the neighbours are searched. ``"exact"``: every pair of samples (TAC), about
         ``n_samples**2 * n_features`` multiply-adds per modality. ``"ivf"``: an approximate
         inverted-file search (see Notes), seeded by ``random_state``. ``"nndescent"``: a
-        cheap IVF graph refined by NN-descent rounds [3]_ (see Notes). ``"auto"``: exact up
+        cheap IVF graph refined by NN-descent rounds (see Notes). ``"auto"``: exact up
         to 100,000 samples, IVF above. Not the default: their recall is measured well below
         0.95 on hard synthetic worlds (see Notes).
     random_state : int, RandomState instance or None, default=None
@@ -159,38 +170,32 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     not touch, it cannot tell which belong together, and random heads join them at random.
     Started from the training-free labels (the clusters of
     :class:`LanguageAssistedClusterer`), the same training keeps what the k-means found
-    and refines it along the neighbour graphs. Measured on the package's synthetic worlds
-    (``benchmarks/RESULTS.md``, "Evidence", 2026-12-03; mean ACC over 4 to 5 worlds x 5
-    seeds): training-free 0.893, TAC's start 0.710, warm start 0.899 on the planted worlds
-    (classes of separate islands; behind on the long-tailed one, whose classes TAC's
-    entropy term pushes towards equal sizes); 0.801, 0.868 and 0.927 on the calibrated
-    worlds (classes connected in the neighbour graph; ahead of the training-free labels on
-    all 25 seeds); 0.517, 0.498 and 0.497 on five real-image worlds whose image and text
-    spaces agree weakly (``benchmarks/real_worlds.py``): there the heads, from either
-    start, are 0.02 behind the training-free labels, so prefer
-    :class:`LanguageAssistedClusterer` unless labelled data of your kind says otherwise
+    and refines it along the neighbour graphs: on the planted worlds (classes of separate
+    islands) TAC's start lost 0.18 ACC to the training-free labels, the warm start none
     (the docs' "Evidence" page). ``init="tac"`` is TAC as published, bit for bit.
 
+    **Departure from TAC: the size prior** (``size_prior="auto"``: ``"init"`` with the
+    warm start). TAC's term :math:`-w\\,H(\\bar p)` pulls the batch mean towards equal
+    cluster sizes; with the warm start it becomes :math:`w\\,\\mathrm{KL}(\\bar p \\,\\|\\,
+    \\pi)`, :math:`\\pi` the shares of the training-free clusters, so the heads keep the
+    sizes those found. ACC minus training-free, mean ± std over 5 seeds (the docs'
+    "Evidence" page): ``"init"`` +0.004 ± 0.003 real (ahead on all five worlds, whose
+    classes are unequal), +0.069 calibrated, -0.008 ± 0.030 planted; ``"equal"`` (TAC's)
+    -0.007 ± 0.003, +0.131 and +0.010: equal sizes gain more where classes are equal.
+
     **Departure from TAC, opt-in: approximate neighbours** (``neighbor_algorithm="ivf"``,
-    or ``"auto"`` above 100,000 samples). TAC's exact search costs ``n**2 d`` multiply-adds per
-    modality (``n`` samples of dimension ``d``): some 2.7 hours per modality at ImageNet-1K
-    scale on two CPU cores. The inverted file (IVF) puts ``L = round(sqrt(n))`` centres on
-    the data by one spherical k-means run on ``64 L`` rows (``20 * 64 L * L * d``), files
-    every sample under its nearest centre (``n L d``) and compares each sample only with
-    the samples filed under its ``P = max(24, ceil(L / 50))`` nearest centres (about
-    ``n P (n / L) d``): ``sqrt(n) / P`` times less than exact, 47x at ImageNet-1K scale.
-    Each sample's neighbours are then the exact nearest among the samples scanned, so a
-    missed neighbour is replaced by the next nearest one in a nearby cluster. On a
-    CLIP-like synthetic world of 1.28M x 512 its recall@50 against the exact search was
-    only 0.46 at the default ``P`` (0.79 scanning 17% of the lists;
-    ``benchmarks/RESULTS.md``, "Approximate neighbours"): use it where the exact search is
-    out of reach, and check the neighbours' quality on a sample.
-    ``neighbor_algorithm="nndescent"`` starts from the IVF graph at ``P = 4`` and repairs
-    it by NN-descent [3]_ ("a neighbour of a neighbour is likely a neighbour"): each round,
-    every sample ``v`` gathers itself, its 25 nearest current neighbours and 12 random
-    samples listing it; the inner products among them (one batched matrix product) offer
-    each member the others it does not list yet, and each sample keeps its best 50 of old
-    and offered. A sample's 50th inner product never decreases across rounds.
+    or ``"auto"`` above 100,000 samples). TAC's exact search costs ``n**2 d`` multiply-adds
+    per modality: some 2.7 hours per modality at ImageNet-1K scale on two CPU cores. The
+    inverted file (IVF) files every sample under its nearest of ``L = round(sqrt(n))``
+    centres (one spherical k-means run on ``64 L`` rows) and compares it only with the
+    samples under its ``P = max(24, ceil(L / 50))`` nearest centres: ``sqrt(n) / P`` times
+    less work than exact, 47x at ImageNet-1K scale. On a CLIP-like synthetic world of
+    1.28M x 512 its recall@50 was only 0.46 at the default ``P`` (``benchmarks/RESULTS.md``,
+    "Approximate neighbours"): use it where the exact search is out of reach, and check the
+    neighbours' quality on a sample.
+    ``"nndescent"`` repairs the IVF graph at ``P = 4`` by NN-descent rounds (Dong, Charikar,
+    Li, WWW 2011): recall@50 0.28 to 0.83 in 8 rounds at 200,000 x 512, 14.9 min on two busy
+    cores (exact: 25.8 min; ``benchmarks/RESULTS.md``, "NN-descent refinement").
 
     References
     ----------
@@ -198,8 +203,6 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
        Guidance", ICML 2024, arXiv:2310.11989.
     .. [2] B. Peng et al., "On the Provable Importance of Gradients for Language-Assisted
        Image Clustering", ICCV 2025, arXiv:2510.16335.
-    .. [3] W. Dong, M. Charikar, K. Li, "Efficient k-nearest neighbor graph construction
-       for generic similarity measures", WWW 2011.
 
     Examples
     --------
@@ -230,6 +233,10 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "entropy_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "size_prior": [
+            StrOptions({"auto", "equal", "init"}),
+            Interval(numbers.Real, 0, 1, closed="both"),
+        ],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "betas": ["array-like"],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
@@ -255,6 +262,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         batch_size="auto",
         temperature="auto",
         entropy_weight=5.0,
+        size_prior="auto",
         learning_rate=1e-3,
         betas=(0.9, 0.99),
         weight_decay=0.0,
@@ -276,6 +284,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self.batch_size = batch_size
         self.temperature = temperature
         self.entropy_weight = entropy_weight
+        self.size_prior = size_prior
         self.learning_rate = learning_rate
         self.betas = betas
         self.weight_decay = weight_decay
@@ -369,6 +378,12 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self : MutualDistillationClusterer
             The fitted clusterer.
         """
+        if self.size_prior not in ("auto", "equal") and self.init == "tac":
+            raise ValueError(
+                f"size_prior={self.size_prior!r} pulls the cluster sizes towards "
+                'the training-free start\'s, which init="tac" does not make; pass '
+                'size_prior="equal" (or "auto"), or init="training-free".'
+            )
         selector = self._make_selector()
         X = self._images(X, selector, reset=True)
         batch_size = self._check_sizes(X.shape[0])
@@ -440,6 +455,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             rng=rng,
             verbose=bool(self.verbose),
             heads=heads,
+            prior=size_prior(self.init_labels_, self.n_clusters, self.size_prior, U),
             **adam,
         )
         self.labels_ = head_probabilities(image_head, U).argmax(dim=1).cpu().numpy()

@@ -98,9 +98,10 @@ class EmbeddingsFileError(ValueError):
 
 
 class LanguageDoesNotHelpWarning(UserWarning):
-    """Clustering the images alone scored higher, without labels, than every language setting.
+    """No language setting separated the clusters clearly better than the images alone.
 
     Raised by :func:`skgradnorm.tuning.tune`, which then returns the image-only clustering:
     the image and text spaces of the encoder may barely agree on these images, and no noun
-    selection can help then. ``language_gain_`` says by how much language lost.
+    selection can help then. ``language_gain_`` is the relative silhouette gain the best
+    language setting reached (below ``min_language_gain``).
     """

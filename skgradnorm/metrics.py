@@ -155,7 +155,8 @@ def label_free_score(
     the ACC of the best setting in the grid, against 95.8% for TURTLE's generalisation
     score [2]_, 93.7% for the cosine silhouette of ``[u ; t]`` and 90.9% for that of the
     images (the user guide's "Without labels" has the table). It costs ``n_refits``
-    extra fits per setting; ``"generalization"`` costs none. Compare settings with the
+    extra fits per setting, each with at most 5 restarts of the final k-means;
+    ``"generalization"`` costs none. Compare settings with the
     same number of clusters.
 
     Parameters
@@ -170,7 +171,8 @@ def label_free_score(
     criterion : {"stability", "generalization", "silhouette", "silhouette_image"}, \
 default="stability"
         ``"stability"``: mean adjusted Rand index with ``n_refits`` refits of the estimator
-        with other seeds (every ``random_state`` parameter, nested ones included);
+        with other seeds (every ``random_state`` parameter, nested ones included) and at
+        most 5 restarts of its final k-means (its own ``n_init``, when above);
         ``"generalization"``: cross-validated accuracy (3 shuffled folds) of a linear
         classifier (``RidgeClassifier``) trained to predict the clusters from the
         L2-normalised images, TURTLE's criterion [2]_; ``"silhouette"``: mean cosine

@@ -105,6 +105,16 @@ def test_terms_hit_their_floors_and_bounds():
     # a batch spread over all clusters has the largest entropy, a collapsed one none
     assert float(batch_entropy(one_hot)) == pytest.approx(np.log(4))
     assert float(batch_entropy(one_hot[[0, 0, 0, 0]])) == pytest.approx(0.0, abs=1e-6)
+    # with a prior: minus the KL divergence of the batch mean from it (numpy reference);
+    # an equal prior is the entropy less log K, a prior equal to the batch mean is 0
+    P = torch.softmax(torch.randn(16, 4, dtype=torch.float64), dim=1)
+    prior = torch.tensor([0.4, 0.3, 0.2, 0.1], dtype=torch.float64)
+    m = P.mean(dim=0).numpy()
+    reference = -np.sum(m * np.log(m / prior.numpy()))
+    assert float(batch_entropy(P, prior)) == pytest.approx(reference, rel=1e-12)
+    equal = torch.full((4,), 0.25, dtype=torch.float64)
+    assert float(batch_entropy(P, equal)) == pytest.approx(float(batch_entropy(P)) - np.log(4))
+    assert float(batch_entropy(P, P.mean(dim=0))) == pytest.approx(0.0, abs=1e-12)
     # twin columns identical and orthogonal to the rest: the contrast's smallest value
     tau = 0.5
     best = np.log(1 + 6 * np.exp(-1 / tau))  # 2K-2 = 6 negatives at cosine 0

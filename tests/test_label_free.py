@@ -16,7 +16,7 @@ from skgradnorm import (
     SphericalKMeans,
     spherical_kmeans,
 )
-from skgradnorm._cluster._label_free import generalization_score
+from skgradnorm._cluster._label_free import cosine_silhouette, generalization_score
 from skgradnorm._consensus import consensus_order, count_votes, round_seeds
 from skgradnorm._gradnorm import (
     gradnorm_scores,
@@ -252,11 +252,16 @@ def test_tune_returns_a_table_and_a_chart(small_world):
     labels = [row["label"] for row in result.table_]
     assert labels == ["tau=0.005", "tau=0.03", "image only"]
     values = [row["criterion"] for row in result.table_]
-    # the best language setting by stability, unless the images alone score higher
+    # the best language setting by stability, unless its clusters are separated less
+    # than min_language_gain better than the images alone's (relative cosine silhouette)
     best_language = int(np.argmax(values[:2]))
     fitted = [clone(model).set_params(**row["params"]).fit(w.data) for row in result.table_]
-    assert result.language_gain_ == pytest.approx(values[best_language] - values[2])
-    assert result.best_index_ == (best_language if result.language_gain_ >= 0 else 2)
+    s_language = cosine_silhouette(
+        fitted[best_language].selector_.transform(w.data), fitted[best_language].labels_
+    )
+    s_image = cosine_silhouette(w.data, fitted[2].labels_)
+    assert result.language_gain_ == pytest.approx((s_language - s_image) / abs(s_image))
+    assert result.best_index_ == (best_language if result.language_gain_ >= 0.25 else 2)
     assert result.best_estimator_.language_gain_ == result.language_gain_
     np.testing.assert_array_equal(result.language_estimator_.labels_, fitted[best_language].labels_)
     assert result.criterion == "stability" and labels[result.best_index_] in result.reason
@@ -367,20 +372,31 @@ def test_label_free_scorer_ranks_the_images_alone_beside_language(small_world):
     )
 
 
-def test_tune_keeps_language_unless_the_images_alone_score_higher():
+def test_tune_keeps_language_only_when_it_separates_the_clusters_clearly_better(small_world):
     from skgradnorm.exceptions import LanguageDoesNotHelpWarning
-    from skgradnorm.tuning import _choose, _reason
+    from skgradnorm.tuning import _choose, _reason, relative_gain
 
     rows = [
         {"label": "T=0.05", "criterion": 0.70, "image_only": False},
         {"label": "T=0.1", "criterion": 0.80, "image_only": False},
-        {"label": "image only", "criterion": 0.75, "image_only": True},
+        {"label": "image only", "criterion": 0.95, "image_only": True},
     ]
-    assert _choose(rows, "stability") == (1, pytest.approx(0.05))
-    assert "above clustering the images alone" in _reason(rows, 1, "stability", 0.05)
-    rows[2]["criterion"] = 0.9
-    best, gain = _choose(rows, "stability")
-    assert best == 2 and gain == pytest.approx(-0.1)
-    assert "no language is used" in _reason(rows, best, "stability", gain)
-    assert _choose(rows[:2], "stability") == (1, None)
+    # the stability of the images alone does not decide; the silhouette gain does
+    assert relative_gain(0.25, 0.2) == pytest.approx(0.25)
+    assert relative_gain(0.1, -0.2) == pytest.approx(1.5)
+    assert _choose(rows, 0.4) == 1 and _choose(rows, 0.25) == 1
+    assert "so language is used" in _reason(rows, 1, "stability", 0.4, 0.25, (0.28, 0.2))
+    assert _choose(rows, 0.1) == 2 and _choose(rows, -0.3) == 2
+    assert _choose(rows, 0.1, min_gain=0.05) == 1
+    assert "no language is used" in _reason(rows, 2, "stability", 0.1, 0.25, (0.22, 0.2))
+    assert _choose(rows[:2], None) == 1 and _choose(rows[2:], None) == 0
     assert issubclass(LanguageDoesNotHelpWarning, UserWarning)
+    # through tune: a gain asked that no clustering can reach gives the images alone
+    w = small_world
+    model = LanguageAssistedClusterer(4, selector=_selector(w), n_init=2, random_state=0)
+    with pytest.warns(LanguageDoesNotHelpWarning, match="min_language_gain"):
+        result = tune(model, w.data, grid={"selector__temperature": [0.05]}, min_language_gain=1e9)
+    assert result.table_[result.best_index_]["image_only"]
+    assert result.best_params_ == {"selector": "passthrough"}
+    with pytest.raises(ValueError, match="min_language_gain"):
+        tune(model, w.data, min_language_gain=float("nan"))

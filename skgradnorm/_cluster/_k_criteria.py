@@ -50,11 +50,12 @@ from scipy.sparse.linalg import eigsh
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 from sklearn.metrics.cluster import contingency_matrix
-from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
+from sklearn.utils.extmath import row_norms
 
 from ._kmeans import spherical_kmeans
 from ._label_free import cosine_silhouette
+from ._mixture import diag_mixture_bic
 from ._neighbors import nearest_neighbors
 
 __all__ = [
@@ -79,6 +80,8 @@ EIGENGAP_NEIGHBORS = 10
 #: the same choices in ``benchmarks/bench_label_free.py``'s worlds).
 BIC_COMPONENTS = 20
 BIC_TOL = 1e-2
+#: The variance added to every component's diagonal covariance (as ``reg_covar``).
+BIC_REG_COVAR = 1e-4
 
 
 class KFits:
@@ -218,17 +221,18 @@ def _score(fits, k, criterion):
         return float(np.mean(ref) - log_w), float(np.std(ref) * np.sqrt(1 + 1 / len(ref)))
     if criterion == "bic":
         P = fits.projection()
+        norms = row_norms(P, squared=True)
+        # scikit-learn's GaussianMixture(covariance_type="diag", reg_covar=1e-4, tol=BIC_TOL,
+        # init_params="k-means++").fit(P).bic(P), written out over NumPy (see ._mixture)
         bics = [
-            GaussianMixture(
+            diag_mixture_bic(
+                P,
                 int(k),
-                covariance_type="diag",
-                reg_covar=1e-4,
+                reg_covar=BIC_REG_COVAR,
                 tol=BIC_TOL,
-                init_params="k-means++",
                 random_state=fits.seeds[f"mixture{i}"],
-            )
-            .fit(P)
-            .bic(P)
+                x_squared_norms=norms,
+            )[0]
             for i in (0, 1)
         ]
         return -float(np.mean(bics)), float(abs(bics[0] - bics[1]))

@@ -1,0 +1,88 @@
+"""The K criterion "bic"'s mixture, written out over NumPy, against scikit-learn's own
+k-means++ and GaussianMixture on random inputs."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import kmeans_plusplus
+from sklearn.mixture import GaussianMixture
+from sklearn.utils.extmath import row_norms
+
+from skgradnorm._cluster._auto_k import scan_k, search_fits
+from skgradnorm._cluster._mixture import diag_mixture_bic, kmeans_plusplus_rows
+
+
+def _data(n, d, n_blobs, seed):
+    rng = np.random.RandomState(seed)
+    centers = rng.normal(scale=3.0, size=(n_blobs, d))
+    X = centers[rng.randint(n_blobs, size=n)] + rng.normal(scale=rng.uniform(0.3, 1.5), size=(n, d))
+    return X.astype(np.float64)
+
+
+@pytest.mark.parametrize(("n", "d", "k", "seed"), [(50, 2, 1, 0), (300, 5, 7, 1), (800, 20, 40, 2)])
+def test_kmeans_plusplus_rows_are_scikit_learns(n, d, k, seed):
+    X = _data(n, d, 5, seed)
+    for rs in range(3):
+        _, expected = kmeans_plusplus(X, k, random_state=rs)
+        got = kmeans_plusplus_rows(X, k, row_norms(X, squared=True), np.random.RandomState(rs))
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "k", "reg", "tol"),
+    [(40, 3, 2, 1e-6, 1e-3), (400, 8, 6, 1e-4, 1e-2), (1000, 20, 30, 1e-4, 1e-2)],
+)
+def test_bic_and_iterations_are_gaussian_mixtures(n, d, k, reg, tol):
+    for seed in range(3):
+        X = _data(n, d, max(2, k // 2), seed)
+        gm = GaussianMixture(
+            k,
+            covariance_type="diag",
+            reg_covar=reg,
+            tol=tol,
+            init_params="k-means++",
+            random_state=seed,
+        ).fit(X)
+        bic, n_iter = diag_mixture_bic(X, k, reg_covar=reg, tol=tol, random_state=seed)
+        assert n_iter == gm.n_iter_
+        assert bic == pytest.approx(gm.bic(X), rel=1e-9)
+
+
+def test_float32_rows_and_given_norms_change_nothing():
+    X = _data(200, 6, 3, 5)
+    X32 = X.astype(np.float32)
+    assert diag_mixture_bic(X32, 4, random_state=0) == diag_mixture_bic(
+        X32.astype(np.float64), 4, random_state=0
+    )
+    plain = diag_mixture_bic(X, 4, random_state=0)
+    norms = row_norms(X, squared=True)
+    assert diag_mixture_bic(X, 4, random_state=0, x_squared_norms=norms) == plain
+
+
+def test_the_search_picks_the_k_gaussian_mixture_picks(monkeypatch):
+    """The whole "bic" scan, with the mixture swapped for scikit-learn's estimator: the same
+    scores (to rounding), hence the same K, on random unit rows."""
+    from skgradnorm._cluster import _k_criteria
+
+    def reference(P, k, *, reg_covar, tol, random_state, x_squared_norms=None):
+        gm = GaussianMixture(
+            k,
+            covariance_type="diag",
+            reg_covar=reg_covar,
+            tol=tol,
+            init_params="k-means++",
+            random_state=random_state,
+        ).fit(P)
+        return gm.bic(P), gm.n_iter_
+
+    for seed in range(2):
+        Z = _data(300, 24, 6, seed)
+        Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+        ks = np.arange(2, 13)
+        fast = scan_k(search_fits(Z, random_state=seed, n_init=1), ks, "bic")
+        with monkeypatch.context() as m:
+            m.setattr(_k_criteria, "diag_mixture_bic", reference)
+            plain = scan_k(search_fits(Z, random_state=seed, n_init=1), ks, "bic")
+        assert fast[0] == plain[0]
+        np.testing.assert_array_equal(fast[1], plain[1])
+        np.testing.assert_allclose(fast[2], plain[2], rtol=1e-9)
+        np.testing.assert_allclose(fast[3], plain[3], rtol=1e-6, atol=1e-6)
