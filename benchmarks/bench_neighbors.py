@@ -11,7 +11,13 @@ ImageNet-1K training set's 1,281,167 x 512) and ``--threads`` threads:
   for several ``n_probe`` (one faiss ``IndexIVFFlat`` on the package's coarse centres,
   searched for the sampled queries only: a cheap recall-versus-cost curve);
 - the full IVF search of all rows at the defaults (or ``--n-probe``), timed, for each of
-  ``--backends`` (torch and faiss), with its recall on the sampled queries.
+  ``--backends`` (torch and faiss), with its recall on the sampled queries;
+- with ``--refine-rounds R``: ``nearest_neighbors(..., algorithm="nndescent")`` taken
+  apart: the IVF graph at ``--refine-probe`` (default 4), timed, then up to ``R``
+  NN-descent rounds (``_cluster/_graph_refine.py``), each timed, with recall@k and the
+  share of same-class neighbours after every round (computing those is not timed);
+- with ``--faiss-nndescent ITERS``: faiss's ``IndexNNDescentFlat`` (inner product, its
+  default parameters, ``ITERS`` iterations from a random graph), timed, for comparison.
 
 The rows are a CLIP-like world, generated here in chunks (float32, 2.6 GB at the full
 shape): 1,000 classes in superclasses of 10 (a class direction shares 40% of its
@@ -25,7 +31,12 @@ Command (about 20 minutes on 2 busy cores; under 8 GB)::
 
     nice -n 5 .venv/bin/python benchmarks/bench_neighbors.py --threads 2
 
-A quick check: ``--n 200000``. ``--json FILE`` writes the figures.
+A quick check: ``--n 200000``. ``--json FILE`` writes the figures. The world is kept in
+``--cache`` (default ``~/.cache/skgradnorm-bench``; ``--cache ''`` keeps nothing).
+The refinement alone, at 200,000 rows (``--backends ''`` skips the full IVF searches)::
+
+    nice -n 5 .venv/bin/python benchmarks/bench_neighbors.py --n 200000 --probes 4 \
+        --backends '' --refine-rounds 4
 """
 
 from __future__ import annotations
@@ -71,6 +82,20 @@ def clip_like_world(n, d, n_classes, seed, *, local_rank=24, shared_rank=32):
             v += 2.0 * (rng.standard_normal((m, shared_rank)) * spectrum(shared_rank)) @ shared.T
             v += 0.6 * rng.standard_normal((m, d)) / np.sqrt(d)
             X[rows] = unit(v)
+    return X, y
+
+
+def cached_world(n, d, n_classes, seed, cache_dir):
+    """:func:`clip_like_world`, kept in ``cache_dir`` (``.npy`` files) once made; None: no cache."""
+    if cache_dir is None:
+        return clip_like_world(n, d, n_classes, seed)
+    stem = os.path.join(cache_dir, f"world-{n}x{d}-c{n_classes}-s{seed}")
+    if os.path.exists(stem + "-y.npy"):
+        return np.load(stem + "-X.npy"), np.load(stem + "-y.npy")
+    X, y = clip_like_world(n, d, n_classes, seed)
+    os.makedirs(cache_dir, exist_ok=True)
+    np.save(stem + "-X.npy", X)
+    np.save(stem + "-y.npy", y)  # written last: its presence marks a complete pair
     return X, y
 
 
@@ -125,6 +150,60 @@ def probe_curve(X, queries, exact, k, n_probes, seed):
     return n_lists, coarse_s, curve
 
 
+def refine_part(X, y, queries, exact, k, n_probe, rounds, seed):
+    """The IVF graph at ``n_probe``, then NN-descent rounds: time, recall, same-class share."""
+    import torch
+
+    from skgradnorm._cluster._graph_refine import refine_graph
+    from skgradnorm._cluster._neighbors import nearest_neighbors
+
+    def quality(graph):
+        got = graph[queries]
+        return recall(got, exact), float(np.mean(y[got] == y[queries, None]))
+
+    t0 = time.perf_counter()
+    graph = nearest_neighbors(
+        X, k, algorithm="ivf", backend="torch", device="cpu", n_probe=n_probe, random_state=seed
+    )
+    start = {"seconds": time.perf_counter() - t0, "n_probe": n_probe}
+    start["recall"], start["purity"] = quality(graph)
+    print(f"nndescent start: IVF n_probe {n_probe}, {start['seconds']:.0f} s, recall@{k} "
+          f"{start['recall']:.4f}, same-class {start['purity']:.3f}", flush=True)  # fmt: skip
+    out = {"start": start, "rounds": []}
+    clock = [time.perf_counter()]
+
+    def record(r, indices, changed):
+        seconds = time.perf_counter() - clock[0]
+        row = {"round": r, "seconds": seconds, "changed": changed}
+        row["recall"], row["purity"] = quality(indices.numpy())
+        out["rounds"].append(row)
+        print(f"  round {r}: {seconds:.0f} s, {changed:,} entries changed, recall@{k} "
+              f"{row['recall']:.4f}, same-class {row['purity']:.3f}", flush=True)  # fmt: skip
+        clock[0] = time.perf_counter()
+
+    refine_graph(torch.from_numpy(X), torch.from_numpy(graph), n_rounds=rounds,
+                 random_state=seed, callback=record)  # fmt: skip
+    return out
+
+
+def faiss_nndescent_part(X, y, queries, exact, k, iters):
+    """faiss's own NN-descent graph of all rows: time, recall, same-class share."""
+    import faiss
+
+    index = faiss.IndexNNDescentFlat(X.shape[1], k, faiss.METRIC_INNER_PRODUCT)
+    index.nndescent.iter = iters
+    t0 = time.perf_counter()
+    index.add(X)
+    seconds = time.perf_counter() - t0
+    graph = faiss.vector_to_array(index.nndescent.final_graph).reshape(X.shape[0], -1)[:, :k]
+    got = graph[queries]
+    out = {"iters": iters, "seconds": seconds, "recall": recall(got, exact)}
+    out["purity"] = float(np.mean(y[got] == y[queries, None]))
+    print(f"faiss IndexNNDescentFlat, {iters} iterations: {seconds:.0f} s, recall@{k} "
+          f"{out['recall']:.4f}, same-class {out['purity']:.3f}", flush=True)  # fmt: skip
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_281_167)
@@ -138,6 +217,10 @@ def main(argv=None):
     parser.add_argument("--backends", default="faiss,torch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/skgradnorm-bench"))
+    parser.add_argument("--refine-rounds", type=int, default=0)
+    parser.add_argument("--refine-probe", type=int, default=None)
+    parser.add_argument("--faiss-nndescent", type=int, default=0)
     args = parser.parse_args(argv)
 
     import faiss
@@ -151,7 +234,7 @@ def main(argv=None):
     out = {"n": args.n, "d": args.d, "k": args.k, "threads": args.threads}
     out["load_before"] = os.getloadavg()
     t0 = time.perf_counter()
-    X, y = clip_like_world(args.n, args.d, args.classes, args.seed)
+    X, y = cached_world(args.n, args.d, args.classes, args.seed, args.cache or None)
     print(f"world {X.shape} in {time.perf_counter() - t0:.0f} s", flush=True)
     queries = np.random.RandomState(args.seed + 1).choice(args.n, args.queries, replace=False)
     exact, faiss_pq, torch_pq = exact_part(X, queries, args.k)
@@ -190,6 +273,17 @@ def main(argv=None):
               f"{seconds / 60:.1f} min, recall@{args.k} {rec:.4f}, {args.k}-NN purity "
               f"{purity:.3f} (exact {out['purity_k']:.3f})", flush=True)  # fmt: skip
         del hits
+    if args.refine_rounds:
+        from skgradnorm._cluster._graph_refine import REFINE_N_PROBE
+
+        out["nndescent"] = refine_part(
+            X, y, queries, exact, args.k, args.refine_probe or REFINE_N_PROBE,
+            args.refine_rounds, args.seed,
+        )  # fmt: skip
+    if args.faiss_nndescent:
+        out["faiss_nndescent"] = faiss_nndescent_part(
+            X, y, queries, exact, args.k, args.faiss_nndescent
+        )
     out["load_after"] = os.getloadavg()
     print(f"load average before {out['load_before']}, after {out['load_after']}")
     assert default_n_lists(args.n) == n_lists

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 from .._utils._torch import as_tensor, default_chunk_size, iter_chunks, resolve_device
 from ._ann import EXACT_MAX_SAMPLES, ivf_neighbors
+from ._graph_refine import REFINE_N_PROBE, refine_graph
 from ._search import BACKENDS, faiss_available
 
 __all__ = ["ALGORITHMS", "EXACT_MAX_SAMPLES", "nearest_neighbors"]
 
 #: The values of the ``algorithm`` parameter.
-ALGORITHMS = ("auto", "exact", "ivf")
+ALGORITHMS = ("auto", "exact", "ivf", "nndescent")
 
 
 def _drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -35,6 +37,20 @@ def _drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
     missing = ~is_self.any(axis=1)
     is_self[missing, -1] = True  # drop the farthest hit where the row itself is absent
     return indices[~is_self].reshape(n, n_neighbors)
+
+
+def _nndescent(X, n_neighbors, n_lists, n_probe, backend, device, random_state):
+    """A cheap IVF graph (few lists probed), then NN-descent rounds on it."""
+    rng = check_random_state(random_state)
+    hits = ivf_neighbors(
+        X, n_neighbors + 1, n_lists=n_lists,
+        n_probe=REFINE_N_PROBE if n_probe is None else n_probe,
+        backend=backend, device=device, random_state=rng,
+    )  # fmt: skip
+    graph = torch.from_numpy(_drop_self(hits, n_neighbors))
+    dev = resolve_device(device)
+    Xt = as_tensor(X, dev, torch.float64 if X.dtype == np.float64 else torch.float32)
+    return refine_graph(Xt, graph.to(dev), random_state=rng).cpu().numpy()
 
 
 def _faiss_neighbors(X: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -92,15 +108,18 @@ def nearest_neighbors(
     chunk_size : int or None, default=None
         Rows per block of the torch backend (None: a (chunk, n_samples) block of about
         64 MiB on the CPU, 256 MiB on accelerators).
-    algorithm : {"auto", "exact", "ivf"}, default="exact"
+    algorithm : {"auto", "exact", "ivf", "nndescent"}, default="exact"
         ``"exact"``: every pair of rows is compared. ``"ivf"``: the approximate inverted-file
         search of :func:`._ann.ivf_neighbors` (each row scans ``n_probe`` of ``n_lists``
-        clusters). ``"auto"``: exact up to ``EXACT_MAX_SAMPLES`` (100,000) rows, IVF above.
+        clusters). ``"nndescent"``: that IVF's graph (``n_probe`` default
+        ``REFINE_N_PROBE``) refined by NN-descent rounds (:func:`._graph_refine.refine_graph`).
+        ``"auto"``: exact up to ``EXACT_MAX_SAMPLES`` (100,000) rows, IVF above.
     n_lists, n_probe : int or None, default=None
         The IVF's lists and lists scanned per row (None: :func:`._ann.default_n_lists`,
-        :func:`._ann.default_n_probe`).
+        :func:`._ann.default_n_probe`, or ``REFINE_N_PROBE`` for ``"nndescent"``).
     random_state : int, RandomState instance or None, default=None
-        Seeds the IVF's coarse k-means (the exact search draws nothing).
+        Seeds the IVF's coarse k-means and NN-descent's samples (the exact search draws
+        nothing).
 
     Returns
     -------
@@ -124,6 +143,8 @@ def nearest_neighbors(
     if backend == "auto":
         on_cpu = resolve_device(device).type == "cpu"
         backend = "faiss" if on_cpu and X.dtype == np.float32 and faiss_available() else "torch"
+    if algorithm == "nndescent":
+        return _nndescent(X, n_neighbors, n_lists, n_probe, backend, device, random_state)
     if algorithm == "ivf" or (algorithm == "auto" and n > EXACT_MAX_SAMPLES):
         hits = ivf_neighbors(
             X, n_neighbors + 1, n_lists=n_lists, n_probe=n_probe, backend=backend,
