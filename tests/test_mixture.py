@@ -11,6 +11,19 @@ from skgradnorm._cluster._auto_k import scan_k, search_fits
 from skgradnorm._cluster._mixture import diag_mixture_bic, kmeans_plusplus_rows
 
 
+def _gaussian_mixture_bic(P, k, *, reg_covar=1e-6, tol=1e-3, random_state=0, x_squared_norms=None):
+    """The reference: scikit-learn's diagonal GaussianMixture, k-means++ start; (BIC, n_iter)."""
+    gm = GaussianMixture(
+        k,
+        covariance_type="diag",
+        reg_covar=reg_covar,
+        tol=tol,
+        init_params="k-means++",
+        random_state=random_state,
+    ).fit(P)
+    return gm.bic(P), gm.n_iter_
+
+
 def _data(n, d, n_blobs, seed):
     rng = np.random.RandomState(seed)
     centers = rng.normal(scale=3.0, size=(n_blobs, d))
@@ -34,17 +47,12 @@ def test_kmeans_plusplus_rows_are_scikit_learns(n, d, k, seed):
 def test_bic_and_iterations_are_gaussian_mixtures(n, d, k, reg, tol):
     for seed in range(3):
         X = _data(n, d, max(2, k // 2), seed)
-        gm = GaussianMixture(
-            k,
-            covariance_type="diag",
-            reg_covar=reg,
-            tol=tol,
-            init_params="k-means++",
-            random_state=seed,
-        ).fit(X)
+        reference_bic, reference_iter = _gaussian_mixture_bic(
+            X, k, reg_covar=reg, tol=tol, random_state=seed
+        )
         bic, n_iter = diag_mixture_bic(X, k, reg_covar=reg, tol=tol, random_state=seed)
-        assert n_iter == gm.n_iter_
-        assert bic == pytest.approx(gm.bic(X), rel=1e-9)
+        assert n_iter == reference_iter
+        assert bic == pytest.approx(reference_bic, rel=1e-9)
 
 
 def test_float32_rows_and_given_norms_change_nothing():
@@ -63,24 +71,13 @@ def test_the_search_picks_the_k_gaussian_mixture_picks(monkeypatch):
     scores (to rounding), hence the same K, on random unit rows."""
     from skgradnorm._cluster import _k_criteria
 
-    def reference(P, k, *, reg_covar, tol, random_state, x_squared_norms=None):
-        gm = GaussianMixture(
-            k,
-            covariance_type="diag",
-            reg_covar=reg_covar,
-            tol=tol,
-            init_params="k-means++",
-            random_state=random_state,
-        ).fit(P)
-        return gm.bic(P), gm.n_iter_
-
     for seed in range(2):
         Z = _data(300, 24, 6, seed)
         Z /= np.linalg.norm(Z, axis=1, keepdims=True)
         ks = np.arange(2, 13)
         fast = scan_k(search_fits(Z, random_state=seed, n_init=1), ks, "bic")
         with monkeypatch.context() as m:
-            m.setattr(_k_criteria, "diag_mixture_bic", reference)
+            m.setattr(_k_criteria, "diag_mixture_bic", _gaussian_mixture_bic)
             plain = scan_k(search_fits(Z, random_state=seed, n_init=1), ks, "bic")
         assert fast[0] == plain[0]
         np.testing.assert_array_equal(fast[1], plain[1])
