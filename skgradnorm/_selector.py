@@ -16,6 +16,7 @@ from ._consensus import check_rounds, round_seeds, select_by_rounds
 from ._gradnorm import gradnorm_scores, sic_scores, tac_scores
 from ._retrieval import text_counterparts
 from ._selector_auto import auto_n_centers, auto_retrieval_temperature
+from ._utils._clone import SharesLargeArrays
 from ._utils._validation import (
     check_embedding_matrix,
     check_n_clusters,
@@ -28,7 +29,7 @@ from ._utils._validation import (
 STRATEGIES = ("gradnorm", "tac", "sic", "none")
 
 
-class GradNormNounSelector(TransformerMixin, BaseEstimator):
+class GradNormNounSelector(SharesLargeArrays, TransformerMixin, BaseEstimator):
     """Select the nouns close to an image collection with GradNorm, and retrieve text for images.
 
     ``fit`` clusters the image embeddings into ``n_centers`` fine-grained centres
@@ -172,6 +173,9 @@ class GradNormNounSelector(TransformerMixin, BaseEstimator):
     (see :func:`gradnorm_scores`). Each centre keeps the ``top_k`` nouns assigned to it with
     the smallest scores, ``E_sel``. An image ``u`` then retrieves
     ``t = normalize(softmax(u E_sel^T / tau) E_sel)``.
+
+    :func:`~sklearn.base.clone` shares a ``noun_embeddings`` array of 1 MiB or more with
+    the clone instead of copying it (fitting only reads it): do not write into it.
 
     References
     ----------

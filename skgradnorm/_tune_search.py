@@ -27,6 +27,7 @@ from sklearn.utils import check_random_state
 from ._cluster._label_free import criterion_value, refit_params
 from ._clusterer import LanguageAssistedClusterer
 from ._selector_auto import auto_retrieval_temperature
+from ._utils._clone import SHARED_ARRAY_BYTES
 
 __all__ = [
     "Candidate",
@@ -117,11 +118,11 @@ def _fit_reusing(est, params, X, fitted_selector):
     return est
 
 
-#: Array parameters of at least this many bytes (the noun bank) are shared by the
-#: candidates' clones instead of deep-copied for each: a copy of a 26,685 x 384 bank took
-#: 24 ms, a sixth of ``tune`` on a real world of 244 images. No fit writes to its
-#: parameters, so every estimator is still the one a plain clone gives.
-SHARED_ARRAY_BYTES = 1 << 20
+# Array parameters of SHARED_ARRAY_BYTES or more (the noun bank) are shared by the
+# candidates' clones instead of deep-copied for each, for any nested estimator (the
+# package's selector does it in its own clone too): a copy of a 26,685 x 384 bank took
+# 24 ms, a sixth of ``tune`` on a real world of 244 images. No fit writes to its
+# parameters, so every estimator is still the one a plain clone gives.
 
 
 def _lean_template(estimator):
