@@ -162,20 +162,19 @@ def _language_gain(candidates, table, X):
 
 def _best_language(candidates, table):
     """The fitted estimator of the best language setting (None without one)."""
-    language = [i for i, row in enumerate(table) if not row["image_only"]]
-    if not language:
-        return None
-    return candidates[max(language, key=lambda i: table[i]["criterion"])].estimator
+    i = _best_language_row(table)
+    return None if i is None else candidates[i].estimator
 
 
 def _reason(table, best, criterion, gain, min_gain=MIN_LANGUAGE_GAIN, silhouettes=None):
     row = table[best]
-    language = [r for r in table if not r["image_only"]]
-    top = max(language, key=lambda r: r["criterion"]) if language else row
+    top_row = _best_language_row(table)
+    top = row if top_row is None else table[top_row]
+    n_language = sum(not r["image_only"] for r in table)
     text = (
         f"Chose {row['label']}. "
         f"Best language setting: {top['label']}, the highest {criterion} criterion "
-        f"({top['criterion']:.3f}) of {len(language)}, each fitted and scored on all the "
+        f"({top['criterion']:.3f}) of {n_language}, each fitted and scored on all the "
         "images without labels."
     )
     if gain is None:
