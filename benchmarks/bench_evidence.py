@@ -235,9 +235,20 @@ def _heads_model(world, seed, k, strategy=None, **params):
     )
 
 
-@variant("heads-warm", 'heads, init="training-free" (warm start from the [u ; t] k-means)')
+@variant(
+    "heads-warm",
+    'heads, init="training-free" (warm start from the [u ; t] k-means; fallback="silhouette")',
+)
 def _heads_warm(world, seed, k):
     return _heads_model(world, seed, k, init="training-free").fit(world.data).labels_
+
+
+@variant(
+    "heads-warm-trained",
+    'heads, init="training-free", fallback=None (always the trained heads, no safeguard)',
+)
+def _heads_warm_trained(world, seed, k):
+    return _heads_model(world, seed, k, init="training-free", fallback=None).fit(world.data).labels_
 
 
 @variant(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 import torch
@@ -13,7 +12,6 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import LanguageClustererMixin
-from ._cluster._kmeans import spherical_kmeans
 from ._cluster._neighbors import EXACT_MAX_SAMPLES, nearest_neighbors
 from ._distill import (
     fit_heads_to_labels,
@@ -22,18 +20,13 @@ from ._distill import (
     size_prior,
     train_heads,
 )
+from ._heads_settings import check_sizes, resolved
 from ._selector import STRATEGIES
 from ._utils._torch import resolve_device
 from ._utils._validation import Count, l2_normalize_rows
+from ._warm_start import choose, joint_embedding, training_free_clusters
 
 __all__ = ["MutualDistillationClusterer"]
-
-# TAC's train_head.py: (epochs, batch size, temperature) below and from 100 clusters on.
-_SMALL_K = {"n_epochs": 20, "batch_size": 512, "temperature": 0.5}
-_LARGE_K = {"n_epochs": 100, "batch_size": 8192, "temperature": 5.0}
-_LARGE_K_FROM = 100
-# init="training-free": the k-means of LanguageAssistedClusterer's defaults on [u ; t].
-_INIT_KMEANS = {"n_init": 20, "max_iter": 300, "tol": 1e-4}
 
 
 class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEstimator):
@@ -93,6 +86,11 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         ``"init"`` (the shares of ``init_labels_``; a departure from TAC, see Notes), a
         float ``a`` (``a`` times those plus ``1 - a`` times equal shares); ``"auto"``:
         ``"init"`` with ``init="training-free"``, ``"equal"`` with ``init="tac"``.
+    fallback : {"silhouette"} or None, default="silhouette"
+        With ``init="training-free"``: keep the heads' clusters only when their mean cosine
+        silhouette on the images is at least that of the training-free clusters, else keep
+        those (``labels_`` and ``predict``; a departure from TAC, see Notes). None: always
+        the heads'. Nothing is compared with ``init="tac"``.
     learning_rate : float, default=1e-3
         Adam's step size (TAC: torch's default, 1e-3).
     betas : tuple of two floats, default=(0.9, 0.99)
@@ -121,10 +119,19 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training image (argmax of the trained image head).
-    init_labels_ : ndarray of shape (n_samples,) or None
-        The training-free labels the heads were warm-started from (None for
-        ``init="tac"``).
+        Cluster of each training image (argmax of the trained image head, or
+        ``init_labels_`` when ``chosen_`` is ``"training-free"``).
+    init_labels_, init_centers_ : ndarray or None
+        The training-free labels the heads were warm-started from, and the centres of
+        their k-means on ``[u ; t]`` (None for ``init="tac"``).
+    chosen_ : {"heads", "training-free"}
+        Which clusters ``labels_`` and ``predict`` give (see ``fallback``); with
+        ``"training-free"``, ``predict`` assigns new images to the nearest of
+        ``init_centers_`` (their text counterparts from ``selector_``) and
+        ``predict_proba`` is that assignment's one-hot.
+    silhouettes_ : dict or None
+        ``{"heads": float, "training-free": float}``: the mean cosine silhouettes on the
+        images that ``fallback`` compared (None when nothing was compared).
     selector_ : estimator
         The fitted clone of ``selector``.
     image_head_, text_head_ : torch.nn.Sequential
@@ -178,24 +185,25 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     warm start). TAC's term :math:`-w\\,H(\\bar p)` pulls the batch mean towards equal
     cluster sizes; with the warm start it becomes :math:`w\\,\\mathrm{KL}(\\bar p \\,\\|\\,
     \\pi)`, :math:`\\pi` the shares of the training-free clusters, so the heads keep the
-    sizes those found. ACC minus training-free, mean ± std over 5 seeds (the docs'
-    "Evidence" page): ``"init"`` +0.004 ± 0.003 real (ahead on all five worlds, whose
-    classes are unequal), +0.069 calibrated, -0.008 ± 0.030 planted; ``"equal"`` (TAC's)
-    -0.007 ± 0.003, +0.131 and +0.010: equal sizes gain more where classes are equal.
+    sizes those found ("Evidence" page: equal sizes gain more where classes are equal, and
+    lose on the real worlds, whose classes are unequal).
 
-    **Departure from TAC, opt-in: approximate neighbours** (``neighbor_algorithm="ivf"``,
-    or ``"auto"`` above 100,000 samples). TAC's exact search costs ``n**2 d`` multiply-adds
-    per modality: some 2.7 hours per modality at ImageNet-1K scale on two CPU cores. The
-    inverted file (IVF) files every sample under its nearest of ``L = round(sqrt(n))``
-    centres (one spherical k-means run on ``64 L`` rows) and compares it only with the
-    samples under its ``P = max(24, ceil(L / 50))`` nearest centres: ``sqrt(n) / P`` times
-    less work than exact, 47x at ImageNet-1K scale. On a CLIP-like synthetic world of
-    1.28M x 512 its recall@50 was only 0.46 at the default ``P`` (``benchmarks/RESULTS.md``,
-    "Approximate neighbours"): use it where the exact search is out of reach, and check the
-    neighbours' quality on a sample.
-    ``"nndescent"`` repairs the IVF graph at ``P = 4`` by NN-descent rounds (Dong, Charikar,
-    Li, WWW 2011): recall@50 0.28 to 0.83 in 8 rounds at 200,000 x 512, 14.9 min on two busy
-    cores (exact: 25.8 min; ``benchmarks/RESULTS.md``, "NN-descent refinement").
+    **Departure from TAC: the safeguard** (``fallback="silhouette"``). Where the warm
+    start is poor (a planted world's islands joined wrongly), training can lose more; so
+    the heads' clusters are kept only if they separate the images at least as well as the
+    training-free ones (mean cosine silhouette on ``u``, scikit-learn's
+    ``silhouette_score`` on at most 4,000 images), else those are. ACC minus training-free, mean
+    ± std over 5 seeds of the family mean (the docs' "Evidence" page): planted +0.007 ±
+    0.005 (always the trained heads: -0.008 ± 0.030), calibrated +0.069 ± 0.012 (the
+    same), real +0.001 ± 0.001 (+0.004 ± 0.003): never below on a family's mean.
+
+    **Opt-in: approximate neighbours.** TAC's exact search costs ``n**2 d`` multiply-adds
+    per modality (some 2.7 hours per modality at ImageNet-1K scale on two CPU cores).
+    ``"ivf"`` files every sample under its nearest of ``L = round(sqrt(n))`` centres and
+    compares it with the samples under its ``P = max(24, ceil(L / 50))`` nearest: recall@50
+    0.46 on a CLIP-like 1.28M x 512 world. ``"nndescent"`` refines the IVF graph at
+    ``P = 4`` by NN-descent rounds (Dong, Charikar, Li, WWW 2011): recall@50 0.83 after 8
+    rounds at 200,000 x 512 (``benchmarks/RESULTS.md``, "Approximate neighbours").
 
     References
     ----------
@@ -237,6 +245,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             StrOptions({"auto", "equal", "init"}),
             Interval(numbers.Real, 0, 1, closed="both"),
         ],
+        "fallback": [StrOptions({"silhouette"}), None],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "betas": ["array-like"],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
@@ -263,6 +272,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         temperature="auto",
         entropy_weight=5.0,
         size_prior="auto",
+        fallback="silhouette",
         learning_rate=1e-3,
         betas=(0.9, 0.99),
         weight_decay=0.0,
@@ -285,6 +295,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self.temperature = temperature
         self.entropy_weight = entropy_weight
         self.size_prior = size_prior
+        self.fallback = fallback
         self.learning_rate = learning_rate
         self.betas = betas
         self.weight_decay = weight_decay
@@ -310,55 +321,22 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         return selector
 
     def _resolved(self, name):
-        value = getattr(self, name)
-        if value != "auto":
-            return value
-        return (_LARGE_K if self.n_clusters >= _LARGE_K_FROM else _SMALL_K)[name]
-
-    def _check_sizes(self, n_samples):
-        """Every size check, before any long computation; returns the batch size to use."""
-        if self.n_clusters > n_samples:
-            raise ValueError(
-                f"n_clusters={self.n_clusters} is larger than n_samples={n_samples}; ask "
-                f"for at most {n_samples} clusters."
-            )
-        if n_samples < self.n_neighbors + 1:
-            raise ValueError(
-                f"n_neighbors={self.n_neighbors} needs at least {self.n_neighbors + 1} samples "
-                f"(a sample is not its own neighbour); got n_samples={n_samples}. Pass "
-                f"n_neighbors <= {max(n_samples - 1, 1)} or more samples."
-            )
-        betas = tuple(self.betas)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(
-                f"betas must be two numbers in [0, 1) (Adam's decay rates); got {self.betas!r}."
-            )
-        batch_size = self._resolved("batch_size")
-        if batch_size > n_samples:
-            if self.batch_size != "auto":
-                warnings.warn(
-                    f"batch_size={batch_size} is larger than n_samples={n_samples}; using "
-                    f"batch_size={n_samples} (one batch per epoch) instead.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            batch_size = n_samples
-        return batch_size
+        return resolved(self, name)
 
     def _training_free_labels(self, X, T, rng):
         """``init="training-free"``: the labels of :class:`LanguageAssistedClusterer` with its
         defaults, the same selector and this ``random_state`` (spherical k-means of the unit
         ``[u ; t]``); None for TAC's init, which draws nothing here."""
+        self.init_centers_ = None
         if self.init == "tac":
             return None
-        Z = l2_normalize_rows(np.hstack([l2_normalize_rows(X, name="X"), T]), name="[u ; t]")
         seed = self.random_state
         if not isinstance(seed, numbers.Integral):
             seed = int(rng.randint(np.iinfo(np.int32).max))
-        _, labels, _, _ = spherical_kmeans(
-            Z, self.n_clusters, random_state=seed, device=self.device, **_INIT_KMEANS
+        self.init_centers_, labels = training_free_clusters(
+            X, T, self.n_clusters, seed, self.device
         )
-        return np.asarray(labels, dtype=np.int64)
+        return labels
 
     # -- fit / predict -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -386,7 +364,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             )
         selector = self._make_selector()
         X = self._images(X, selector, reset=True)
-        batch_size = self._check_sizes(X.shape[0])
+        batch_size = check_sizes(self, X.shape[0])
         dev = resolve_device(self.device)
         rng = check_random_state(self.random_state)
 
@@ -459,6 +437,13 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             **adam,
         )
         self.labels_ = head_probabilities(image_head, U).argmax(dim=1).cpu().numpy()
+        self.chosen_, self.silhouettes_ = "heads", None
+        if self.init_labels_ is not None and self.fallback is not None:
+            self.chosen_, self.silhouettes_ = choose(
+                U.cpu().numpy(), self.labels_, self.init_labels_
+            )
+        if self.chosen_ == "training-free":
+            self.labels_ = self.init_labels_.copy()
         return image_head, text_head
 
     def predict_proba(self, X):
@@ -476,6 +461,10 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         """
         check_is_fitted(self)
         X = self._images(X, self.selector_, reset=False)
+        if getattr(self, "chosen_", "heads") == "training-free":
+            T = np.asarray(self.selector_.transform(X))
+            nearest = np.argmax(joint_embedding(X, T) @ self.init_centers_.T, axis=1)
+            return np.eye(self.n_clusters, dtype=np.float32)[nearest]
         U = l2_normalize_rows(X, name="X", dtype=np.float32)
         dev = resolve_device(self.device)
         head = self.image_head_.to(dev)
