@@ -18,7 +18,7 @@ from ._cluster._kmeans import spherical_kmeans
 from ._cluster._label_free import cosine_silhouette
 from ._utils._validation import l2_normalize_rows
 
-__all__ = ["INIT_KMEANS", "choose", "joint_embedding", "training_free_clusters"]
+__all__ = ["INIT_KMEANS", "choose", "describe_choice", "joint_embedding", "training_free_clusters"]
 
 #: The k-means of LanguageAssistedClusterer's defaults on [u ; t].
 INIT_KMEANS = {"n_init": 20, "max_iter": 300, "tol": 1e-4}
@@ -65,3 +65,21 @@ def choose(U, head_labels, init_labels, *, random_state=0):
     }
     chosen = "heads" if silhouettes["heads"] >= silhouettes["training-free"] else "training-free"
     return chosen, silhouettes
+
+
+def describe_choice(estimator) -> str | None:
+    """One sentence on which clusters a fitted heads estimator kept and why (None: nothing
+    was compared)."""
+    silhouettes = getattr(estimator, "silhouettes_", None)
+    if silhouettes is None:
+        return None
+    heads, free = silhouettes["heads"], silhouettes["training-free"]
+    if estimator.chosen_ == "heads":
+        return (
+            f"The trained heads' clusters were kept: they separate the images at least as "
+            f"well as the training-free ones (cosine silhouette {heads:.3f} against {free:.3f})."
+        )
+    return (
+        f"The training-free clusters were kept: the trained heads' separate the images less "
+        f"well (cosine silhouette {heads:.3f} against {free:.3f})."
+    )

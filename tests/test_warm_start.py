@@ -3,11 +3,14 @@ heads separate the images worse, the heads' otherwise, ``predict`` consistent wi
 
 from __future__ import annotations
 
+from argparse import Namespace
+
 import numpy as np
 import pytest
 
 from skgradnorm import GradNormNounSelector, MutualDistillationClusterer
-from skgradnorm._warm_start import choose, joint_embedding
+from skgradnorm._cli._commands import fit_or_tune
+from skgradnorm._warm_start import choose, describe_choice, joint_embedding
 from skgradnorm.datasets import make_planted_world
 
 
@@ -60,6 +63,21 @@ def test_falls_back_to_the_training_free_clusters(hard_world):
     assert proba.shape == (50, 10) and set(np.unique(proba)) <= {0.0, 1.0}
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert kept.init_centers_.shape == (10, 2 * hard_world.data.shape[1])
+    assert describe_choice(trained) is None
+    assert describe_choice(kept).startswith("The training-free clusters were kept")
+
+
+def test_the_cli_says_which_clusters_were_kept(hard_world):
+    model = MutualDistillationClusterer(
+        10,
+        selector=GradNormNounSelector(hard_world.noun_embeddings, random_state=4),
+        random_state=4,
+        device="cpu",
+    )
+    fitted_model, _, reasons = fit_or_tune(model, hard_world.data, Namespace(tune=False))
+    assert fitted_model.chosen_ == "training-free"
+    assert reasons == [describe_choice(fitted_model)]
+    assert f"{fitted_model.silhouettes_['heads']:.3f}" in reasons[0]
 
 
 def test_keeps_the_heads_when_they_separate_better():
@@ -70,6 +88,7 @@ def test_keeps_the_heads_when_they_separate_better():
     trained = MutualDistillationClusterer(5, selector=selector, fallback=None, **params)
     trained.fit(world.data)
     assert kept.chosen_ == "heads" and np.mean(kept.labels_ != kept.init_labels_) > 0.01
+    assert describe_choice(kept).startswith("The trained heads' clusters were kept")
     assert kept.silhouettes_["heads"] >= kept.silhouettes_["training-free"]
     np.testing.assert_array_equal(kept.labels_, trained.labels_)
     np.testing.assert_allclose(

@@ -51,6 +51,7 @@ def fit_or_tune(clusterer, U, args):
     """
     from .._cluster._auto_k import describe_k_search
     from .._reporting._charts import criterion_chart_svg
+    from .._warm_start import describe_choice
     from ..tuning import tune
 
     charts, reasons = [], []
@@ -70,13 +71,14 @@ def fit_or_tune(clusterer, U, args):
             reasons.append(k_reason)
         charts.append(("Settings tried", criterion_chart_svg(result), result.reason))
         reasons.append(result.reason)
-        return clusterer, charts, reasons
-    clusterer.fit(U)
-    if auto:
-        reason = describe_k_search(clusterer)
-        charts.append(("Number of clusters", criterion_chart_svg(estimator=clusterer), reason))
-        reasons.append(reason)
-    return clusterer, charts, reasons
+    else:
+        clusterer.fit(U)
+        if auto:
+            reason = describe_k_search(clusterer)
+            charts.append(("Number of clusters", criterion_chart_svg(estimator=clusterer), reason))
+            reasons.append(reason)
+    heads = describe_choice(clusterer)
+    return clusterer, charts, reasons + ([heads] if heads else [])
 
 
 @dataclass
