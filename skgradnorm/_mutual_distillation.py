@@ -447,7 +447,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         return image_head, text_head
 
     def predict_proba(self, X):
-        """The image head's cluster probabilities of new images.
+        """The image head's cluster probabilities of new images (with ``chosen_`` equal
+        to ``"training-free"``: the one-hot of the nearest of ``init_centers_``).
 
         Parameters
         ----------
@@ -474,7 +475,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
             self.image_head_ = head.cpu()
 
     def predict(self, X):
-        """Assign new images to the cluster their image head rates most probable.
+        """Assign new images to the cluster their image head rates most probable (with
+        ``chosen_`` equal to ``"training-free"``: the nearest of ``init_centers_``).
 
         Parameters
         ----------
