@@ -302,6 +302,22 @@ def _tac_filter_gradnorm_settings(world, seed, k):
     return _laic(world, seed, k, strategy="tac", n_centers=n_centers, retrieval_temperature=0.008)
 
 
+@variant(
+    "gradnorm-tac-settings",
+    "training-free, GradNorm's filter with TAC's settings (C = n/300 or 3K, tau = 0.005)",
+)
+def _gradnorm_tac_settings(world, seed, k):
+    from skgradnorm._selector_auto import auto_n_centers
+
+    n_centers = auto_n_centers(len(world.data), "tac", k)
+    return _laic(world, seed, k, n_centers=n_centers, retrieval_temperature=0.005)
+
+
+@variant("gradnorm-tau005", "training-free, GradNorm's defaults but tau = 0.005 (TAC's)")
+def _gradnorm_tau005(world, seed, k):
+    return _laic(world, seed, k, retrieval_temperature=0.005)
+
+
 # -- world families ----------------------------------------------------------------------
 
 
