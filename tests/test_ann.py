@@ -133,8 +133,8 @@ def test_auto_is_exact_below_the_threshold():
 
 
 def test_unknown_algorithm():
-    with pytest.raises(ValueError, match="algorithm='hnsw' is not one of"):
-        nearest_neighbors(random_unit_rows(0, 5, 3), 2, algorithm="hnsw")
+    with pytest.raises(ValueError, match="algorithm='annoy' is not one of"):
+        nearest_neighbors(random_unit_rows(0, 5, 3), 2, algorithm="annoy")
 
 
 @pytest.mark.slow
@@ -158,4 +158,4 @@ def test_estimator_with_the_ivf_search():
     assert clustering_accuracy_score(world.target, ivf.labels_) >= 0.9
     np.testing.assert_array_equal(auto.labels_, exact.labels_)  # 300 rows: auto is exact
     with pytest.raises(ValueError, match="neighbor_algorithm"):
-        MutualDistillationClusterer(3, selector=selector, neighbor_algorithm="hnsw").fit(world.data)
+        MutualDistillationClusterer(3, selector=selector, neighbor_algorithm="annoy").fit(world.data)

@@ -17,12 +17,13 @@ from sklearn.utils import check_random_state
 from .._utils._torch import as_tensor, default_chunk_size, iter_chunks, resolve_device
 from ._ann import EXACT_MAX_SAMPLES, ivf_neighbors
 from ._graph_refine import REFINE_N_PROBE, refine_graph
+from ._hnsw import hnsw_neighbors
 from ._search import BACKENDS, faiss_available
 
 __all__ = ["ALGORITHMS", "EXACT_MAX_SAMPLES", "nearest_neighbors"]
 
 #: The values of the ``algorithm`` parameter.
-ALGORITHMS = ("auto", "exact", "ivf", "nndescent")
+ALGORITHMS = ("auto", "exact", "ivf", "nndescent", "hnsw")
 
 
 def _drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -39,14 +40,18 @@ def _drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
     return indices[~is_self].reshape(n, n_neighbors)
 
 
-def _nndescent(X, n_neighbors, n_lists, n_probe, backend, device, random_state):
-    """A cheap IVF graph (few lists probed), then NN-descent rounds on it."""
+def _nndescent(X, n_neighbors, n_lists, n_probe, backend, device, random_state, start):
+    """A cheap IVF graph (few lists probed), or faiss's HNSW search (``start="hnsw"``),
+    then NN-descent rounds on it."""
     rng = check_random_state(random_state)
-    hits = ivf_neighbors(
-        X, n_neighbors + 1, n_lists=n_lists,
-        n_probe=REFINE_N_PROBE if n_probe is None else n_probe,
-        backend=backend, device=device, random_state=rng,
-    )  # fmt: skip
+    if start == "hnsw":
+        hits = hnsw_neighbors(X, n_neighbors + 1)
+    else:
+        hits = ivf_neighbors(
+            X, n_neighbors + 1, n_lists=n_lists,
+            n_probe=REFINE_N_PROBE if n_probe is None else n_probe,
+            backend=backend, device=device, random_state=rng,
+        )  # fmt: skip
     graph = torch.from_numpy(_drop_self(hits, n_neighbors))
     dev = resolve_device(device)
     Xt = as_tensor(X, dev, torch.float64 if X.dtype == np.float64 else torch.float32)
@@ -108,12 +113,14 @@ def nearest_neighbors(
     chunk_size : int or None, default=None
         Rows per block of the torch backend (None: a (chunk, n_samples) block of about
         64 MiB on the CPU, 256 MiB on accelerators).
-    algorithm : {"auto", "exact", "ivf", "nndescent"}, default="exact"
+    algorithm : {"auto", "exact", "ivf", "nndescent", "hnsw"}, default="exact"
         ``"exact"``: every pair of rows is compared. ``"ivf"``: the approximate inverted-file
         search of :func:`._ann.ivf_neighbors` (each row scans ``n_probe`` of ``n_lists``
         clusters). ``"nndescent"``: that IVF's graph (``n_probe`` default
         ``REFINE_N_PROBE``) refined by NN-descent rounds (:func:`._graph_refine.refine_graph`).
-        ``"auto"``: exact up to ``EXACT_MAX_SAMPLES`` (100,000) rows, IVF above.
+        ``"hnsw"``: faiss's HNSW index searched with every row (:func:`._hnsw.hnsw_neighbors`;
+        needs faiss, CPU), refined by the same rounds. ``"auto"``: exact up to
+        ``EXACT_MAX_SAMPLES`` (100,000) rows, IVF above.
     n_lists, n_probe : int or None, default=None
         The IVF's lists and lists scanned per row (None: :func:`._ann.default_n_lists`,
         :func:`._ann.default_n_probe`, or ``REFINE_N_PROBE`` for ``"nndescent"``).
@@ -143,8 +150,15 @@ def nearest_neighbors(
     if backend == "auto":
         on_cpu = resolve_device(device).type == "cpu"
         backend = "faiss" if on_cpu and X.dtype == np.float32 and faiss_available() else "torch"
-    if algorithm == "nndescent":
-        return _nndescent(X, n_neighbors, n_lists, n_probe, backend, device, random_state)
+    if algorithm == "hnsw" and not faiss_available():
+        raise ImportError(
+            'algorithm="hnsw" needs faiss (pip install faiss-cpu); use "nndescent" (torch '
+            'only) or "exact" without it.'
+        )
+    if algorithm in ("nndescent", "hnsw"):
+        return _nndescent(
+            X, n_neighbors, n_lists, n_probe, backend, device, random_state, start=algorithm
+        )
     if algorithm == "ivf" or (algorithm == "auto" and n > EXACT_MAX_SAMPLES):
         hits = ivf_neighbors(
             X, n_neighbors + 1, n_lists=n_lists, n_probe=n_probe, backend=backend,

@@ -1,0 +1,73 @@
+"""Approximate k nearest neighbours by inner product from faiss's HNSW graph index.
+
+faiss's ``IndexHNSWFlat`` (Malkov and Yashunin, "Efficient and robust approximate nearest
+neighbor search using Hierarchical Navigable Small World graphs", TPAMI 2018) is built on
+all the rows (inner product, float32, ``M`` links per row and layer, ``efConstruction``
+candidates per insertion) and then searched with every row as a query (``efSearch``
+candidates kept per query). A library, not hand-written: faiss's HNSW is well kept, fast
+on the CPU and its index holds only the links beside the rows. It is CPU-only and its
+build inserts rows in parallel threads, so two builds on several threads may differ in a
+few links (the result is not bit-reproducible across runs, only across thread counts of
+one). :func:`._neighbors.nearest_neighbors` refines its graph by NN-descent rounds
+(``algorithm="hnsw"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._utils._torch import iter_chunks
+
+__all__ = ["HNSW_EF_CONSTRUCTION", "HNSW_M", "default_ef_search", "hnsw_neighbors"]
+
+#: Links per row and layer (faiss's level 0 holds twice as many).
+HNSW_M = 32
+#: Candidates kept while inserting a row.
+HNSW_EF_CONSTRUCTION = 80
+#: Query rows per faiss search call (bounds the (rows, k) results held at once).
+_QUERY_CHUNK = 65_536
+
+
+def default_ef_search(n_neighbors: int) -> int:
+    """Candidates kept per query: ``max(128, 2 * n_neighbors)`` (at least the hits asked)."""
+    return max(128, 2 * int(n_neighbors))
+
+
+def hnsw_neighbors(X, n_neighbors: int, *, ef_search: int | None = None) -> np.ndarray:
+    """Approximate ``n_neighbors`` largest inner products of every row, itself included.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Unit rows (L2-normalised); searched in float32.
+    n_neighbors : int
+        Hits per row to return, the row itself included (callers drop it).
+    ef_search : int or None, default=None
+        Candidates kept per query (None: :func:`default_ef_search`); at least
+        ``n_neighbors``.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_samples, n_neighbors), int64
+        Hits in order of decreasing inner product. A query that finds fewer than
+        ``n_neighbors`` rows (rare: the graph search ran out of candidates) is searched
+        exactly.
+    """
+    import faiss
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    index = faiss.IndexHNSWFlat(X.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.add(X)
+    index.hnsw.efSearch = max(int(n_neighbors), ef_search or default_ef_search(n_neighbors))
+    out = np.empty((X.shape[0], n_neighbors), dtype=np.int64)
+    for sl in iter_chunks(X.shape[0], _QUERY_CHUNK):
+        _, hits = index.search(X[sl], n_neighbors)
+        short = np.flatnonzero((hits < 0).any(axis=1))
+        if short.size:  # rare: the search ran out of candidates; those rows exactly
+            sims = X[sl][short] @ X.T
+            top = np.argpartition(-sims, n_neighbors - 1, axis=1)[:, :n_neighbors]
+            order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
+            hits[short] = np.take_along_axis(top, order, axis=1)
+        out[sl] = hits
+    return out
