@@ -16,6 +16,9 @@ ImageNet-1K training set's 1,281,167 x 512) and ``--threads`` threads:
   apart: the IVF graph at ``--refine-probe`` (default 4), timed, then up to ``R``
   NN-descent rounds (``_cluster/_graph_refine.py``), each timed, with recall@k and the
   share of same-class neighbours after every round (computing those is not timed);
+- with ``--refine-start hnsw``: the rounds start from faiss's HNSW search of every row
+  (``nearest_neighbors(..., algorithm="hnsw")``: ``IndexHNSWFlat``, 32 links, 80
+  construction candidates, 128 search candidates) instead of the IVF graph;
 - with ``--faiss-nndescent ITERS``: faiss's ``IndexNNDescentFlat`` (inner product, its
   default parameters, ``ITERS`` iterations from a random graph), timed, for comparison.
 
@@ -33,10 +36,13 @@ Command (about 20 minutes on 2 busy cores; under 8 GB)::
 
 A quick check: ``--n 200000``. ``--json FILE`` writes the figures. The world is kept in
 ``--cache`` (default ``~/.cache/skgradnorm-bench``; ``--cache ''`` keeps nothing).
-The refinement alone, at 200,000 rows (``--backends ''`` skips the full IVF searches)::
+The refinement alone, at 200,000 rows (``--backends ''`` skips the full IVF searches,
+``--probes ''`` the recall curve)::
 
     nice -n 5 .venv/bin/python benchmarks/bench_neighbors.py --n 200000 --probes 4 \
         --backends '' --refine-rounds 4
+    nice -n 5 .venv/bin/python benchmarks/bench_neighbors.py --n 200000 --probes '' \
+        --backends '' --refine-rounds 4 --refine-start hnsw
 """
 
 from __future__ import annotations
@@ -150,8 +156,19 @@ def probe_curve(X, queries, exact, k, n_probes, seed):
     return n_lists, coarse_s, curve
 
 
-def refine_part(X, y, queries, exact, k, n_probe, rounds, seed):
-    """The IVF graph at ``n_probe``, then NN-descent rounds: time, recall, same-class share."""
+def _hnsw_start(X, k):
+    """faiss's HNSW search of every row (``_cluster/_hnsw.py``), the row itself dropped."""
+    from skgradnorm._cluster._hnsw import hnsw_neighbors
+
+    hits = hnsw_neighbors(X, k + 1)
+    keep = hits != np.arange(len(hits))[:, None]
+    keep[~(~keep).any(axis=1), -1] = False  # the row absent: drop its farthest hit
+    return hits[keep].reshape(len(hits), k)
+
+
+def refine_part(X, y, queries, exact, k, n_probe, rounds, seed, start_with="ivf"):
+    """The IVF graph at ``n_probe`` (or faiss's HNSW search), then NN-descent rounds: time,
+    recall, same-class share."""
     import torch
 
     from skgradnorm._cluster._graph_refine import refine_graph
@@ -162,12 +179,17 @@ def refine_part(X, y, queries, exact, k, n_probe, rounds, seed):
         return recall(got, exact), float(np.mean(y[got] == y[queries, None]))
 
     t0 = time.perf_counter()
-    graph = nearest_neighbors(
-        X, k, algorithm="ivf", backend="torch", device="cpu", n_probe=n_probe, random_state=seed
-    )
-    start = {"seconds": time.perf_counter() - t0, "n_probe": n_probe}
+    if start_with == "hnsw":
+        graph = _hnsw_start(X, k)
+    else:
+        graph = nearest_neighbors(
+            X, k, algorithm="ivf", backend="torch", device="cpu", n_probe=n_probe,
+            random_state=seed,
+        )  # fmt: skip
+    start = {"seconds": time.perf_counter() - t0, "n_probe": n_probe, "start": start_with}
     start["recall"], start["purity"] = quality(graph)
-    print(f"nndescent start: IVF n_probe {n_probe}, {start['seconds']:.0f} s, recall@{k} "
+    what = "HNSW (faiss)" if start_with == "hnsw" else f"IVF n_probe {n_probe}"
+    print(f"nndescent start: {what}, {start['seconds']:.0f} s, recall@{k} "
           f"{start['recall']:.4f}, same-class {start['purity']:.3f}", flush=True)  # fmt: skip
     out = {"start": start, "rounds": []}
     clock = [time.perf_counter()]
@@ -220,6 +242,7 @@ def main(argv=None):
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/skgradnorm-bench"))
     parser.add_argument("--refine-rounds", type=int, default=0)
     parser.add_argument("--refine-probe", type=int, default=None)
+    parser.add_argument("--refine-start", choices=["ivf", "hnsw"], default="ivf")
     parser.add_argument("--faiss-nndescent", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -246,10 +269,13 @@ def main(argv=None):
         f"{out['exact_faiss_s'] / 60:.1f} min, torch {out['exact_torch_s'] / 60:.1f} min",
         flush=True,
     )
-    probes = [int(p) for p in args.probes.split(",")]
-    n_lists, coarse_s, curve = probe_curve(X, queries, exact, args.k, probes, args.seed)
+    probes = [int(p) for p in args.probes.split(",") if p]
+    n_lists, coarse_s, curve = default_n_lists(args.n), None, []
+    if probes:  # --probes '' skips the curve (and its coarse k-means)
+        n_lists, coarse_s, curve = probe_curve(X, queries, exact, args.k, probes, args.seed)
     out.update(n_lists=n_lists, coarse_s=coarse_s, curve=curve)
-    print(f"{n_lists} lists (coarse k-means {coarse_s:.0f} s)", flush=True)
+    if curve:
+        print(f"{n_lists} lists (coarse k-means {coarse_s:.0f} s)", flush=True)
     for row in curve:
         full = row["s_per_query"] * args.n
         print(
@@ -278,7 +304,7 @@ def main(argv=None):
 
         out["nndescent"] = refine_part(
             X, y, queries, exact, args.k, args.refine_probe or REFINE_N_PROBE,
-            args.refine_rounds, args.seed,
+            args.refine_rounds, args.seed, args.refine_start,
         )  # fmt: skip
     if args.faiss_nndescent:
         out["faiss_nndescent"] = faiss_nndescent_part(

@@ -222,6 +222,10 @@ def refine_graph(
         torch.empty((batch, m, m), dtype=Xt.dtype, device=Xt.device),
     )
     is_new = torch.ones((n, k), dtype=torch.bool, device=indices.device)
+    # A round holds every offer until its merges (up to n * m * n_offers of them): row
+    # indices are kept in int32 there (lossless below 2**31 rows), 12 bytes an offer
+    # instead of 20 (at 1.28M rows the int64 offers of one round outgrew 24 GB).
+    slim = torch.int32 if n < 2**31 else torch.int64
     for r in range(n_rounds):
         kth = sims.min(dim=1).values
         by_id = torch.sort(indices, dim=1).values
@@ -234,6 +238,7 @@ def refine_graph(
             first = torch.full_like(pivot, r == 0, dtype=torch.bool)  # v meets its list once
             fresh = torch.cat([first, is_new[sl, :n_forward], rev_new[sl]], dim=1)
             target, offered, values = _offers(Xt, join, fresh, by_id, kth, n_offers, buffers)
+            target, offered = target.to(slim), offered.to(slim)
             if n_buckets == 1:
                 buckets[0].append((target, offered, values))
                 continue
@@ -252,7 +257,8 @@ def refine_graph(
             if not parts:
                 continue
             target, offered, values = (torch.cat(t) for t in zip(*parts, strict=True))
-            changed += _merge(indices, sims, is_new, lo, hi, target, offered, values)
+            del parts
+            changed += _merge(indices, sims, is_new, lo, hi, target.long(), offered.long(), values)
         if callback is not None:
             callback(r, indices, changed)
         if changed < delta * n * k:
