@@ -158,4 +158,5 @@ def test_estimator_with_the_ivf_search():
     assert clustering_accuracy_score(world.target, ivf.labels_) >= 0.9
     np.testing.assert_array_equal(auto.labels_, exact.labels_)  # 300 rows: auto is exact
     with pytest.raises(ValueError, match="neighbor_algorithm"):
-        MutualDistillationClusterer(3, selector=selector, neighbor_algorithm="annoy").fit(world.data)
+        model = MutualDistillationClusterer(3, selector=selector, neighbor_algorithm="annoy")
+        model.fit(world.data)
