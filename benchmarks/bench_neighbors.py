@@ -159,11 +159,9 @@ def probe_curve(X, queries, exact, k, n_probes, seed):
 def _hnsw_start(X, k):
     """faiss's HNSW search of every row (``_cluster/_hnsw.py``), the row itself dropped."""
     from skgradnorm._cluster._hnsw import hnsw_neighbors
+    from skgradnorm._cluster._neighbors import drop_self
 
-    hits = hnsw_neighbors(X, k + 1)
-    keep = hits != np.arange(len(hits))[:, None]
-    keep[~(~keep).any(axis=1), -1] = False  # the row absent: drop its farthest hit
-    return hits[keep].reshape(len(hits), k)
+    return drop_self(hnsw_neighbors(X, k + 1), k)
 
 
 def refine_part(X, y, queries, exact, k, n_probe, rounds, seed, start_with="ivf"):

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import LanguageClustererMixin
 from ._cluster._neighbors import EXACT_MAX_SAMPLES, nearest_neighbors
+from ._cluster._search import nearest_centers
 from ._distill import (
     fit_heads_to_labels,
     head_probabilities,
@@ -468,7 +469,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         X = self._images(X, self.selector_, reset=False)
         if getattr(self, "chosen_", "heads") == "training-free":
             T = np.asarray(self.selector_.transform(X))
-            nearest = np.argmax(joint_embedding(X, T) @ self.init_centers_.T, axis=1)
+            nearest = nearest_centers(joint_embedding(X, T), self.init_centers_, self.device)
             return np.eye(self.n_clusters, dtype=np.float32)[nearest]
         U = l2_normalize_rows(X, name="X", dtype=np.float32)
         dev = resolve_device(self.device)

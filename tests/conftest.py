@@ -49,6 +49,23 @@ def benchmark_module(name: str):
         sys.modules.pop(name, None)
 
 
+def small_heads_world():
+    """``(world, make)``: a 300-image, 3-class planted world whose neighbours share their
+    class, and ``make(**params)``, a seeded ``MutualDistillationClusterer`` for it with
+    fast settings (10 neighbours, 10 epochs) that ``params`` override."""
+    from skgradnorm import GradNormNounSelector, MutualDistillationClusterer
+    from skgradnorm.datasets import make_planted_world
+
+    world = make_planted_world(
+        n_samples=300, n_classes=3, n_subclasses=1, n_features=32, random_state=0
+    )
+    selector = GradNormNounSelector(world.noun_embeddings, n_centers=9, random_state=0)
+    fast = dict(n_neighbors=10, n_epochs=10, batch_size=100, device="cpu", random_state=0)
+    return world, lambda **params: MutualDistillationClusterer(
+        3, selector=selector, **{**fast, **params}
+    )
+
+
 def random_noun_bank(X, n_nouns=20, seed=0):
     """A deterministic random noun bank matching X's dimension (a callable noun_embeddings).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_unit_rows
+from conftest import random_unit_rows, small_heads_world
 
 from skgradnorm._cluster._ann import default_n_lists, default_n_probe, ivf_neighbors
 from skgradnorm._cluster._neighbors import nearest_neighbors
@@ -140,23 +140,15 @@ def test_unknown_algorithm():
 @pytest.mark.slow
 def test_estimator_with_the_ivf_search():
     """The heads train on IVF neighbours; exact fits keep their random draws."""
-    from skgradnorm import GradNormNounSelector, MutualDistillationClusterer
-    from skgradnorm.datasets import make_planted_world
     from skgradnorm.metrics import clustering_accuracy_score
 
-    world = make_planted_world(
-        n_samples=300, n_classes=3, n_subclasses=1, n_features=32, random_state=0
-    )
-    selector = GradNormNounSelector(world.noun_embeddings, n_centers=9, random_state=0)
-    fast = dict(n_neighbors=10, n_epochs=10, batch_size=100, device="cpu", random_state=0)
+    world, make = small_heads_world()
 
     def fit(algorithm):
-        model = MutualDistillationClusterer(3, selector=selector, **fast)
-        return model.set_params(neighbor_algorithm=algorithm).fit(world.data)
+        return make(neighbor_algorithm=algorithm).fit(world.data)
 
     ivf, exact, auto = fit("ivf"), fit("exact"), fit("auto")
     assert clustering_accuracy_score(world.target, ivf.labels_) >= 0.9
     np.testing.assert_array_equal(auto.labels_, exact.labels_)  # 300 rows: auto is exact
     with pytest.raises(ValueError, match="neighbor_algorithm"):
-        model = MutualDistillationClusterer(3, selector=selector, neighbor_algorithm="annoy")
-        model.fit(world.data)
+        make(neighbor_algorithm="annoy").fit(world.data)

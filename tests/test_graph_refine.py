@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import small_heads_world
 
 from skgradnorm._cluster._graph_refine import refine_graph, reverse_sample
 from skgradnorm._cluster._neighbors import nearest_neighbors
@@ -140,16 +141,10 @@ def test_nndescent_algorithm_beats_its_ivf_start():
 @pytest.mark.slow
 def test_estimator_with_the_nndescent_search():
     """The heads train on refined neighbours, seeded: the same labels twice."""
-    from skgradnorm import GradNormNounSelector, MutualDistillationClusterer
-    from skgradnorm.datasets import make_planted_world
     from skgradnorm.metrics import clustering_accuracy_score
 
-    world = make_planted_world(
-        n_samples=300, n_classes=3, n_subclasses=1, n_features=32, random_state=0
-    )
-    selector = GradNormNounSelector(world.noun_embeddings, n_centers=9, random_state=0)
-    fast = dict(n_neighbors=10, n_epochs=10, batch_size=100, device="cpu", random_state=0)
-    model = MutualDistillationClusterer(3, selector=selector, neighbor_algorithm="nndescent")
-    first = model.set_params(**fast).fit(world.data).labels_
+    world, make = small_heads_world()
+    model = make(neighbor_algorithm="nndescent")
+    first = model.fit(world.data).labels_
     assert clustering_accuracy_score(world.target, first) >= 0.9
     np.testing.assert_array_equal(model.fit(world.data).labels_, first)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import small_heads_world
 
 from skgradnorm._cluster import _neighbors
 from skgradnorm._cluster._hnsw import hnsw_neighbors
@@ -64,15 +65,8 @@ def test_hnsw_without_faiss_says_what_to_do(monkeypatch):
 @needs_faiss
 @pytest.mark.slow
 def test_estimator_with_the_hnsw_search():
-    from skgradnorm import GradNormNounSelector, MutualDistillationClusterer
-    from skgradnorm.datasets import make_planted_world
     from skgradnorm.metrics import clustering_accuracy_score
 
-    world = make_planted_world(
-        n_samples=300, n_classes=3, n_subclasses=1, n_features=32, random_state=0
-    )
-    selector = GradNormNounSelector(world.noun_embeddings, n_centers=9, random_state=0)
-    fast = dict(n_neighbors=10, n_epochs=10, batch_size=100, device="cpu", random_state=0)
-    model = MutualDistillationClusterer(3, selector=selector, neighbor_algorithm="hnsw")
-    labels = model.set_params(**fast).fit(world.data).labels_
+    world, make = small_heads_world()
+    labels = make(neighbor_algorithm="hnsw").fit(world.data).labels_
     assert clustering_accuracy_score(world.target, labels) >= 0.9

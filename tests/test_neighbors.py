@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import random_unit_rows
 
-from skgradnorm._cluster._neighbors import _drop_self, nearest_neighbors
+from skgradnorm._cluster._neighbors import drop_self, nearest_neighbors
 from skgradnorm._cluster._search import faiss_available
 
 
@@ -61,10 +61,10 @@ def test_duplicated_rows_never_list_themselves(backend):
     assert all(set(got[i, :2]) == twins[i] for i in range(30))
 
 
-def test_drop_self_where_self_is_absent_drops_the_farthest():
+def testdrop_self_where_self_is_absent_drops_the_farthest():
     hits = np.array([[0, 3, 2], [2, 0, 3], [3, 0, 2]])
     # row 0: itself first; row 1: itself absent (drop the last); row 2: itself last
-    np.testing.assert_array_equal(_drop_self(hits, 2), [[3, 2], [2, 0], [3, 0]])
+    np.testing.assert_array_equal(drop_self(hits, 2), [[3, 2], [2, 0], [3, 0]])
 
 
 @pytest.mark.parametrize("k", [5, 6])

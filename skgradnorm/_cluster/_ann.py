@@ -35,6 +35,7 @@ __all__ = [
     "coarse_centers",
     "default_n_lists",
     "default_n_probe",
+    "fill_exactly",
     "ivf_neighbors",
 ]
 
@@ -145,7 +146,7 @@ def _faiss_ivf(X: np.ndarray, centers: np.ndarray, k1: int, n_probe: int) -> np.
     return indices.astype(np.int64, copy=False)
 
 
-def _fill_exactly(Xt: torch.Tensor, indices: torch.Tensor, k1: int) -> None:
+def fill_exactly(Xt: torch.Tensor, indices: torch.Tensor, k1: int) -> None:
     """Search exactly the rows left with fewer than ``k1`` hits (in place)."""
     short = torch.nonzero((indices < 0).any(dim=1)).flatten()
     for sl in iter_chunks(short.numel(), max(1, _BLOCK_BYTES // (4 * Xt.shape[0]))):
@@ -200,5 +201,5 @@ def ivf_neighbors(
     else:
         Ct = as_tensor(centers, dev, Xt.dtype)
         indices = _torch_ivf(Xt, Ct, n_neighbors, n_probe)
-    _fill_exactly(Xt, indices, n_neighbors)
+    fill_exactly(Xt, indices, n_neighbors)
     return indices.cpu().numpy()

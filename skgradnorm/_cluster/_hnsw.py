@@ -15,8 +15,10 @@ one). :func:`._neighbors.nearest_neighbors` refines its graph by NN-descent roun
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .._utils._torch import iter_chunks
+from ._ann import fill_exactly
 
 __all__ = ["HNSW_EF_CONSTRUCTION", "HNSW_M", "default_ef_search", "hnsw_neighbors"]
 
@@ -33,7 +35,7 @@ def default_ef_search(n_neighbors: int) -> int:
     return max(128, 2 * int(n_neighbors))
 
 
-def hnsw_neighbors(X, n_neighbors: int, *, ef_search: int | None = None) -> np.ndarray:
+def hnsw_neighbors(X, n_neighbors: int) -> np.ndarray:
     """Approximate ``n_neighbors`` largest inner products of every row, itself included.
 
     Parameters
@@ -41,17 +43,15 @@ def hnsw_neighbors(X, n_neighbors: int, *, ef_search: int | None = None) -> np.n
     X : ndarray of shape (n_samples, n_features)
         Unit rows (L2-normalised); searched in float32.
     n_neighbors : int
-        Hits per row to return, the row itself included (callers drop it).
-    ef_search : int or None, default=None
-        Candidates kept per query (None: :func:`default_ef_search`); at least
-        ``n_neighbors``.
+        Hits per row to return, the row itself included (callers drop it). The search
+        keeps :func:`default_ef_search` candidates per query.
 
     Returns
     -------
     indices : ndarray of shape (n_samples, n_neighbors), int64
         Hits in order of decreasing inner product. A query that finds fewer than
         ``n_neighbors`` rows (rare: the graph search ran out of candidates) is searched
-        exactly.
+        exactly (:func:`._ann.fill_exactly`).
     """
     import faiss
 
@@ -59,15 +59,10 @@ def hnsw_neighbors(X, n_neighbors: int, *, ef_search: int | None = None) -> np.n
     index = faiss.IndexHNSWFlat(X.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     index.add(X)
-    index.hnsw.efSearch = max(int(n_neighbors), ef_search or default_ef_search(n_neighbors))
+    index.hnsw.efSearch = default_ef_search(n_neighbors)
     out = np.empty((X.shape[0], n_neighbors), dtype=np.int64)
     for sl in iter_chunks(X.shape[0], _QUERY_CHUNK):
-        _, hits = index.search(X[sl], n_neighbors)
-        short = np.flatnonzero((hits < 0).any(axis=1))
-        if short.size:  # rare: the search ran out of candidates; those rows exactly
-            sims = X[sl][short] @ X.T
-            top = np.argpartition(-sims, n_neighbors - 1, axis=1)[:, :n_neighbors]
-            order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
-            hits[short] = np.take_along_axis(top, order, axis=1)
-        out[sl] = hits
+        _, out[sl] = index.search(X[sl], n_neighbors)
+    del index
+    fill_exactly(torch.from_numpy(X), torch.from_numpy(out), n_neighbors)  # -1: ran short
     return out

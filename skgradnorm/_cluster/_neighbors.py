@@ -20,13 +20,13 @@ from ._graph_refine import REFINE_N_PROBE, refine_graph
 from ._hnsw import hnsw_neighbors
 from ._search import BACKENDS, faiss_available
 
-__all__ = ["ALGORITHMS", "EXACT_MAX_SAMPLES", "nearest_neighbors"]
+__all__ = ["ALGORITHMS", "EXACT_MAX_SAMPLES", "drop_self", "nearest_neighbors"]
 
 #: The values of the ``algorithm`` parameter.
 ALGORITHMS = ("auto", "exact", "ivf", "nndescent", "hnsw")
 
 
-def _drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
+def drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
     """Remove each row's own index from a (n, n_neighbors + 1) result (else its last column).
 
     A row's own index is normally its first hit, but exact ties (duplicated samples) may put
@@ -52,7 +52,7 @@ def _nndescent(X, n_neighbors, n_lists, n_probe, backend, device, random_state, 
             n_probe=REFINE_N_PROBE if n_probe is None else n_probe,
             backend=backend, device=device, random_state=rng,
         )  # fmt: skip
-    graph = torch.from_numpy(_drop_self(hits, n_neighbors))
+    graph = torch.from_numpy(drop_self(hits, n_neighbors))
     dev = resolve_device(device)
     Xt = as_tensor(X, dev, torch.float64 if X.dtype == np.float64 else torch.float32)
     return refine_graph(Xt, graph.to(dev), random_state=rng).cpu().numpy()
@@ -65,7 +65,7 @@ def _faiss_neighbors(X: np.ndarray, n_neighbors: int) -> np.ndarray:
     index = faiss.IndexFlatIP(X.shape[1])
     index.add(X)
     _, indices = index.search(X, n_neighbors + 1)
-    return _drop_self(indices, n_neighbors)
+    return drop_self(indices, n_neighbors)
 
 
 def _torch_neighbors(X: np.ndarray, n_neighbors: int, device, chunk_size) -> np.ndarray:
@@ -164,7 +164,7 @@ def nearest_neighbors(
             X, n_neighbors + 1, n_lists=n_lists, n_probe=n_probe, backend=backend,
             device=device, random_state=random_state,
         )  # fmt: skip
-        return _drop_self(hits, n_neighbors)
+        return drop_self(hits, n_neighbors)
     if backend == "faiss":
         return _faiss_neighbors(X, n_neighbors).astype(np.int64, copy=False)
     return _torch_neighbors(X, n_neighbors, device, chunk_size)
