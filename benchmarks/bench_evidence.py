@@ -108,6 +108,18 @@ def _image_only(world, seed, k):
     return SphericalKMeans(k, n_init=10, random_state=seed).fit(world.data).labels_
 
 
+@variant(
+    "image-only-20",
+    "SphericalKMeans(K, n_init=20) on the images alone: the restarts of the clusterer's k-means",
+)
+def _image_only_20(world, seed, k):
+    # The k-means effort `tune` spends when it chooses the images alone
+    # (LanguageAssistedClusterer(selector="passthrough") keeps the clusterer's n_init=20).
+    from skgradnorm import SphericalKMeans
+
+    return SphericalKMeans(k, n_init=20, random_state=seed).fit(world.data).labels_
+
+
 @variant("gradnorm", "LanguageAssistedClusterer, selector defaults (C=auto, T=0.05, top_k=5)")
 def _gradnorm(world, seed, k):
     return _laic(world, seed, k)
