@@ -206,9 +206,10 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     compares it with the samples under its ``P = max(24, ceil(L / 50))`` nearest: recall@50
     0.46 on a CLIP-like 1.28M x 512 world. ``"nndescent"`` refines the IVF graph at
     ``P = 4`` by NN-descent rounds (Dong, Charikar, Li, WWW 2011): recall@50 0.83 after 8
-    rounds at 200,000 x 512. ``"hnsw"`` starts the rounds from faiss's HNSW search:
-    recall@50 0.948 in 28 min at 1.28M x 512 on two cores, against 168 min per modality
-    for the exact search (``benchmarks/RESULTS.md``, "HNSW start").
+    rounds at 200,000 x 512. ``"hnsw"`` starts the rounds from faiss's HNSW search (8-bit
+    codes): recall@50 0.950 in 25 min at 1.28M x 512 on two cores, against 200 min per
+    modality for the exact search in the same run (``benchmarks/RESULTS.md``, "A quantised
+    HNSW start").
 
     References
     ----------

@@ -116,6 +116,33 @@ def test_rounds_never_worsen_a_row():
     assert recalls == sorted(recalls) and recalls[-1] > 0.9
 
 
+def test_skipping_join_sets_without_news_changes_nothing(monkeypatch):
+    """Rounds after the first join only the rows whose join set holds a fresh member: the
+    graph equals the one of joining every row in every round, and later rounds skip rows."""
+    from skgradnorm._cluster import _graph_refine
+
+    rng = np.random.RandomState(5)
+    X, k = _unit(rng, 800, 10), 12
+    Xt, start = torch.from_numpy(X), torch.from_numpy(_random_graph(rng, 800, k))
+    kw = dict(n_rounds=6, n_forward=8, n_reverse=4, n_offers=5, delta=0, random_state=0)
+    joined = []
+    skipping = _graph_refine._joining_rows
+
+    def spy(forward_new, reverse_new, everyone):
+        rows = skipping(forward_new, reverse_new, everyone)
+        joined.append(rows.numel())
+        return rows
+
+    monkeypatch.setattr(_graph_refine, "_joining_rows", spy)
+    fast = refine_graph(Xt, start.clone(), **kw)
+    monkeypatch.setattr(
+        _graph_refine, "_joining_rows", lambda f, r, everyone: torch.arange(f.shape[0])
+    )
+    every_row = refine_graph(Xt, start.clone(), **kw)
+    assert torch.equal(fast, every_row)
+    assert joined[0] == 800 and min(joined[1:]) < 800
+
+
 def test_reverse_sample_lists_only_reverse_neighbours():
     rng = np.random.RandomState(3)
     graph = torch.from_numpy(_random_graph(rng, 50, 5))
