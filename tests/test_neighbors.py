@@ -61,7 +61,7 @@ def test_duplicated_rows_never_list_themselves(backend):
     assert all(set(got[i, :2]) == twins[i] for i in range(30))
 
 
-def testdrop_self_where_self_is_absent_drops_the_farthest():
+def test_drop_self_where_self_is_absent_drops_the_farthest():
     hits = np.array([[0, 3, 2], [2, 0, 3], [3, 0, 2]])
     # row 0: itself first; row 1: itself absent (drop the last); row 2: itself last
     np.testing.assert_array_equal(drop_self(hits, 2), [[3, 2], [2, 0], [3, 0]])

@@ -247,11 +247,12 @@ def refine_graph(
         buckets = [[] for _ in range(n_buckets)]
         rows = _joining_rows(is_new[:, :n_forward], rev_new, everyone=r == 0)
         for sl in iter_chunks(rows.numel(), batch):
-            pivot = rows[sl].unsqueeze(1)
-            join = torch.cat([pivot, indices[rows[sl], :n_forward], rev[rows[sl]]], dim=1)
+            v = rows[sl]
+            pivot = v.unsqueeze(1)
+            join = torch.cat([pivot, indices[v, :n_forward], rev[v]], dim=1)
             join = torch.where(join < 0, pivot, join)
             first = torch.full_like(pivot, r == 0, dtype=torch.bool)  # v meets its list once
-            fresh = torch.cat([first, is_new[rows[sl], :n_forward], rev_new[rows[sl]]], dim=1)
+            fresh = torch.cat([first, is_new[v, :n_forward], rev_new[v]], dim=1)
             target, offered, values = _offers(Xt, join, fresh, by_id, kth, n_offers, buffers)
             target, offered = target.to(slim), offered.to(slim)
             if n_buckets == 1:
