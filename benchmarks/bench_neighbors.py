@@ -17,8 +17,8 @@ ImageNet-1K training set's 1,281,167 x 512) and ``--threads`` threads:
   NN-descent rounds (``_cluster/_graph_refine.py``), each timed, with recall@k and the
   share of same-class neighbours after every round (computing those is not timed);
 - with ``--refine-start hnsw``: the rounds start from faiss's HNSW search of every row
-  (``nearest_neighbors(..., algorithm="hnsw")``: ``IndexHNSWSQ`` with 8-bit codes, 32
-  links, 80 construction candidates, 128 search candidates) instead of the IVF graph;
+  (``nearest_neighbors(..., algorithm="hnsw")``: ``IndexHNSWSQ`` with 8-bit codes, 48
+  links, 64 construction candidates, 64 search candidates) instead of the IVF graph;
 - with ``--faiss-nndescent ITERS``: faiss's ``IndexNNDescentFlat`` (inner product, its
   default parameters, ``ITERS`` iterations from a random graph), timed, for comparison.
 

@@ -27,10 +27,10 @@ ALGORITHMS = ("auto", "exact", "ivf", "nndescent", "hnsw")
 #: At most this many NN-descent rounds after the IVF start (fewer once a round changes
 #: under 0.1% of the graph).
 NNDESCENT_N_ROUNDS = 4
-#: At most this many after the HNSW start: at 1.28M x 512 rounds 5 and 6 still raised
-#: recall@50 (0.950 after 4 rounds, 0.954 after 6, for 73 s more of 26 min;
-#: ``benchmarks/RESULTS.md``).
-HNSW_N_ROUNDS = 6
+#: At most this many after the HNSW start (48 links): at 1.28M x 512 its search found
+#: recall@50 0.923, one round 0.961, two 0.972 for 94 s more of 22.6 min, later rounds
+#: +0.004 and +0.002 (``benchmarks/RESULTS.md``, "Wider HNSW links").
+HNSW_N_ROUNDS = 2
 
 
 def drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
