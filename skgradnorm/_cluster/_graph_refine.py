@@ -86,19 +86,51 @@ def reverse_sample(indices: torch.Tensor, n_reverse: int, generator, is_new=None
     return out, flags
 
 
-def _known(by_id, join):
+class _JoinBuffers:
+    """Every large per-batch tensor of :func:`_offers`, allocated once per refinement.
+
+    Fresh tensors of tens of MB per batch cost page faults whenever the allocator has
+    handed their memory back to the system: at 1.28M rows, after an exact search in the
+    same process, a first round took 172 and 191 s with fresh tensors, 137 and 155 s with
+    these buffers (``benchmarks/RESULTS.md``, "Cheaper rounds after the HNSW start"). The
+    batches write into views of them instead.
+    """
+
+    def __init__(self, Xt, batch, m, k, n_top):
+        dev, ids = Xt.device, torch.int64
+
+        def empty(shape, dtype):
+            return torch.empty(shape, dtype=dtype, device=dev)
+
+        self.rows = empty((batch * m, Xt.shape[1]), Xt.dtype)  # the gathered members
+        self.gram = empty((batch, m, m), Xt.dtype)
+        self.floor = empty((batch * m,), Xt.dtype)
+        self.lists = empty((batch * m, k), ids)  # the members' neighbours, sorted
+        self.pairs = empty((batch * m, m), ids)  # member j of the set, for each member i
+        self.pos = empty((batch * m, m), ids)
+        self.found = empty((batch * m, m), ids)
+        self.mask = empty((batch * m, m), torch.bool)
+        self.stale = empty((batch * m, m), torch.bool)
+        self.values = empty((batch, m, n_top), Xt.dtype)
+        self.top = empty((batch, m, n_top), ids)
+
+
+def _known(by_id, join, buf):
     """``out[b, i, j]``: is ``join[b, j]`` already a neighbour of ``join[b, i]``?
 
-    ``by_id`` holds every row's neighbours sorted by index (binary searches).
+    ``by_id`` holds every row's neighbours sorted by index (binary searches); the result
+    is a view of ``buf.mask``.
     """
     b, m = join.shape
-    lists = by_id[join].view(b * m, -1)
-    queries = join.unsqueeze(1).expand(b, m, m).reshape(b * m, m)
-    pos = torch.searchsorted(lists, queries).clamp_(max=lists.shape[1] - 1)
-    return (torch.gather(lists, 1, pos) == queries).view(b, m, m)
+    lists = torch.index_select(by_id, 0, join.reshape(-1), out=buf.lists[: b * m])
+    queries = buf.pairs[: b * m]
+    queries.view(b, m, m).copy_(join.unsqueeze(1).expand(b, m, m))
+    pos = torch.searchsorted(lists, queries, out=buf.pos[: b * m]).clamp_(max=lists.shape[1] - 1)
+    found = torch.gather(lists, 1, pos, out=buf.found[: b * m])
+    return torch.eq(found, queries, out=buf.mask[: b * m]).view(b, m, m)
 
 
-def _offers(Xt, join, fresh, by_id, kth, n_offers, buffers):
+def _offers(Xt, join, fresh, by_id, kth, n_offers, buf):
     """The local joins of one batch: (target, offered row, inner product) triples.
 
     ``join`` (rows, m) holds the join sets (padded with the joining row itself); every
@@ -106,17 +138,20 @@ def _offers(Xt, join, fresh, by_id, kth, n_offers, buffers):
     ``kth[u]`` that it does not list already, pairs of two members flagged old in ``fresh``
     excepted (they met before).
     Offers of a row to itself (a member listed twice) are left to the merge.
-    ``buffers`` are reused between batches: fresh large tensors cost page faults.
+    ``buf`` (:class:`_JoinBuffers`) holds the batch's large tensors.
     """
     b, m = join.shape
-    Y = torch.index_select(Xt, 0, join.reshape(-1), out=buffers[0][: b * m]).view(b, m, -1)
-    gram = torch.bmm(Y, Y.transpose(1, 2), out=buffers[1][:b])
-    floor = kth[join]
+    flat = join.reshape(-1)
+    Y = torch.index_select(Xt, 0, flat, out=buf.rows[: b * m]).view(b, m, -1)
+    gram = torch.bmm(Y, Y.transpose(1, 2), out=buf.gram[:b])
+    floor = torch.index_select(kth, 0, flat, out=buf.floor[: b * m]).view(b, m)
     gram.sub_(floor.unsqueeze(2))  # > 0: beats the member's current k-th
-    gram.masked_fill_(~(fresh.unsqueeze(2) | fresh.unsqueeze(1)), float("-inf"))
+    stale = buf.stale[: b * m].view(b, m, m)
+    torch.logical_or(fresh.unsqueeze(2), fresh.unsqueeze(1), out=stale).logical_not_()
+    gram.masked_fill_(stale, float("-inf"))
     gram.diagonal(dim1=1, dim2=2).fill_(float("-inf"))
-    gram.masked_fill_(_known(by_id, join), float("-inf"))
-    values, pos = torch.topk(gram, min(n_offers, m - 1), dim=2)
+    gram.masked_fill_(_known(by_id, join, buf), float("-inf"))
+    values, pos = torch.topk(gram, buf.top.shape[2], dim=2, out=(buf.values[:b], buf.top[:b]))
     keep = values > 0
     offered = torch.gather(join, 1, pos.view(b, -1)).view(pos.shape)[keep]
     target = join.unsqueeze(2).expand_as(pos)[keep]
@@ -231,10 +266,7 @@ def refine_graph(
     batch = max(1, _BLOCK_BYTES // (Xt.element_size() * Xt.shape[1] * m))
     n_buckets = max(1, -(-n // _BUCKET_ROWS))
     size = -(-n // n_buckets)
-    buffers = (
-        torch.empty((batch * m, Xt.shape[1]), dtype=Xt.dtype, device=Xt.device),
-        torch.empty((batch, m, m), dtype=Xt.dtype, device=Xt.device),
-    )
+    buffers = _JoinBuffers(Xt, batch, m, k, min(n_offers, m - 1))
     is_new = torch.ones((n, k), dtype=torch.bool, device=indices.device)
     # A round holds every offer until its merges (up to n * m * n_offers of them): row
     # indices are kept in int32 there (lossless below 2**31 rows), 12 bytes an offer
