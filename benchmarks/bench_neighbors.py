@@ -18,7 +18,8 @@ ImageNet-1K training set's 1,281,167 x 512) and ``--threads`` threads:
   share of same-class neighbours after every round (computing those is not timed);
 - with ``--refine-start hnsw``: the rounds start from faiss's HNSW search of every row
   (``nearest_neighbors(..., algorithm="hnsw")``: ``IndexHNSWSQ`` with 8-bit codes, 48
-  links, 64 construction candidates, 64 search candidates) instead of the IVF graph;
+  links, 64 construction candidates, 64 search candidates) instead of the IVF graph, and
+  the rounds sample 6 reverse neighbours per join set (``HNSW_N_REVERSE``), as the package;
 - with ``--faiss-nndescent ITERS``: faiss's ``IndexNNDescentFlat`` (inner product, its
   default parameters, ``ITERS`` iterations from a random graph), timed, for comparison.
 
@@ -170,7 +171,7 @@ def refine_part(X, y, queries, exact, k, n_probe, rounds, seed, start_with="ivf"
     import torch
 
     from skgradnorm._cluster._graph_refine import refine_graph
-    from skgradnorm._cluster._neighbors import nearest_neighbors
+    from skgradnorm._cluster._neighbors import HNSW_N_REVERSE, nearest_neighbors
 
     def quality(graph):
         got = graph[queries]
@@ -201,8 +202,9 @@ def refine_part(X, y, queries, exact, k, n_probe, rounds, seed, start_with="ivf"
               f"{row['recall']:.4f}, same-class {row['purity']:.3f}", flush=True)  # fmt: skip
         clock[0] = time.perf_counter()
 
+    kw = {"n_reverse": HNSW_N_REVERSE} if start_with == "hnsw" else {}  # as the package
     refine_graph(torch.from_numpy(X), torch.from_numpy(graph), n_rounds=rounds,
-                 random_state=seed, callback=record)  # fmt: skip
+                 random_state=seed, callback=record, **kw)  # fmt: skip
     return out
 
 

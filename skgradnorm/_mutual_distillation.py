@@ -207,9 +207,9 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     0.46 on a CLIP-like 1.28M x 512 world. ``"nndescent"`` refines the IVF graph at
     ``P = 4`` by NN-descent rounds (Dong, Charikar, Li, WWW 2011): recall@50 0.83 after 8
     rounds at 200,000 x 512. ``"hnsw"`` starts the rounds from faiss's HNSW search (8-bit
-    codes, 48 links) and runs up to 2 rounds: recall@50 0.972 in 22.6 min at 1.28M x 512
-    on two cores, against 205 min per modality for the exact search in the same run
-    (``benchmarks/RESULTS.md``, "Wider HNSW links").
+    codes, 48 links) and runs up to 2 rounds: recall@50 0.969 in 12.9 min at 1.28M x 512
+    on two cores, against 126 min per modality for the exact search in the same run
+    (``benchmarks/RESULTS.md``, "Cheaper rounds after the HNSW start").
 
     References
     ----------

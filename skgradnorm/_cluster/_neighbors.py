@@ -28,9 +28,16 @@ ALGORITHMS = ("auto", "exact", "ivf", "nndescent", "hnsw")
 #: under 0.1% of the graph).
 NNDESCENT_N_ROUNDS = 4
 #: At most this many after the HNSW start (48 links): at 1.28M x 512 its search found
-#: recall@50 0.923, one round 0.961, two 0.972 for 94 s more of 22.6 min, later rounds
-#: +0.004 and +0.002 (``benchmarks/RESULTS.md``, "Wider HNSW links").
+#: recall@50 0.923, one round 0.960, two 0.969 (12.9 min in all on two cores; earlier,
+#: with 12 reverse neighbours, rounds 3 and 4 added 0.005 and 0.001: ``benchmarks/
+#: RESULTS.md``, "Wider HNSW links" and "Cheaper rounds after the HNSW start").
 HNSW_N_ROUNDS = 2
+#: Reverse neighbours sampled into each join set after the HNSW start (the rounds' default
+#: is ``n_forward // 2``, 12 at k = 50). The HNSW search has already given every row its
+#: own list, so the reverse samples add little: with 6, a round took 0.74-0.84x the time
+#: for 0.0002-0.003 less recall@50 after two rounds on four benchmark worlds
+#: (``benchmarks/RESULTS.md``, "Cheaper rounds after the HNSW start").
+HNSW_N_REVERSE = 6
 
 
 def drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -62,8 +69,10 @@ def _nndescent(X, n_neighbors, n_lists, n_probe, backend, device, random_state, 
     graph = torch.from_numpy(drop_self(hits, n_neighbors))
     dev = resolve_device(device)
     Xt = as_tensor(X, dev, torch.float64 if X.dtype == np.float64 else torch.float32)
-    rounds = HNSW_N_ROUNDS if start == "hnsw" else NNDESCENT_N_ROUNDS
-    return refine_graph(Xt, graph.to(dev), n_rounds=rounds, random_state=rng).cpu().numpy()
+    kw = {"n_rounds": NNDESCENT_N_ROUNDS}
+    if start == "hnsw":
+        kw = {"n_rounds": HNSW_N_ROUNDS, "n_reverse": HNSW_N_REVERSE}
+    return refine_graph(Xt, graph.to(dev), random_state=rng, **kw).cpu().numpy()
 
 
 def _faiss_neighbors(X: np.ndarray, n_neighbors: int) -> np.ndarray:
