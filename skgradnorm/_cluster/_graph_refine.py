@@ -87,13 +87,14 @@ def reverse_sample(indices: torch.Tensor, n_reverse: int, generator, is_new=None
 
 
 class _JoinBuffers:
-    """Every large per-batch tensor of :func:`_offers`, allocated once per refinement.
+    """The fixed-size per-batch tensors of :func:`_offers`, allocated once per refinement.
 
     Fresh tensors of tens of MB per batch cost page faults whenever the allocator has
     handed their memory back to the system: at 1.28M rows, after an exact search in the
     same process, a first round took 172 and 191 s with fresh tensors, 137 and 155 s with
     these buffers (``benchmarks/RESULTS.md``, "Cheaper rounds after the HNSW start"). The
-    batches write into views of them instead.
+    batches write into views of them instead; only the offers, whose number varies, are
+    allocated per batch.
     """
 
     def __init__(self, Xt, batch, m, k, n_top):
