@@ -8,7 +8,12 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.extmath import row_norms
 
 from skgradnorm._cluster._auto_k import scan_k, search_fits
-from skgradnorm._cluster._mixture import diag_mixture_bic, kmeans_plusplus_rows
+from skgradnorm._cluster._mixture import (
+    diag_mixture_bic,
+    diag_mixture_bics,
+    kmeans_plusplus_rows,
+    kmeans_plusplus_rows_batch,
+)
 
 
 def _gaussian_mixture_bic(P, k, *, reg_covar=1e-6, tol=1e-3, random_state=0, x_squared_norms=None):
@@ -22,6 +27,15 @@ def _gaussian_mixture_bic(P, k, *, reg_covar=1e-6, tol=1e-3, random_state=0, x_s
         random_state=random_state,
     ).fit(P)
     return gm.bic(P), gm.n_iter_
+
+
+def _gaussian_mixture_bics(P, sizes, seeds, *, reg_covar, tol, x_squared_norms=None):
+    """:func:`_gaussian_mixture_bic` of each mixture, as ``diag_mixture_bics`` returns them."""
+    out = [
+        _gaussian_mixture_bic(P, int(k), reg_covar=reg_covar, tol=tol, random_state=s)
+        for k, s in zip(sizes, seeds, strict=True)
+    ]
+    return np.asarray([b for b, _ in out]), np.asarray([i for _, i in out])
 
 
 def _data(n, d, n_blobs, seed):
@@ -77,9 +91,39 @@ def test_the_search_picks_the_k_gaussian_mixture_picks(monkeypatch):
         ks = np.arange(2, 13)
         fast = scan_k(search_fits(Z, random_state=seed, n_init=1), ks, "bic")
         with monkeypatch.context() as m:
-            m.setattr(_k_criteria, "diag_mixture_bic", _gaussian_mixture_bic)
+            m.setattr(_k_criteria, "diag_mixture_bics", _gaussian_mixture_bics)
             plain = scan_k(search_fits(Z, random_state=seed, n_init=1), ks, "bic")
         assert fast[0] == plain[0]
         np.testing.assert_array_equal(fast[1], plain[1])
         np.testing.assert_allclose(fast[2], plain[2], rtol=1e-9)
         np.testing.assert_allclose(fast[3], plain[3], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("n", "d", "seed"), [(60, 3, 0), (500, 20, 1), (1200, 8, 2)])
+def test_kmeans_plusplus_batch_draws_each_as_alone(n, d, seed):
+    X = _data(n, d, 6, seed)
+    norms = row_norms(X, squared=True)
+    sizes = [1, 2, 7, 3, 7, 30, 12][: 3 + seed * 2]
+    seeds = [seed * 10 + i for i in range(len(sizes))]
+    batch = kmeans_plusplus_rows_batch(X, sizes, norms, [np.random.RandomState(s) for s in seeds])
+    for k, s, rows in zip(sizes, seeds, batch, strict=True):
+        alone = kmeans_plusplus_rows(X, k, norms, np.random.RandomState(s))
+        np.testing.assert_array_equal(rows, alone)
+
+
+@pytest.mark.parametrize(("n", "d", "reg", "tol"), [(80, 4, 1e-6, 1e-3), (900, 20, 1e-4, 1e-2)])
+def test_mixtures_side_by_side_are_each_alone(n, d, reg, tol):
+    """The batched EM: every mixture's BIC (to rounding) and iteration count as alone, though
+    the mixtures stop after different numbers of iterations."""
+    for seed in range(2):
+        X = _data(n, d, 5, seed)
+        sizes = [2, 2, 3, 5, 5, 9, 16, 1][: 4 + 4 * seed]
+        seeds = [seed + 7 * i for i in range(len(sizes))]
+        bics, iters = diag_mixture_bics(X, sizes, seeds, reg_covar=reg, tol=tol)
+        alone = [
+            diag_mixture_bic(X, k, reg_covar=reg, tol=tol, random_state=s)
+            for k, s in zip(sizes, seeds, strict=True)
+        ]
+        np.testing.assert_allclose(bics, [b for b, _ in alone], rtol=1e-10)
+        np.testing.assert_array_equal(iters, [i for _, i in alone])
+        assert len(set(iters.tolist())) > 1  # the mixtures did stop at different iterations

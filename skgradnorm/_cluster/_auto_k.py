@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
 from .._utils._validation import check_n_clusters
 from ._k_criteria import K_CRITERIA, KFits, choose_k, criterion_scores
@@ -248,12 +249,16 @@ def scan_k(fits, ks, criterion, *, coarse_to_fine=True):
     """
     cache: dict = {}
     first = coarse_grid(ks) if coarse_to_fine else np.arange(len(ks))
-    _scored(fits, ks, first, criterion, cache)
-    best = _pick(ks, cache, criterion)[0]
-    if coarse_to_fine:
-        pos = int(np.searchsorted(first, best))
-        low, high = first[max(pos - 1, 0)], first[min(pos + 1, len(first) - 1)]
-        _scored(fits, ks, np.arange(low, high + 1), criterion, cache)
+    # The criteria's arrays are small (the search's rows; "bic"'s mixtures on 20 principal
+    # components): threaded BLAS costs more than it saves there, and on a busy machine it
+    # stalls (the PCA's QR took up to 0.2 s on 2 threads, 2 ms on one).
+    with threadpool_limits(limits=1, user_api="blas"):
+        _scored(fits, ks, first, criterion, cache)
+        best = _pick(ks, cache, criterion)[0]
+        if coarse_to_fine:
+            pos = int(np.searchsorted(first, best))
+            low, high = first[max(pos - 1, 0)], first[min(pos + 1, len(first) - 1)]
+            _scored(fits, ks, np.arange(low, high + 1), criterion, cache)
     best, idx, scores, errors = _pick(ks, cache, criterion)
     return int(ks[best]), ks[idx], scores, errors
 

@@ -55,7 +55,7 @@ from sklearn.utils.extmath import row_norms
 
 from ._kmeans import spherical_kmeans
 from ._label_free import cosine_silhouette
-from ._mixture import diag_mixture_bic
+from ._mixture import diag_mixture_bics
 from ._neighbors import nearest_neighbors
 
 __all__ = [
@@ -220,23 +220,30 @@ def _score(fits, k, criterion):
         ref = [np.log(max(n - fits.fit(k, f"ref{b}")[2], 1e-12)) for b in range(GAP_REFERENCES)]
         return float(np.mean(ref) - log_w), float(np.std(ref) * np.sqrt(1 + 1 / len(ref)))
     if criterion == "bic":
-        P = fits.projection()
-        norms = row_norms(P, squared=True)
-        # scikit-learn's GaussianMixture(covariance_type="diag", reg_covar=1e-4, tol=BIC_TOL,
-        # init_params="k-means++").fit(P).bic(P), written out over NumPy (see ._mixture)
-        bics = [
-            diag_mixture_bic(
-                P,
-                int(k),
-                reg_covar=BIC_REG_COVAR,
-                tol=BIC_TOL,
-                random_state=fits.seeds[f"mixture{i}"],
-                x_squared_norms=norms,
-            )[0]
-            for i in (0, 1)
-        ]
-        return -float(np.mean(bics)), float(abs(bics[0] - bics[1]))
+        scores, errors = _bic_scores(fits, [k])
+        return float(scores[0]), float(errors[0])
     raise ValueError(f"criterion must be one of {K_CRITERIA}; got {criterion!r}.")
+
+
+def _bic_scores(fits, ks):
+    """Minus the mean BIC of the two mixtures at every K of ``ks``, and the absolute
+    difference of their BICs: scikit-learn's ``GaussianMixture(covariance_type="diag",
+    reg_covar=BIC_REG_COVAR, tol=BIC_TOL, init_params="k-means++").fit(P).bic(P)`` on the
+    projection ``P``, written out over NumPy, all the mixtures fitted side by side (see
+    ._mixture)."""
+    P = fits.projection()
+    sizes = [int(k) for k in ks for _ in (0, 1)]
+    seeds = [fits.seeds[f"mixture{i}"] for _ in ks for i in (0, 1)]
+    bics, _ = diag_mixture_bics(
+        P,
+        sizes,
+        seeds,
+        reg_covar=BIC_REG_COVAR,
+        tol=BIC_TOL,
+        x_squared_norms=row_norms(P, squared=True),
+    )
+    bics = bics.reshape(-1, 2)
+    return -bics.mean(axis=1), np.abs(bics[:, 0] - bics[:, 1])
 
 
 def criterion_scores(fits, ks, criterion):
@@ -248,6 +255,8 @@ def criterion_scores(fits, ks, criterion):
         vals = fits.eigenvalues(int(ks.max()))
         scores = [float(vals[k] - vals[k - 1]) if k < vals.size else -np.inf for k in ks.tolist()]
         return np.asarray(scores), None
+    if criterion == "bic":
+        return _bic_scores(fits, ks)
     values = [_score(fits, int(k), criterion) for k in ks]
     if criterion in ("gap", "bic"):
         return np.asarray([v[0] for v in values]), np.asarray([v[1] for v in values])
