@@ -30,6 +30,7 @@ from ._utils._torch import (
 from ._utils._validation import (
     check_embedding_matrix,
     check_same_dimension,
+    safe_row_norms,
 )
 
 
@@ -220,6 +221,10 @@ def _validate_bank_and_centers(noun_embeddings, centers):
 def _row_p_norms(E, p: float) -> np.ndarray:
     if isinstance(E, torch.Tensor):
         return torch.linalg.vector_norm(E, ord=p, dim=1).cpu().numpy()
+    if p == 2.0:
+        # one einsum, no squared copy of the bank (np.linalg.norm makes one: 7 ms of a
+        # 19 ms scoring of the 26,685-noun common bank)
+        return safe_row_norms(E)
     return np.linalg.norm(E, ord=p, axis=1)
 
 
