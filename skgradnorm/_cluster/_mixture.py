@@ -14,7 +14,7 @@ on at most 3,000 rows of 20 principal components, and at that size their per-cal
 overhead (input validation, array-API dispatch: one distance call per k-means++ centre,
 a copying log-sum-exp per EM iteration) cost more than the arithmetic; written out over
 NumPy arrays, one fit takes well under half the time (measured in
-``benchmarks/RESULTS.md``, "The BIC criterion's mixtures ..."). :func:`diag_mixture_bics`
+``benchmarks/RESULTS.md``, "Faster K search and label-free grid"). :func:`diag_mixture_bics`
 fits the mixtures of all the K values of a search side by side (one k-means++ draw and
 one EM step for all of them at a time), each still with its own start and stopping rule:
 the same BICs to rounding and the same iteration counts as :func:`diag_mixture_bic` one
