@@ -127,3 +127,19 @@ def test_mixtures_side_by_side_are_each_alone(n, d, reg, tol):
         np.testing.assert_allclose(bics, [b for b, _ in alone], rtol=1e-10)
         np.testing.assert_array_equal(iters, [i for _, i in alone])
         assert len(set(iters.tolist())) > 1  # the mixtures did stop at different iterations
+
+
+def test_mixtures_in_turns_under_the_memory_bound(monkeypatch):
+    """Past BATCH_ELEMENTS components x rows the mixtures are fitted in groups: the same
+    results as all at once."""
+    from skgradnorm._cluster import _mixture
+
+    X = _data(300, 6, 4, 3)
+    sizes, seeds = [2, 9, 4, 30, 3, 3], [1, 2, 3, 4, 5, 6]
+    together = diag_mixture_bics(X, sizes, seeds, reg_covar=1e-4, tol=1e-2)
+    monkeypatch.setattr(_mixture, "BATCH_ELEMENTS", 300 * 10)  # groups of <= 10 components
+    in_turns = diag_mixture_bics(X, sizes, seeds, reg_covar=1e-4, tol=1e-2)
+    np.testing.assert_allclose(in_turns[0], together[0], rtol=1e-12)
+    np.testing.assert_array_equal(in_turns[1], together[1])
+    with pytest.raises(ValueError, match="random states"):
+        diag_mixture_bics(X, sizes, seeds[:2])

@@ -274,6 +274,11 @@ def _normalised_log_weights(layout, nk):
     return np.log(nk / layout.spread(np.add.reduceat(nk, layout.starts)))
 
 
+#: Components x rows that the mixtures fitted side by side hold at most (each of the EM's
+#: work arrays is that many float64 values: 32 MiB); more mixtures are fitted in turns.
+BATCH_ELEMENTS = 1 << 22
+
+
 def diag_mixture_bics(
     X,
     n_components,
@@ -292,12 +297,43 @@ def diag_mixture_bics(
     rounding, ``tests/test_mixture.py``). The EM steps of all the mixtures still running
     are done together, components side by side, so that a search scoring many K values
     pays NumPy's per-call cost once per iteration instead of once per mixture and
-    iteration. Returns ``(bics, n_iters)``, arrays of one value per mixture.
+    iteration; at most :data:`BATCH_ELEMENTS` components x rows at a time (consecutive
+    mixtures in turns beyond that). Returns ``(bics, n_iters)``, arrays of one value per
+    mixture.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
-    n, d = X.shape
     if x_squared_norms is None:
         x_squared_norms = row_norms(X, squared=True)
+    sizes = [int(k) for k in n_components]
+    states = list(random_states)
+    if len(states) != len(sizes):
+        raise ValueError(f"{len(sizes)} mixtures but {len(states)} random states.")
+    bics, n_iters = np.empty(len(sizes)), np.zeros(len(sizes), dtype=np.intp)
+    per_group = max(1, BATCH_ELEMENTS // max(X.shape[0], 1))
+    first = 0
+    while first < len(sizes):
+        last, total = first + 1, sizes[first]
+        while last < len(sizes) and total + sizes[last] <= per_group:
+            total += sizes[last]
+            last += 1
+        bics[first:last], n_iters[first:last] = _mixture_bics_together(
+            X,
+            sizes[first:last],
+            states[first:last],
+            reg_covar=reg_covar,
+            tol=tol,
+            max_iter=max_iter,
+            x_squared_norms=x_squared_norms,
+        )
+        first = last
+    return bics, n_iters
+
+
+def _mixture_bics_together(
+    X, n_components, random_states, *, reg_covar, tol, max_iter, x_squared_norms
+):
+    """The mixtures of :func:`diag_mixture_bics` all side by side (one group)."""
+    n, d = X.shape
     sizes = np.asarray(n_components, dtype=np.intp)
     layout = _Ragged(sizes)
     XX2 = np.concatenate([X, X * X], axis=1)
