@@ -343,25 +343,15 @@ class GradNormNounSelector(SharesLargeArrays, TransformerMixin, BaseEstimator):
     def _score(self, E, W):
         """``(scores, assignments, tiebreak)``: GradNorm's tie-break is its exact log score,
         which still orders the nouns whose scores underflow to 0 at small temperatures.
-
-        ``E`` and ``W`` were checked in this fit (the bank by ``_noun_bank``, the centres
-        are unit rows of the images): the scoring functions skip their own scan for NaN
-        and infinity (scikit-learn's ``assume_finite``; 2 ms a fit of the common bank)."""
+        ``E`` and ``W`` were checked in this fit: the scoring skips its own NaN scan."""
+        kw = {"device": self.device}
         with config_context(assume_finite=True):
             if self.strategy in ("gradnorm", "none"):
-                return gradnorm_scores(
-                    E,
-                    W,
-                    temperature=self.temperature,
-                    p=self.p,
-                    device=self.device,
-                    return_log=True,
-                )
+                T, p = self.temperature, self.p
+                return gradnorm_scores(E, W, temperature=T, p=p, return_log=True, **kw)
             if self.strategy == "tac":
-                return (*tac_scores(E, W, device=self.device), None)
-            scores = sic_scores(
-                E, W, uniqueness_threshold=self.uniqueness_threshold, device=self.device
-            )
+                return (*tac_scores(E, W, **kw), None)
+            scores = sic_scores(E, W, uniqueness_threshold=self.uniqueness_threshold, **kw)
         return (*scores, None)
 
     @_fit_context(prefer_skip_nested_validation=True)
