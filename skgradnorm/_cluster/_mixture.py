@@ -128,12 +128,9 @@ def _m_step(XX2, resp, reg_covar):
     return nk, means, 1.0 / np.sqrt(covariances)
 
 
-def _e_step(XX2, log_weights, means, precisions_chol):
-    """``(log_norm, resp)``: the log-likelihood of every row and its responsibilities.
-
-    ``log N(x | m, 1/p) + log w = x . (m p) - x^2 . p / 2 + c`` with ``c`` per component:
-    one product with ``[X, X * X]`` (scikit-learn computes the same sum as three products
-    and several passes; the results agree to rounding, ``tests/test_mixture.py``)."""
+def _log_density_terms(log_weights, means, precisions_chol):
+    """``(coefs, const)``: each component's ``log N(x | m, 1/p) + log w`` is
+    ``[x, x * x] . coefs + const``, with ``coefs = [m p, -p / 2]`` and ``const`` the rest."""
     d = means.shape[1]
     precisions = precisions_chol**2
     coefs = np.concatenate([means * precisions, -0.5 * precisions], axis=1)
@@ -142,6 +139,16 @@ def _e_step(XX2, log_weights, means, precisions_chol):
         + np.sum(np.log(precisions_chol), axis=1)
         + log_weights
     )
+    return coefs, const
+
+
+def _e_step(XX2, log_weights, means, precisions_chol):
+    """``(log_norm, resp)``: the log-likelihood of every row and its responsibilities.
+
+    ``log N(x | m, 1/p) + log w = x . (m p) - x^2 . p / 2 + c`` with ``c`` per component:
+    one product with ``[X, X * X]`` (scikit-learn computes the same sum as three products
+    and several passes; the results agree to rounding, ``tests/test_mixture.py``)."""
+    coefs, const = _log_density_terms(log_weights, means, precisions_chol)
     a = XX2 @ coefs.T
     a += const
     top = a.max(axis=1, keepdims=True)
@@ -239,14 +246,7 @@ class _Ragged:
 def _e_steps(layout, XX2t, log_weights, means, precisions_chol):
     """:func:`_e_step` of every mixture of ``layout`` at once, components along the first
     axis: ``(log_norm (n_mixtures, n), resp (n_components_total, n))``."""
-    d = means.shape[1]
-    precisions = precisions_chol**2
-    coefs = np.concatenate([means * precisions, -0.5 * precisions], axis=1)
-    const = (
-        -0.5 * (d * _LOG_2PI + np.sum(means**2 * precisions, axis=1))
-        + np.sum(np.log(precisions_chol), axis=1)
-        + log_weights
-    )
+    coefs, const = _log_density_terms(log_weights, means, precisions_chol)
     a = coefs @ XX2t
     a += const[:, None]
     top = layout.reduce(np.maximum, a)
