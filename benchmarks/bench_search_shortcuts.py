@@ -1,10 +1,11 @@
-"""What the two shortcuts of the label-free searches change in their choices (issue 18).
+"""What the shortcuts of the label-free searches change in their choices (issue 18).
 
-``--part k``: the K criterion ``"bic"`` with scikit-learn's ``GaussianMixture`` (as before)
-and with the package's NumPy EM (``skgradnorm/_cluster/_mixture.py``, now): the K each
+``--part k``: the K criterion ``"bic"`` with scikit-learn's ``GaussianMixture`` (the
+first), with the package's NumPy EM one mixture after the other (``diag_mixture_bic``,
+the second) and with its mixtures side by side (``diag_mixture_bics``, now): the K each
 picks and its confidence, per world, seed and representation (the images ``u`` and
 GradNorm's ``[u ; t]``), computed as ``bench_label_free.py --parts k`` computes "bic"; and
-the seconds of each scan, side by side.
+the seconds of each scan, side by side (one BLAS thread for all three).
 
 ``--part refit``: the stability criterion of ``tune``'s default grid with plain refits (the
 estimator's 20 restarts, refit seed 0, as before), with refits capped at
@@ -49,6 +50,19 @@ def _gaussian_mixture_bics(P, sizes, seeds, *, reg_covar, tol, x_squared_norms=N
     return np.asarray(bics), np.asarray(iters)
 
 
+def _one_by_one_bics(P, sizes, seeds, *, reg_covar, tol, x_squared_norms=None):
+    """The package's NumPy EM one mixture after the other (before the side-by-side fits)."""
+    from skgradnorm._cluster._mixture import diag_mixture_bic
+
+    out = [
+        diag_mixture_bic(
+            P, int(k), reg_covar=reg_covar, tol=tol, random_state=s, x_squared_norms=x_squared_norms
+        )
+        for k, s in zip(sizes, seeds, strict=True)
+    ]
+    return np.asarray([b for b, _ in out]), np.asarray([i for _, i in out])
+
+
 def _bic_search(Z, seed, mixture):
     from skgradnorm._cluster import _auto_k, _k_criteria
 
@@ -72,8 +86,12 @@ def part_k(world, seed, k):
     rows = []
     for rep, Z in _representations(world, seed, k).items():
         k0, c0, t0 = _bic_search(Z, seed, _gaussian_mixture_bics)
-        k1, c1, t1 = _bic_search(Z, seed, None)
-        rows.append(f"{rep} | {k} | {k0} / {k1} | {c0:.3f} / {c1:.3f} | {t0:.2f} / {t1:.2f}")
+        k1, c1, t1 = _bic_search(Z, seed, _one_by_one_bics)
+        k2, c2, t2 = _bic_search(Z, seed, None)
+        rows.append(
+            f"{rep} | {k} | {k0} / {k1} / {k2} | {c0:.3f} / {c1:.3f} / {c2:.3f} | "
+            f"{t0:.2f} / {t1:.2f} / {t2:.2f}"
+        )
     return rows
 
 
@@ -135,8 +153,8 @@ def part_refit(world, seed, k):
 PARTS = {
     "k": (
         part_k,
-        "| world | seed | representation | K true | K before / now | confidence before / now "
-        "| scan s before / now |",
+        "| world | seed | representation | K true | K: GaussianMixture / one by one / now | "
+        "confidence: the three | scan s: the three |",
     ),
     "refit": (
         part_refit,
