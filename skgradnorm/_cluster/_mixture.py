@@ -18,7 +18,7 @@ NumPy arrays, one fit takes well under half the time (measured in
 fits the mixtures of all the K values of a search side by side (one k-means++ draw and
 one EM step for all of them at a time), each still with its own start and stopping rule:
 the same BICs to rounding and the same iteration counts as :func:`diag_mixture_bic` one
-by one, at about half its time (``benchmarks/RESULTS.md``, "A faster K search").
+by one, in 0.6-0.7x its time on one thread (``benchmarks/RESULTS.md``, "A faster K search").
 """
 
 from __future__ import annotations
