@@ -258,7 +258,7 @@ def criterion_scores(fits, ks, criterion):
     if criterion == "bic":
         return _bic_scores(fits, ks)
     values = [_score(fits, int(k), criterion) for k in ks]
-    if criterion in ("gap", "bic"):
+    if criterion == "gap":
         return np.asarray([v[0] for v in values]), np.asarray([v[1] for v in values])
     return np.asarray(values, dtype=float), None
 

@@ -29,7 +29,12 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import row_norms
 
-__all__ = ["diag_mixture_bic", "diag_mixture_bics", "kmeans_plusplus_rows"]
+__all__ = [
+    "diag_mixture_bic",
+    "diag_mixture_bics",
+    "kmeans_plusplus_rows",
+    "kmeans_plusplus_rows_batch",
+]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -271,6 +276,7 @@ def _m_steps(XX2, resp, reg_covar):
 
 
 def _normalised_log_weights(layout, nk):
+    """``log(nk / sum of nk over the mixture)`` of every component."""
     return np.log(nk / layout.spread(np.add.reduceat(nk, layout.starts)))
 
 
