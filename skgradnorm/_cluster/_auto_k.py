@@ -251,7 +251,8 @@ def scan_k(fits, ks, criterion, *, coarse_to_fine=True):
     first = coarse_grid(ks) if coarse_to_fine else np.arange(len(ks))
     # The criteria's arrays are small (the search's rows; "bic"'s mixtures on 20 principal
     # components): threaded BLAS costs more than it saves there, and on a busy machine it
-    # stalls (the PCA's QR took up to 0.2 s on 2 threads, 2 ms on one).
+    # stalls (the PCA's QR took up to 0.2 s on 2 threads, 2 ms on one). scikit-learn's
+    # KMeans limits BLAS to one thread around its iterations the same way.
     with threadpool_limits(limits=1, user_api="blas"):
         _scored(fits, ks, first, criterion, cache)
         best = _pick(ks, cache, criterion)[0]
