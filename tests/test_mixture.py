@@ -138,7 +138,16 @@ def test_mixtures_in_turns_under_the_memory_bound(monkeypatch):
     sizes, seeds = [2, 9, 4, 30, 3, 3], [1, 2, 3, 4, 5, 6]
     together = diag_mixture_bics(X, sizes, seeds, reg_covar=1e-4, tol=1e-2)
     monkeypatch.setattr(_mixture, "BATCH_ELEMENTS", 300 * 10)  # groups of <= 10 components
+    groups = []
+    together_fn = _mixture._mixture_bics_together
+
+    def recorded(X, n_components, *args, **kwargs):
+        groups.append(list(n_components))
+        return together_fn(X, n_components, *args, **kwargs)
+
+    monkeypatch.setattr(_mixture, "_mixture_bics_together", recorded)
     in_turns = diag_mixture_bics(X, sizes, seeds, reg_covar=1e-4, tol=1e-2)
+    assert groups == [[2], [9], [4], [30], [3, 3]]  # in order; a mixture over the bound alone
     np.testing.assert_allclose(in_turns[0], together[0], rtol=1e-12)
     np.testing.assert_array_equal(in_turns[1], together[1])
     with pytest.raises(ValueError, match="random states"):

@@ -200,7 +200,8 @@ def _prediction_strength(test_labels, predicted):
 
 
 def _score(fits, k, criterion):
-    """The criterion at ``k`` (for ``"gap"``: ``(gap, standard error)``)."""
+    """The criterion at ``k`` (for ``"gap"``: ``(gap, standard error)``); ``"bic"`` and
+    ``"eigengap"`` are scored for all the K values at once by :func:`criterion_scores`."""
     Z = fits.Z
     if criterion == "stability":
         return float(adjusted_rand_score(fits.fit(k, "a")[1], fits.fit(k, "b")[1]))
@@ -219,9 +220,6 @@ def _score(fits, k, criterion):
         log_w = np.log(max(n - fits.fit(k, "a")[2], 1e-12))
         ref = [np.log(max(n - fits.fit(k, f"ref{b}")[2], 1e-12)) for b in range(GAP_REFERENCES)]
         return float(np.mean(ref) - log_w), float(np.std(ref) * np.sqrt(1 + 1 / len(ref)))
-    if criterion == "bic":
-        scores, errors = _bic_scores(fits, [k])
-        return float(scores[0]), float(errors[0])
     raise ValueError(f"criterion must be one of {K_CRITERIA}; got {criterion!r}.")
 
 

@@ -97,7 +97,8 @@ def kmeans_plusplus_rows_batch(X, sizes, x_squared_norms, random_states):
     potential = closest @ weights
     for c in range(1, int(sizes.max(initial=1))):
         active = np.flatnonzero(sizes > c)
-        cums = np.cumsum(closest[active], axis=1)
+        current = closest[active]
+        cums = np.cumsum(current, axis=1)
         width = int(trials[active].max())
         candidates = np.zeros((active.size, width), dtype=np.intp)
         for j, m in enumerate(active):
@@ -108,7 +109,7 @@ def kmeans_plusplus_rows_batch(X, sizes, x_squared_norms, random_states):
         np.clip(candidates, None, n - 1, out=candidates)
         distances = _squared_distances(X[candidates.ravel()], X, x_squared_norms)
         distances = distances.reshape(active.size, width, n)
-        np.minimum(closest[active][:, None, :], distances, out=distances)
+        np.minimum(current[:, None, :], distances, out=distances)
         potentials = (distances @ weights).reshape(active.size, width)
         potentials[pad] = np.inf
         best = np.argmin(potentials, axis=1)
