@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import LanguageClustererMixin
 from ._cluster._auto_k import resolve_k_values, search_k, store_k_search
-from ._cluster._kmeans import kmeans_params, spherical_kmeans
+from ._cluster._kmeans import kmeans_params, spherical_kmeans, warn_if_fewer_clusters
 from ._cluster._search import nearest_centers
 from ._utils._validation import Count, l2_normalize_rows, validated_images
 
@@ -243,6 +243,7 @@ class LanguageAssistedClusterer(LanguageClustererMixin, ClusterMixin, BaseEstima
             store_k_search(self, found)
             fit = found.fit
         self.cluster_centers_, self.labels_, self.objective_, self.n_iter_ = fit
+        warn_if_fewer_clusters(self.labels_, self.cluster_centers_.shape[0], rows="[u ; t]")
         return self
 
     def predict(self, X):

@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._cluster._auto_k import resolve_k_values, search_k, store_k_search
-from ._cluster._kmeans import kmeans_params, spherical_kmeans
+from ._cluster._kmeans import kmeans_params, spherical_kmeans, warn_if_fewer_clusters
 from ._cluster._search import BACKENDS, assign, nearest_centers
 from ._utils._torch import (
     as_tensor,
@@ -234,6 +234,7 @@ class SphericalKMeans(
         return self
 
     def _store(self, centers, labels, objective, n_iter):
+        warn_if_fewer_clusters(labels, centers.shape[0])
         self.cluster_centers_ = centers
         self.labels_ = labels
         self.objective_ = objective

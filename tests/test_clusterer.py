@@ -215,3 +215,16 @@ def test_passthrough_clusters_the_images_alone(planted_world):
     np.testing.assert_array_equal(again.labels_, model.labels_)
     with pytest.raises(ValueError, match="selector"):
         LanguageAssistedClusterer(5, selector="images").fit(w.data)
+
+
+def test_fewer_distinct_clusters_than_asked_warns():
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    X = np.repeat(np.eye(6)[:2], [20, 20], axis=0)  # two distinct images
+    laic = LanguageAssistedClusterer(
+        3, selector=GradNormNounSelector(rng.standard_normal((40, 6)), n_centers=2), random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match=r"distinct clusters \(2\).*\[u ; t\]"):
+        laic.fit(X)
+    assert np.unique(laic.labels_).size == 2

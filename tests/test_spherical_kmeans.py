@@ -723,3 +723,23 @@ def test_workers_raise_what_a_block_raised():
             workers.run(fn, iter_chunks(50, 7))
     finally:
         workers.close()
+
+
+def test_fewer_distinct_clusters_than_asked_warns_as_sklearn_does():
+    # two distinct rows, three clusters asked: one centre gets no row (scikit-learn's
+    # KMeans warns with a ConvergenceWarning in the same case)
+    from sklearn.exceptions import ConvergenceWarning
+
+    X = np.repeat(np.eye(4)[:2], [30, 30], axis=0)
+    with pytest.warns(ConvergenceWarning, match=r"distinct clusters \(2\).*n_clusters \(3\)"):
+        km = SphericalKMeans(3, random_state=0).fit(X)
+    assert np.unique(km.labels_).size == 2
+    with pytest.warns(ConvergenceWarning, match="duplicate points"):
+        KMeans(3, n_init=1, random_state=0).fit(X)
+    # as many distinct rows as clusters: silent
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        SphericalKMeans(2, random_state=0).fit(X)
+        SphericalKMeans(5, random_state=0).fit(_separated()[0])

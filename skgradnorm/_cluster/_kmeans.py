@@ -10,10 +10,12 @@ on the CPU in :mod:`._workers`.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
@@ -36,6 +38,7 @@ __all__ = [
     "draw_rows",
     "kmeans_params",
     "spherical_kmeans",
+    "warn_if_fewer_clusters",
 ]
 
 #: The keyword arguments of :func:`spherical_kmeans` an estimator may share.
@@ -57,6 +60,21 @@ def kmeans_params(estimator, **overrides) -> dict:
     k-means an estimator runs."""
     params = estimator.get_params(deep=False)
     return {name: params[name] for name in KMEANS_PARAMS if name in params} | overrides
+
+
+def warn_if_fewer_clusters(labels, n_clusters: int, *, rows: str = "X") -> None:
+    """Warn, as scikit-learn's ``KMeans`` does, when a fit used fewer distinct clusters
+    than asked for (``ConvergenceWarning``): duplicate rows leave some centres with no row.
+    The estimators call it on their final labels; the k-means inside a fit stay silent."""
+    distinct = np.unique(np.asarray(labels)).size
+    if distinct < n_clusters:
+        warnings.warn(
+            f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
+            f"({n_clusters}). Possibly due to duplicate points in {rows}: lower n_clusters "
+            f"to at most {distinct}, or remove the duplicates.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
 
 #: Default seeding subsample (``init_size=None``): this many samples per cluster, and at least
