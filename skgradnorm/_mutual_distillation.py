@@ -12,8 +12,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import LanguageClustererMixin
-from ._cluster._neighbors import EXACT_MAX_SAMPLES, nearest_neighbors
-from ._cluster._search import nearest_centers
+from ._cluster._neighbors import auto_algorithm, nearest_neighbors
+from ._cluster._search import faiss_available, nearest_centers
 from ._distill import (
     fit_heads_to_labels,
     head_probabilities,
@@ -108,9 +108,10 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         inverted-file search (see Notes), seeded by ``random_state``. ``"nndescent"``: a
         cheap IVF graph refined by NN-descent rounds (see Notes). ``"hnsw"``: faiss's HNSW
         index searched with every sample, refined by the same rounds (needs faiss; CPU;
-        not bit-reproducible across runs on several threads). ``"auto"``: exact up
-        to 100,000 samples, IVF above. Not the default: their recall is measured well below
-        0.95 on hard synthetic worlds (see Notes).
+        not bit-reproducible across runs on several threads). ``"auto"``: exact up to
+        200,000 samples and on a GPU; above that on the CPU, ``"hnsw"`` (``"nndescent"``
+        without faiss). Not the default: the heads' accuracy with approximate neighbours
+        has not been measured at the sizes where they pay (see Notes).
     random_state : int, RandomState instance or None, default=None
         Seeds the heads' initial weights, the batch orders, the neighbour draws and the
         default selector. An int gives the same labels on every run on the same device.
@@ -209,7 +210,9 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     rounds at 200,000 x 512. ``"hnsw"`` starts the rounds from faiss's HNSW search (8-bit
     codes, 48 links) and runs up to 2 rounds: recall@50 0.969 in 12.9 min at 1.28M x 512
     on two cores, against 126 min per modality for the exact search in the same run
-    (``benchmarks/RESULTS.md``, "Cheaper rounds after the HNSW start").
+    (``benchmarks/RESULTS.md``, "Cheaper rounds after the HNSW start"). ``"auto"`` takes
+    the HNSW above 200,000 samples on the CPU, never the plain IVF (it missed the
+    same-class neighbours the heads need); on a GPU it stays exact.
 
     References
     ----------
@@ -385,7 +388,7 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
                 backend=self.neighbor_backend,
                 device=dev,
                 algorithm=self.neighbor_algorithm,
-                random_state=self._neighbor_seed(X.shape[0], rng),
+                random_state=self._neighbor_seed(X.shape[0], dev, rng),
             ).astype(np.int32)
             for Z in (U, T)
         )
@@ -400,12 +403,12 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self.image_head_, self.text_head_ = image_head.cpu(), text_head.cpu()
         return self
 
-    def _neighbor_seed(self, n_samples, rng):
-        """A seed for the IVF's k-means, drawn only when it runs (exact fits keep their draws)."""
-        ivf = self.neighbor_algorithm in ("ivf", "nndescent", "hnsw") or (
-            self.neighbor_algorithm == "auto" and n_samples > EXACT_MAX_SAMPLES
-        )
-        return rng.randint(np.iinfo(np.int32).max) if ivf else None
+    def _neighbor_seed(self, n_samples, dev, rng):
+        """A seed for an approximate search, drawn only if one runs (exact fits keep theirs)."""
+        algorithm, on_cpu = self.neighbor_algorithm, dev.type == "cpu"
+        if algorithm == "auto":
+            algorithm = auto_algorithm(n_samples, on_cpu=on_cpu, faiss_ok=faiss_available())
+        return rng.randint(np.iinfo(np.int32).max) if algorithm != "exact" else None
 
     def _train(self, U, T, image_neighbors, text_neighbors, rng):
         """The warm start (``init="training-free"``), then TAC's training; sets

@@ -132,6 +132,40 @@ def test_auto_is_exact_below_the_threshold():
     )
 
 
+def test_auto_algorithm_rule():
+    from skgradnorm._cluster._neighbors import EXACT_MAX_SAMPLES, auto_algorithm
+
+    small, large = EXACT_MAX_SAMPLES, EXACT_MAX_SAMPLES + 1
+    assert auto_algorithm(small, on_cpu=True, faiss_ok=True) == "exact"
+    assert auto_algorithm(large, on_cpu=True, faiss_ok=True) == "hnsw"
+    assert auto_algorithm(large, on_cpu=True, faiss_ok=False) == "nndescent"
+    assert auto_algorithm(large, on_cpu=False, faiss_ok=True) == "exact"  # a GPU: exact
+
+
+@pytest.mark.parametrize("faiss_ok", [True, False])
+def test_auto_above_the_threshold_runs_the_graph_search(monkeypatch, faiss_ok):
+    """Above the threshold on the CPU, "auto" starts NN-descent from the HNSW (faiss) or the
+    IVF (no faiss), never the plain IVF; without faiss it equals "nndescent" exactly."""
+    import skgradnorm._cluster._neighbors as neighbors_module
+
+    X = clustered_unit_rows(10, 600)
+    monkeypatch.setattr(neighbors_module, "EXACT_MAX_SAMPLES", 500)
+    monkeypatch.setattr(neighbors_module, "faiss_available", lambda: faiss_ok)
+    starts = []
+    real = neighbors_module._nndescent
+
+    def spy(*args, start, **kwargs):
+        starts.append(start)
+        return real(*args, start="nndescent", **kwargs)  # same graph search, no faiss needed
+
+    monkeypatch.setattr(neighbors_module, "_nndescent", spy)
+    kw = {"backend": "torch", "device": "cpu", "random_state": 0}
+    got = nearest_neighbors(X, 6, algorithm="auto", **kw)
+    assert starts == ["hnsw" if faiss_ok else "nndescent"]
+    np.testing.assert_array_equal(got, nearest_neighbors(X, 6, algorithm="nndescent", **kw))
+    assert recall(got, nearest_neighbors(X, 6, algorithm="exact", **kw)) > 0.9
+
+
 def test_unknown_algorithm():
     with pytest.raises(ValueError, match="algorithm='annoy' is not one of"):
         nearest_neighbors(random_unit_rows(0, 5, 3), 2, algorithm="annoy")

@@ -31,7 +31,6 @@ from .._utils._torch import as_tensor, iter_chunks, resolve_device, torch_dtype_
 from ._kmeans import draw_rows, spherical_kmeans
 
 __all__ = [
-    "EXACT_MAX_SAMPLES",
     "coarse_centers",
     "default_n_lists",
     "default_n_probe",
@@ -39,8 +38,6 @@ __all__ = [
     "ivf_neighbors",
 ]
 
-#: ``algorithm="auto"`` searches exactly up to this many rows, by the IVF above.
-EXACT_MAX_SAMPLES = 100_000
 #: Rows per centre the coarse k-means is fitted on (faiss warns below 39).
 _TRAIN_ROWS_PER_LIST = 64
 #: Lloyd iterations of the coarse k-means.

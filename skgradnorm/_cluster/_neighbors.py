@@ -15,15 +15,27 @@ import torch
 from sklearn.utils import check_random_state
 
 from .._utils._torch import as_tensor, default_chunk_size, iter_chunks, resolve_device
-from ._ann import EXACT_MAX_SAMPLES, ivf_neighbors
+from ._ann import ivf_neighbors
 from ._graph_refine import REFINE_N_PROBE, refine_graph
 from ._hnsw import hnsw_neighbors
 from ._search import BACKENDS, faiss_available
 
-__all__ = ["ALGORITHMS", "EXACT_MAX_SAMPLES", "drop_self", "nearest_neighbors"]
+__all__ = [
+    "ALGORITHMS",
+    "EXACT_MAX_SAMPLES",
+    "auto_algorithm",
+    "drop_self",
+    "nearest_neighbors",
+]
 
 #: The values of the ``algorithm`` parameter.
 ALGORITHMS = ("auto", "exact", "ivf", "nndescent", "hnsw")
+#: ``algorithm="auto"`` searches exactly up to this many rows (:func:`auto_algorithm`).
+#: On the benchmark's CLIP-like worlds, two cores, the exact search of every row took 42 s
+#: at 100,000 rows and 186 s at 200,000, the HNSW search and its two rounds 47 s (recall@50
+#: 0.918) and 98 s (0.940): from here on the HNSW is about twice as fast (``benchmarks/
+#: RESULTS.md``, "neighbor_algorithm='auto'").
+EXACT_MAX_SAMPLES = 200_000
 #: At most this many NN-descent rounds after the IVF start (fewer once a round changes
 #: under 0.1% of the graph).
 NNDESCENT_N_ROUNDS = 4
@@ -38,6 +50,23 @@ HNSW_N_ROUNDS = 2
 #: for 0.0002-0.003 less recall@50 after two rounds on four benchmark worlds
 #: (``benchmarks/RESULTS.md``, "Cheaper rounds after the HNSW start").
 HNSW_N_REVERSE = 6
+
+
+def auto_algorithm(n_samples: int, *, on_cpu: bool, faiss_ok: bool) -> str:
+    """The search ``algorithm="auto"`` runs on ``n_samples`` rows.
+
+    ``"exact"`` up to :data:`EXACT_MAX_SAMPLES` rows, and at any size on an accelerator
+    (a GPU does the exact search's ``n**2 d`` multiply-adds as matrix products; the
+    HNSW index is CPU-only). Above it on the CPU: ``"hnsw"`` when faiss is installed
+    (recall@50 0.969 at 1.28M x 512 in 11.5 to 12.9 min on two cores, against 126 min
+    for the exact search), else ``"nndescent"`` (torch only; 0.83 at 200,000 rows). The
+    plain IVF is never chosen: 0.46 at 1.28M, and the neighbours it missed were the
+    same-class ones the heads need (``benchmarks/RESULTS.md``, "Approximate neighbours",
+    "Cheaper rounds after the HNSW start").
+    """
+    if n_samples <= EXACT_MAX_SAMPLES or not on_cpu:
+        return "exact"
+    return "hnsw" if faiss_ok else "nndescent"
 
 
 def drop_self(indices: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -136,8 +165,9 @@ def nearest_neighbors(
         clusters). ``"nndescent"``: that IVF's graph (``n_probe`` default
         ``REFINE_N_PROBE``) refined by NN-descent rounds (:func:`._graph_refine.refine_graph`).
         ``"hnsw"``: faiss's HNSW index searched with every row (:func:`._hnsw.hnsw_neighbors`;
-        needs faiss, CPU), refined by the same rounds. ``"auto"``: exact up to
-        ``EXACT_MAX_SAMPLES`` (100,000) rows, IVF above.
+        needs faiss, CPU), refined by the same rounds. ``"auto"``: see
+        :func:`auto_algorithm` (exact up to ``EXACT_MAX_SAMPLES``, 200,000 rows, and on
+        accelerators; above it on the CPU, ``"hnsw"`` with faiss, else ``"nndescent"``).
     n_lists, n_probe : int or None, default=None
         The IVF's lists and lists scanned per row (None: :func:`._ann.default_n_lists`,
         :func:`._ann.default_n_probe`, or ``REFINE_N_PROBE`` for ``"nndescent"``).
@@ -164,9 +194,11 @@ def nearest_neighbors(
         raise ValueError(f"backend={backend!r} is not one of {BACKENDS}.")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r} is not one of {ALGORITHMS}.")
+    on_cpu = resolve_device(device).type == "cpu"
     if backend == "auto":
-        on_cpu = resolve_device(device).type == "cpu"
         backend = "faiss" if on_cpu and X.dtype == np.float32 and faiss_available() else "torch"
+    if algorithm == "auto":
+        algorithm = auto_algorithm(n, on_cpu=on_cpu, faiss_ok=faiss_available())
     if algorithm == "hnsw" and not faiss_available():
         raise ImportError(
             'algorithm="hnsw" needs faiss (pip install faiss-cpu); use "nndescent" (torch '
@@ -176,7 +208,7 @@ def nearest_neighbors(
         return _nndescent(
             X, n_neighbors, n_lists, n_probe, backend, device, random_state, start=algorithm
         )
-    if algorithm == "ivf" or (algorithm == "auto" and n > EXACT_MAX_SAMPLES):
+    if algorithm == "ivf":
         hits = ivf_neighbors(
             X, n_neighbors + 1, n_lists=n_lists, n_probe=n_probe, backend=backend,
             device=device, random_state=random_state,
