@@ -32,6 +32,23 @@ def test_choose_keeps_the_better_separated_clusters():
     assert choose(U, truth, truth)[0] == "heads"  # a tie keeps the heads
 
 
+def test_a_near_tie_keeps_the_heads_a_clear_gap_falls_back():
+    """The training-free clusters win only by more than FALLBACK_MARGIN of the heads'
+    silhouette: a slightly better separation is a tie, and a tie keeps the trained heads."""
+    from skgradnorm._warm_start import FALLBACK_MARGIN
+
+    U, truth, rng = blobs()
+    for n_moved, expected in ((1, "heads"), (40, "training-free")):
+        heads = truth.copy()
+        moved = rng.choice(truth.size, n_moved, replace=False)
+        heads[moved] = (heads[moved] + 1) % 3  # a few images put in the wrong blob
+        chosen, sil = choose(U, heads, truth)
+        gap = sil["training-free"] - sil["heads"]
+        assert gap > 0  # the training-free clusters always separate better here
+        assert (gap > FALLBACK_MARGIN * abs(sil["heads"])) == (expected == "training-free")
+        assert chosen == expected
+
+
 @pytest.fixture(scope="module")
 def hard_world():
     """Islands joined wrongly by the warm start: training loses more (the safeguard's case)."""
