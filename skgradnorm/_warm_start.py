@@ -33,8 +33,8 @@ INIT_KMEANS = {"n_init": 20, "max_iter": 300, "tol": 1e-4}
 #: The safeguard keeps the training-free clusters only when their silhouette exceeds the
 #: heads' by more than this share of the heads' (a smaller difference is a tie, and a tie
 #: keeps the trained heads). Without a margin, calibrated worlds of 20,000 and 50,000
-#: images fell back on 3 of 15 and 7 of 9 fits, although the heads were ahead on every one
-#: (by 0.008 to 0.073 ACC), mostly on silhouettes within 1% of each other; the training
+#: images fell back on 3 of 15 and 7 of 10 fits, although the heads were ahead on every one
+#: (by 0.005 to 0.125 ACC), mostly on silhouettes within 1% of each other; the training
 #: runs that went astray on the planted family (0.13 ACC lost) had silhouettes 4 to 10
 #: times lower, and the smallest difference that preceded a loss there was 4.2%.
 FALLBACK_MARGIN = 0.02
