@@ -197,9 +197,9 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
     the training-free clusters are kept when they separate the images clearly better (mean
     cosine silhouette on ``u``, scikit-learn's ``silhouette_score`` on at most 4,000
     images, higher by more than 2%), else the heads' are. ACC minus training-free, mean
-    ± std over 5 seeds of the family mean (the docs' "Evidence" page): planted +0.007 ±
-    0.005 (always the trained heads: -0.008 ± 0.030), calibrated +0.069 ± 0.012 (the
-    same), real +0.001 ± 0.001 (+0.004 ± 0.003): never below on a family's mean.
+    ± std over 5 seeds of the family mean, measured before the margin ("Evidence" page):
+    planted +0.007 ± 0.005 (always the heads: -0.008 ± 0.030), calibrated +0.069 ± 0.012
+    (the same), real +0.001 ± 0.001 (+0.004 ± 0.003): never below on a family's mean.
 
     **Opt-in: approximate neighbours.** TAC's exact search costs ``n**2 d`` multiply-adds
     per modality (some 2.7 hours per modality at ImageNet-1K scale on two CPU cores).
