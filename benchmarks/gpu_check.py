@@ -48,7 +48,8 @@ Speed (on the device, after a warm-up, ``torch.cuda.synchronize()`` around every
   K=10, batch 512) and at ImageNet-1K scale (1.28M x 512, K=1,000, batch 8,192: a few steps
   are timed first; the whole epoch runs when that predicts under ``max_epoch_s``, otherwise
   the epoch is extrapolated from the timed steps, and the table says which); and the
-  neighbour search (torch backend) at CIFAR-10 scale.
+  exact neighbour search (torch backend) at CIFAR-10 scale, and at ImageNet-1K scale
+  extrapolated from 16,384 timed queries (what ``neighbor_algorithm="auto"`` runs on a GPU).
 
 The inputs are synthetic (clustered random unit vectors, random images, random weights):
 speed and agreement do not depend on what the vectors mean. Dated results go in
@@ -893,6 +894,34 @@ def _train(U, nb, k, batch, seed=0):
     )
 
 
+#: Query rows timed by the ImageNet-scale exact neighbour search (then extrapolated).
+EXACT_PROBE_QUERIES = 16_384
+
+
+def _probe_exact_search(run, sec, U, *, size):
+    """The exact neighbour search of ``nearest_neighbors(algorithm="exact",
+    backend="torch")`` (what ``neighbor_algorithm="auto"`` runs on a GPU at any size): the
+    same blocks of query rows against every row and the same top-k, timed on the first
+    :data:`EXACT_PROBE_QUERIES` rows and multiplied by ``n / queries`` (not measured whole)."""
+    from skgradnorm._utils._torch import default_chunk_size, iter_chunks
+
+    n = U.shape[0]
+    queries = min(EXACT_PROBE_QUERIES, n)
+    chunk = default_chunk_size(n, U.device, (64 << 20) if U.device.type == "cpu" else None)
+    with run.clock() as t:
+        for sl in iter_chunks(queries, chunk):
+            torch.topk(U[sl] @ U.T, 51, dim=1)
+    sec.timing(
+        "exact neighbour search, one modality (torch), extrapolated",
+        t() * n / queries,
+        size=size,
+        count=n,
+        unit="queries/s",
+        note=f"{queries:,} of {n:,} queries timed in blocks of {chunk:,} rows, multiplied "
+        "by n / queries: not measured whole",
+    )
+
+
 def speed_heads(run, sec, p):
     d = p["d"]
     for scale in ("cifar", "imagenet"):
@@ -929,6 +958,8 @@ def speed_heads(run, sec, p):
                 unit="samples/s",
                 note=f"{steps_per_epoch} steps, measured; loss {curve[0]:.3f}",
             )
+        if scale == "imagenet":
+            _probe_exact_search(run, sec, U, size=f"{q['n']:,} x {d}, 50 neighbours")
         del U, nb
         gc.collect()
     from skgradnorm._cluster._neighbors import nearest_neighbors
