@@ -18,6 +18,8 @@ at their own sizes. Two parts, one JSON line per fit on stdout:
 Reproduce (2 cores; a 50,000-image fit takes about 25 s)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_heads_scale.py neighbors --n 50000
+    # above neighbor_algorithm="auto"'s threshold (about 3 min a fit)
+    .venv/bin/python benchmarks/bench_heads_scale.py neighbors --n 250000 --k 50 --trained-only
     export HF_HUB_OFFLINE=1 SKGRADNORM_EVIDENCE_BANK=common
     for f in planted calibrated real cal-20000 cal-50000; do
         .venv/bin/python benchmarks/bench_heads_scale.py safeguard --family $f
@@ -57,15 +59,15 @@ def _heads(world, seed, k, **params):
     return MutualDistillationClusterer(k, selector=selector, random_state=seed, **params)
 
 
-def neighbors_part(n):
+def neighbors_part(n, ks=(20, 50), seeds=(0, 1), fallbacks=(None, "silhouette")):
     from skgradnorm.datasets import make_calibrated_world
     from skgradnorm.metrics import clustering_accuracy_score
 
-    for k in (20, 50):
-        for seed in (0, 1):
+    for k in ks:
+        for seed in seeds:
             world = make_calibrated_world(n_samples=n, n_classes=k, random_state=seed)
             for algorithm in ("exact", "hnsw"):
-                for fallback in (None, "silhouette"):
+                for fallback in fallbacks:
                     t0 = time.perf_counter()
                     model = _heads(
                         world, seed, k, neighbor_algorithm=algorithm, fallback=fallback
@@ -167,13 +169,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", nargs="?", choices=["neighbors", "safeguard"])
     parser.add_argument("--n", type=int, default=50_000, help="images (part neighbors)")
+    parser.add_argument("--k", type=int, nargs="+", default=[20, 50], help="part neighbors")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="part neighbors")
+    parser.add_argument(
+        "--trained-only", action="store_true", help="part neighbors: fallback=None fits only"
+    )
     parser.add_argument("--family", default="cal-20000", help="part safeguard")
     parser.add_argument("--summary", help="a file of safeguard records: print the table")
     args = parser.parse_args(argv)
     if args.summary:
         summary(args.summary)
     elif args.part == "neighbors":
-        neighbors_part(args.n)
+        fallbacks = (None,) if args.trained_only else (None, "silhouette")
+        neighbors_part(args.n, args.k, args.seeds, fallbacks)
     elif args.part == "safeguard":
         safeguard_part(args.family)
     else:

@@ -110,8 +110,8 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         index searched with every sample, refined by the same rounds (needs faiss; CPU;
         not bit-reproducible across runs on several threads). ``"auto"``: exact up to
         200,000 samples and on a GPU; above that on the CPU, ``"hnsw"`` (``"nndescent"``
-        without faiss). Not the default: the heads' accuracy with approximate neighbours
-        has not been measured at the sizes where they pay (see Notes).
+        without faiss). Not the default: the HNSW graph differs run to run on several
+        threads (the heads' ACC did not suffer at 50,000 and 250,000 images; see Notes).
     random_state : int, RandomState instance or None, default=None
         Seeds the heads' initial weights, the batch orders, the neighbour draws and the
         default selector. An int gives the same labels on every run on the same device.
