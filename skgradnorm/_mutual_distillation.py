@@ -381,14 +381,15 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         T_native = np.asarray(self.selector_.transform(X))
         T = T_native.astype(np.float32, copy=False)
         U = l2_normalize_rows(X, name="X", dtype=np.float32)
+        algorithm = self._neighbor_algorithm(X.shape[0], dev)
         image_neighbors, text_neighbors = (
             nearest_neighbors(
                 Z,
                 self.n_neighbors,
                 backend=self.neighbor_backend,
                 device=dev,
-                algorithm=self.neighbor_algorithm,
-                random_state=self._neighbor_seed(X.shape[0], dev, rng),
+                algorithm=algorithm,
+                random_state=None if algorithm == "exact" else rng.randint(np.iinfo(np.int32).max),
             ).astype(np.int32)
             for Z in (U, T)
         )
@@ -403,12 +404,11 @@ class MutualDistillationClusterer(LanguageClustererMixin, ClusterMixin, BaseEsti
         self.image_head_, self.text_head_ = image_head.cpu(), text_head.cpu()
         return self
 
-    def _neighbor_seed(self, n_samples, dev, rng):
-        """A seed for an approximate search, drawn only if one runs (exact fits keep theirs)."""
-        algorithm, on_cpu = self.neighbor_algorithm, dev.type == "cpu"
-        if algorithm == "auto":
-            algorithm = auto_algorithm(n_samples, on_cpu=on_cpu, faiss_ok=faiss_available())
-        return rng.randint(np.iinfo(np.int32).max) if algorithm != "exact" else None
+    def _neighbor_algorithm(self, n_samples, dev):
+        """``neighbor_algorithm``, ``"auto"`` resolved once (exact fits then draw no seed)."""
+        if self.neighbor_algorithm != "auto":
+            return self.neighbor_algorithm
+        return auto_algorithm(n_samples, on_cpu=dev.type == "cpu", faiss_ok=faiss_available())
 
     def _train(self, U, T, image_neighbors, text_neighbors, rng):
         """The warm start (``init="training-free"``), then TAC's training; sets

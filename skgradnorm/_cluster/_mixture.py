@@ -123,15 +123,9 @@ def kmeans_plusplus_rows_batch(X, sizes, x_squared_norms, random_states):
 
 def _m_step(XX2, resp, reg_covar):
     """Weights (unnormalised), means and Cholesky factors of the diagonal precisions from
-    the responsibilities ``resp``, as scikit-learn's M step; ``XX2`` is ``[X, X * X]``."""
-    d = XX2.shape[1] // 2
-    nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
-    sums = (resp.T @ XX2) / nk[:, None]  # the means, then the means of the squares
-    means = sums[:, :d]
-    covariances = sums[:, d:] - means**2 + reg_covar
-    if np.any(covariances <= 0.0):
-        raise ValueError("a mixture component collapsed (variance <= 0); raise reg_covar.")
-    return nk, means, 1.0 / np.sqrt(covariances)
+    the responsibilities ``resp`` (rows x components), as scikit-learn's M step; ``XX2`` is
+    ``[X, X * X]``. The same computation as :func:`_m_steps`, on the transposed view."""
+    return _m_steps(XX2, resp.T, reg_covar)
 
 
 def _log_density_terms(log_weights, means, precisions_chol):
@@ -268,7 +262,7 @@ def _m_steps(XX2, resp, reg_covar):
     """:func:`_m_step` with the components along the first axis of ``resp``."""
     d = XX2.shape[1] // 2
     nk = resp.sum(axis=1) + 10 * np.finfo(resp.dtype).eps
-    sums = (resp @ XX2) / nk[:, None]
+    sums = (resp @ XX2) / nk[:, None]  # the means, then the means of the squares
     means = sums[:, :d]
     covariances = sums[:, d:] - means**2 + reg_covar
     if np.any(covariances <= 0.0):
